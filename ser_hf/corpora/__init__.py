@@ -1,0 +1,52 @@
+"""Emotional-speech corpora as Hugging Face ``datasets`` with one schema (see :func:`ser_features`)."""
+
+from __future__ import annotations
+
+import os
+
+import datasets
+
+from .common import CorpusError, ser_features
+from .ravdess import Ravdess
+
+CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {"ravdess": Ravdess}
+"""Corpus name -> builder class."""
+
+
+def load_corpus(
+    name: str,
+    data_dir: str | os.PathLike,
+    config_name: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    **config_kwargs,
+) -> datasets.Dataset:
+    """Build (once, then from the cache) and return a whole corpus as one ``datasets.Dataset``.
+
+    Args:
+        name: corpus name, one of :data:`CORPORA` (``"ravdess"``).
+        data_dir: folder holding the corpus files in its documented layout.
+        config_name: builder config (RAVDESS: ``"speech"``, the default, or ``"song"``).
+        cache_dir: datasets cache folder (default: the Hugging Face datasets cache).
+        **config_kwargs: builder config fields, e.g. ``verify_counts=False`` to load a subset.
+
+    Returns:
+        The corpus with the columns of :func:`ser_features`; one row per clip.
+
+    Raises:
+        ValueError: unknown corpus name (the message lists valid ones).
+        FileNotFoundError: ``data_dir`` does not exist.
+        CorpusError: the folder's files do not match the corpus layout or expected counts.
+    """
+    if name not in CORPORA:
+        raise ValueError(f"unknown corpus {name!r}; valid corpora: {', '.join(sorted(CORPORA))}")
+    builder = CORPORA[name](
+        config_name=config_name,
+        data_dir=str(os.path.abspath(os.fspath(data_dir))),
+        cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+        **config_kwargs,
+    )
+    builder.download_and_prepare()
+    return builder.as_dataset(split="train")
+
+
+__all__ = ["CORPORA", "CorpusError", "Ravdess", "load_corpus", "ser_features"]

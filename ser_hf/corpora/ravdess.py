@@ -1,0 +1,211 @@
+"""RAVDESS as a Hugging Face ``datasets`` builder.
+
+The Ryerson Audio-Visual Database of Emotional Speech and Song (Livingstone & Russo 2018,
+https://doi.org/10.1371/journal.pone.0196391; audio at https://zenodo.org/record/1188976, CC BY-NC-SA 4.0).
+File names follow the official scheme ``MM-CC-EE-II-SS-RR-AA``: modality (03 = audio-only), vocal channel
+(01 = speech, 02 = song), emotion (01 neutral .. 08 surprised), intensity (01 normal, 02 strong; neutral has
+no strong), statement (01 "Kids are talking by the door", 02 "Dogs are sitting by the door"), repetition
+(01, 02), actor (01..24; odd male, even female).
+
+Reads the official zip layout (``Actor_XX/*.wav``, 48 kHz 16-bit, a few stereo files) and re-encoded copies
+with the same stems (for example 16 kHz FLAC) alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import soundfile as sf
+
+from .common import CorpusError, ser_features
+
+EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+"""The 8 RAVDESS emotions in the official code order 01..08."""
+
+STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus")
+_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
+CITATION = """@article{livingstone2018ravdess,
+  title={The Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS)},
+  author={Livingstone, Steven R. and Russo, Frank A.},
+  journal={PLoS ONE}, volume={13}, number={5}, pages={e0196391}, year={2018}}"""
+
+
+@dataclass(frozen=True)
+class RavdessName:
+    """The fields of one RAVDESS file name (all 1-based codes as in the official documentation)."""
+
+    modality: int
+    channel: int
+    emotion: int
+    intensity: int
+    statement: int
+    repetition: int
+    actor: int
+
+
+def parse_ravdess_name(path: str | Path) -> RavdessName:
+    """Parse and validate a RAVDESS file name such as ``03-01-05-02-01-02-12.wav``.
+
+    Raises:
+        CorpusError: naming the file, when the stem is not seven two-digit fields, the modality is not 03
+            (audio-only), or a field is out of its documented range.
+    """
+    path = Path(path)
+    m = _NAME.match(path.stem)
+    if not m:
+        raise CorpusError(f"{path}: not a RAVDESS file name; expected seven two-digit fields like 03-01-05-02-01-02-12")
+    name = RavdessName(*(int(g) for g in m.groups()))
+    checks = [
+        ("modality", name.modality, (3,), "03 (audio-only)"),
+        ("vocal channel", name.channel, (1, 2), "01 (speech) or 02 (song)"),
+        ("emotion", name.emotion, range(1, 9), "01..08"),
+        ("intensity", name.intensity, (1, 2), "01 or 02"),
+        ("statement", name.statement, (1, 2), "01 or 02"),
+        ("repetition", name.repetition, (1, 2), "01 or 02"),
+        ("actor", name.actor, range(1, 25), "01..24"),
+    ]
+    for field, value, valid, expected in checks:
+        if value not in valid:
+            raise CorpusError(f"{path}: RAVDESS {field} is {value:02d}, expected {expected}")
+    if name.emotion == 1 and name.intensity == 2:
+        raise CorpusError(f"{path}: RAVDESS neutral (emotion 01) has no strong intensity (02)")
+    return name
+
+
+def ravdess_speaker(actor: int) -> str:
+    """Speaker id used in the ``speaker`` column, e.g. ``Actor_07``."""
+    return f"Actor_{actor:02d}"
+
+
+@dataclass
+class RavdessConfig(datasets.BuilderConfig):
+    """BuilderConfig for RAVDESS.
+
+    Args:
+        channel: 1 for speech, 2 for song.
+        expected_clips: number of clips the complete corpus has for this channel.
+        expected_speakers: number of actors the complete corpus has for this channel.
+        verify_counts: raise when the folder does not hold the complete corpus (set ``False`` for subsets).
+    """
+
+    channel: int = 1
+    expected_clips: int = 1440
+    expected_speakers: int = 24
+    verify_counts: bool = True
+
+
+class Ravdess(datasets.GeneratorBasedBuilder):
+    """RAVDESS speech (default) or song, one ``train`` split holding every clip; folds come from
+    :mod:`ser_hf.folds`."""
+
+    BUILDER_CONFIG_CLASS = RavdessConfig
+    BUILDER_CONFIGS = [
+        RavdessConfig(
+            name="speech",
+            version=datasets.Version("1.0.0"),
+            channel=1,
+            expected_clips=1440,
+            expected_speakers=24,
+            description="RAVDESS audio-only speech, 24 actors x 60 clips",
+        ),
+        RavdessConfig(
+            name="song",
+            version=datasets.Version("1.0.0"),
+            channel=2,
+            expected_clips=1012,
+            expected_speakers=23,
+            description="RAVDESS audio-only song, 23 actors (no actor 18)",
+        ),
+    ]
+    DEFAULT_CONFIG_NAME = "speech"
+
+    def _info(self):
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=ser_features(
+                EMOTIONS,
+                {
+                    "intensity": datasets.Value("string"),
+                    "statement": datasets.Value("string"),
+                    "repetition": datasets.Value("int8"),
+                },
+            ),
+            homepage="https://zenodo.org/record/1188976",
+            license="CC BY-NC-SA 4.0",
+            citation=CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        if not self.config.data_dir:
+            raise CorpusError("RAVDESS: data_dir is required (the folder holding Actor_01 .. Actor_24)")
+        root = Path(self.config.data_dir).expanduser().resolve()
+        if not root.is_dir():
+            raise FileNotFoundError(f"RAVDESS data_dir {root} does not exist or is not a directory")
+        files = self._collect(root)
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"files": files})]
+
+    def _collect(self, root: Path) -> list[tuple[Path, RavdessName]]:
+        audio = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        if not audio:
+            raise CorpusError(f"{root}: no RAVDESS audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
+        files, seen = [], {}
+        for path in audio:
+            name = parse_ravdess_name(path)
+            parent = re.fullmatch(r"Actor_(\d{2})", path.parent.name)
+            if parent and int(parent.group(1)) != name.actor:
+                raise CorpusError(f"{path}: file of actor {name.actor:02d} inside folder {path.parent.name}")
+            if name.channel != self.config.channel:
+                continue
+            if path.stem in seen:
+                raise CorpusError(f"{path}: duplicate of {seen[path.stem]} (same RAVDESS stem)")
+            seen[path.stem] = path
+            files.append((path, name))
+        if not files:
+            raise CorpusError(f"{root}: no RAVDESS {self.config.name} files (vocal channel {self.config.channel:02d})")
+        if self.config.verify_counts:
+            self._verify(root, files)
+        return files
+
+    def _verify(self, root: Path, files: list[tuple[Path, RavdessName]]) -> None:
+        per_actor = Counter(name.actor for _, name in files)
+        per_clip = self.config.expected_clips // self.config.expected_speakers
+        expected_actors = [a for a in range(1, 25) if not (self.config.channel == 2 and a == 18)]
+        problems = [f"{ravdess_speaker(a)} missing" for a in expected_actors if a not in per_actor]
+        problems += [
+            f"{ravdess_speaker(a)} has {n} clips, expected {per_clip}"
+            for a, n in sorted(per_actor.items())
+            if n != per_clip
+        ]
+        if len(files) != self.config.expected_clips or problems:
+            raise CorpusError(
+                f"{root}: RAVDESS {self.config.name} has {len(files)} clips from {len(per_actor)} actors, expected "
+                f"{self.config.expected_clips} from {self.config.expected_speakers}: "
+                + "; ".join(problems)
+                + ". Pass verify_counts=False to load a subset."
+            )
+
+    def _generate_examples(self, files):
+        for path, name in files:
+            try:
+                info = sf.info(str(path))
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise CorpusError(f"{path}: cannot read audio header ({err})") from err
+            yield (
+                path.stem,
+                {
+                    "id": path.stem,
+                    "audio": str(path),
+                    "label": name.emotion - 1,
+                    "speaker": ravdess_speaker(name.actor),
+                    "gender": "male" if name.actor % 2 else "female",
+                    "duration_s": float(info.frames) / info.samplerate,
+                    "intensity": "normal" if name.intensity == 1 else "strong",
+                    "statement": STATEMENTS[name.statement],
+                    "repetition": name.repetition,
+                },
+            )
