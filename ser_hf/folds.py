@@ -1,0 +1,162 @@
+"""Speaker-independent splits: fixed folds, leave-one-speaker-out (LOSO) and explicit speaker lists.
+
+Every split has three speaker-disjoint sides: ``train``, ``validation`` (checkpoint selection) and ``test``.
+A split in which any speaker sits on two sides raises :class:`LeakageError`.
+
+RAVDESS folds follow EmoBox (Ma et al. 2024, "EmoBox: Multilingual Multi-corpus Speech Emotion Recognition
+Toolkit and Benchmark", https://arxiv.org/abs/2406.07162): 6 folds of 4 consecutive actors (1-4, 5-8, ...,
+21-24). For fold ``k`` the validation speakers are the first ``num_val_speakers`` speakers of the next
+fold (``(k + 1) % num_folds``); for RAVDESS that is one male and one female actor. For LOSO the validation
+speakers are the ``num_val_speakers`` speakers that follow the test speaker in sorted order (cyclically).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sklearn.model_selection import LeaveOneGroupOut
+
+from .corpora.ravdess import ravdess_speaker
+
+
+class LeakageError(ValueError):
+    """Raised when a speaker appears on two sides of a split."""
+
+
+PROTOCOLS = ("folds", "loso", "speakers")
+"""``folds``: the corpus's fixed speaker folds; ``loso``: leave-one-speaker-out; ``speakers``: explicit lists."""
+
+CORPUS_FOLDS: dict[str, list[list[str]]] = {
+    "ravdess": [[ravdess_speaker(a) for a in range(4 * k + 1, 4 * k + 5)] for k in range(6)],
+}
+"""Fixed speaker folds per corpus (test speakers of each fold)."""
+
+
+@dataclass
+class SplitDefinition:
+    """Which speakers sit on which side of a split; stored with every checkpoint as ``split.json``.
+
+    Args:
+        corpus: corpus name.
+        protocol: one of :data:`PROTOCOLS`.
+        fold: fold index (``folds``/``loso``), ``None`` for explicit speaker lists.
+        train_speakers / val_speakers / test_speakers: sorted speaker ids of each side.
+        seed: training seed of the run that used the split (informational).
+
+    Raises:
+        LeakageError: a speaker is on two sides, or a side is empty.
+    """
+
+    corpus: str
+    protocol: str
+    fold: int | None
+    train_speakers: list[str]
+    val_speakers: list[str]
+    test_speakers: list[str]
+    seed: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        sides = {"train": self.train_speakers, "validation": self.val_speakers, "test": self.test_speakers}
+        for side, speakers in sides.items():
+            if not speakers:
+                raise LeakageError(f"split {self.corpus}/{self.protocol}/{self.fold}: {side} side has no speakers")
+        names = list(sides)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                both = sorted(set(sides[a]) & set(sides[b]))
+                if both:
+                    raise LeakageError(f"speakers {both} appear in both {a} and {b}; splits must be speaker-disjoint")
+        self.train_speakers, self.val_speakers, self.test_speakers = (
+            sorted(self.train_speakers),
+            sorted(self.val_speakers),
+            sorted(self.test_speakers),
+        )
+
+    def side_of(self, speaker: str) -> str | None:
+        """``"train"``, ``"validation"``, ``"test"`` or ``None`` for a speaker outside the split."""
+        for side, speakers in (
+            ("train", self.train_speakers),
+            ("validation", self.val_speakers),
+            ("test", self.test_speakers),
+        ):
+            if speaker in speakers:
+                return side
+        return None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> SplitDefinition:
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def num_folds(corpus: str, speakers: list[str], protocol: str = "folds") -> int:
+    """Number of folds of ``protocol`` for ``corpus`` given its ``speakers``."""
+    if protocol == "folds":
+        if corpus not in CORPUS_FOLDS:
+            raise ValueError(f"corpus {corpus!r} has no fixed folds; use protocol 'loso' or 'speakers'")
+        return len(CORPUS_FOLDS[corpus])
+    if protocol == "loso":
+        return LeaveOneGroupOut().get_n_splits(groups=speakers)
+    return 1
+
+
+def make_split(
+    corpus: str,
+    speakers: list[str],
+    protocol: str = "folds",
+    fold: int | None = 0,
+    num_val_speakers: int = 2,
+    test_speakers: list[str] | None = None,
+    val_speakers: list[str] | None = None,
+    seed: int | None = None,
+) -> SplitDefinition:
+    """Build the speaker-independent split ``fold`` of ``protocol`` over the corpus's speakers.
+
+    Args:
+        corpus: corpus name (selects the fixed folds of :data:`CORPUS_FOLDS`).
+        speakers: the speaker of every utterance (repeats allowed), or the list of distinct speakers.
+        protocol: ``folds``, ``loso`` or ``speakers`` (then ``test_speakers`` and ``val_speakers`` are given).
+        fold: fold index, ``0 <= fold < num_folds``.
+        num_val_speakers: validation speakers taken as described in the module docstring.
+        seed: recorded in the split definition.
+
+    Raises:
+        ValueError: unknown protocol, fold out of range, or speakers missing from the corpus.
+        LeakageError: the resulting sides are not speaker-disjoint.
+    """
+    distinct = sorted(set(speakers))
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"--protocol {protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "speakers":
+        if not test_speakers or not val_speakers:
+            raise ValueError("protocol 'speakers' needs both --test_speakers and --val_speakers")
+        unknown = sorted((set(test_speakers) | set(val_speakers)) - set(distinct))
+        if unknown:
+            raise ValueError(f"speakers {unknown} are not in corpus {corpus!r}; known: {distinct}")
+        train = [s for s in distinct if s not in set(test_speakers) | set(val_speakers)]
+        return SplitDefinition(corpus, protocol, None, train, list(val_speakers), list(test_speakers), seed)
+
+    n = num_folds(corpus, distinct, protocol)
+    if fold is None or not 0 <= fold < n:
+        raise ValueError(f"--fold {fold} is out of range for {corpus}/{protocol}; expected 0..{n - 1}")
+    if protocol == "folds":
+        groups = CORPUS_FOLDS[corpus]
+        missing = sorted({s for g in groups for s in g} - set(distinct))
+        if missing:
+            raise ValueError(f"{corpus}: fold speakers {missing} have no utterances in the data")
+        test = groups[fold]
+        val = groups[(fold + 1) % n][:num_val_speakers]
+    else:
+        _, test_idx = list(LeaveOneGroupOut().split(distinct, groups=distinct))[fold]
+        test = [distinct[i] for i in test_idx]
+        start = distinct.index(test[0])
+        val = [distinct[(start + j) % len(distinct)] for j in range(1, num_val_speakers + 1)]
+    train = [s for s in distinct if s not in set(test) | set(val)]
+    return SplitDefinition(corpus, protocol, fold, train, val, test, seed)
