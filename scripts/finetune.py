@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Train a speech emotion recognition model under a speaker-independent protocol.
+
+Launch (single process, CPU or one GPU):
+    accelerate launch scripts/finetune.py configs/ravdess_melcnn.yaml --data_dir ../shared/data/ravdess-16k --fold 0
+    python scripts/finetune.py configs/ravdess_melcnn.yaml --data_dir DIR --all_folds true --output_dir runs/cv
+
+The YAML file gives defaults for every flag (ser_hf.training.ModelArguments, DataArguments and
+transformers.TrainingArguments); flags on the command line override it. See ser_hf/training.py for what a run
+directory holds.
+"""
+
+from ser_hf.training import main
+
+if __name__ == "__main__":
+    main()

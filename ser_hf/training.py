@@ -1,0 +1,352 @@
+"""Training and cross-validation with ``transformers.Trainer`` (the logic behind ``scripts/finetune.py``).
+
+A run directory (one fold) ends up holding: the best checkpoint by validation UA (``config.json`` with
+``id2label``, ``model.safetensors``, ``preprocessor_config.json``), ``split.json`` (corpus, protocol, fold,
+speakers per side, seed), ``metrics.json`` (test WA, UA, macro-F1, per-class recall, confusion matrix,
+trainable parameters, wall time) and ``confusion_matrix.png``. ``--all_folds`` writes one such directory per
+fold under ``output_dir/fold_K`` and ``cv_results.json`` with mean and sample standard deviation (ddof=1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from transformers import HfArgumentParser, Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
+
+from .corpora import load_corpus
+from .data import AudioCollator, WaveformAugment, decode_dataset, select_side
+from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
+from .metrics import compute_ser_metrics, plot_confusion_matrix, trainer_compute_metrics
+from .models import MelCNNConfig, MelCNNForAudioClassification
+
+logger = logging.getLogger(__name__)
+
+MODELS = ("mel_cnn",)
+SELECT_BY = ("ua", "wa", "macro_f1", "loss")
+
+
+class RunExistsError(FileExistsError):
+    """Raised when the output directory already holds a run and ``--overwrite_output_dir`` is not given."""
+
+
+@dataclass
+class ModelArguments:
+    """Which model to train and its hyperparameters."""
+
+    model: str = field(default="mel_cnn", metadata={"help": f"Model family, one of {', '.join(MODELS)}."})
+    n_mels: int = field(default=64, metadata={"help": "mel-CNN: mel bands of the log-mel front end."})
+    channels: list[int] = field(
+        default_factory=lambda: [16, 32, 64, 128], metadata={"help": "mel-CNN: output channels of the conv blocks."}
+    )
+    dropout: float = field(default=0.3, metadata={"help": "mel-CNN: dropout before the classifier."})
+    normalize: str = field(
+        default="utterance", metadata={"help": "mel-CNN: 'utterance' (per-utterance CMVN) or 'none'."}
+    )
+    pooling: str = field(default="meanmax", metadata={"help": "mel-CNN: 'mean', 'max' or 'meanmax' time pooling."})
+    spec_augment: bool = field(default=True, metadata={"help": "mel-CNN: SpecAugment masks in training."})
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"--model {self.model!r} is not valid; choose one of {', '.join(MODELS)}")
+
+
+@dataclass
+class DataArguments:
+    """Corpus, split protocol, audio handling and run-level options."""
+
+    data_dir: str = field(default=None, metadata={"help": "Folder holding the corpus in its documented layout."})
+    corpus: str = field(default="ravdess", metadata={"help": "Corpus name (ser_hf.corpora.CORPORA)."})
+    corpus_config: str | None = field(default=None, metadata={"help": "Builder config, e.g. 'speech' or 'song'."})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+    verify_counts: bool = field(default=True, metadata={"help": "Require the complete corpus."})
+    protocol: str = field(default="folds", metadata={"help": f"Split protocol: {', '.join(PROTOCOLS)}."})
+    fold: int = field(default=0, metadata={"help": "Fold index for protocols 'folds' and 'loso'."})
+    all_folds: bool = field(default=False, metadata={"help": "Run every fold and write mean +- std."})
+    test_speakers: list[str] | None = field(default=None, metadata={"help": "Protocol 'speakers': test side."})
+    val_speakers: list[str] | None = field(default=None, metadata={"help": "Protocol 'speakers': validation side."})
+    num_val_speakers: int = field(default=2, metadata={"help": "Validation speakers per fold (see ser_hf.folds)."})
+    sampling_rate: int = field(default=16000, metadata={"help": "Model input sampling rate in Hz."})
+    trim_db: float | None = field(
+        default=None, metadata={"help": "Trim leading/trailing silence below this many dB under the peak."}
+    )
+    max_duration_s: float | None = field(default=3.0, metadata={"help": "Training random-crop length in seconds."})
+    max_eval_duration_s: float | None = field(
+        default=None, metadata={"help": "Evaluation centre-crop length in seconds (default: whole clip)."}
+    )
+    augment: bool = field(default=True, metadata={"help": "Waveform augmentation (speed, gain, noise) in training."})
+    class_weighted_loss: bool = field(
+        default=False, metadata={"help": "Cross-entropy weighted by inverse class frequency."}
+    )
+    select_best_by: str = field(
+        default="ua", metadata={"help": f"Validation metric for the best checkpoint: {', '.join(SELECT_BY)}."}
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a run already in output_dir."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for decoding."})
+
+    def __post_init__(self):
+        if self.data_dir is None:
+            raise ValueError("--data_dir is required: the folder holding the corpus")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"--protocol {self.protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
+        if self.select_best_by not in SELECT_BY:
+            raise ValueError(
+                f"--select_best_by {self.select_best_by!r} is not valid; choose one of {', '.join(SELECT_BY)}"
+            )
+
+
+def yaml_to_argv(path: str | os.PathLike) -> list[str]:
+    """Turn a flat YAML mapping into ``--key value`` arguments (lists become several values, nulls are skipped).
+
+    Raises:
+        ValueError: the file is not a flat mapping of scalars and lists (the message names the file and key).
+    """
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of argument names to values, got {type(data).__name__}")
+    argv = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            raise ValueError(f"{path}: key {key!r} holds a mapping; only scalars and lists are supported")
+        argv.append(f"--{key}")
+        argv += [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return argv
+
+
+def parse_args(argv: list[str] | None = None):
+    """Parse ``[CONFIG.yaml] [--flag value ...]``: the YAML gives defaults, command-line flags override them."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        argv = yaml_to_argv(argv[0]) + argv[1:]
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def check_output_dir(path: Path, overwrite: bool) -> None:
+    """Refuse to reuse a directory that holds a run unless ``overwrite``; then the old contents are removed.
+
+    Raises:
+        RunExistsError: ``path`` holds a finished run (``metrics.json`` / ``cv_results.json``) or files of an
+            unfinished one.
+    """
+    if not path.exists() or not any(path.iterdir()):
+        return
+    finished = [n for n in ("metrics.json", "cv_results.json") if (path / n).exists()]
+    if not overwrite:
+        what = f"a finished run ({finished[0]})" if finished else "files of an earlier run"
+        raise RunExistsError(
+            f"output_dir {path} already holds {what}; choose another --output_dir or pass "
+            "--overwrite_output_dir true to replace it"
+        )
+    logger.warning("--overwrite_output_dir: removing the earlier run in %s", path)
+    shutil.rmtree(path)
+
+
+def build_model(model_args: ModelArguments, label_names: list[str], sampling_rate: int):
+    """Return ``(model, feature_extractor)`` with ``id2label``/``label2id`` in the model config."""
+    id2label = dict(enumerate(label_names))
+    label2id = {v: k for k, v in id2label.items()}
+    config = MelCNNConfig(
+        sampling_rate=sampling_rate,
+        n_mels=model_args.n_mels,
+        channels=model_args.channels,
+        dropout=model_args.dropout,
+        normalize=model_args.normalize,
+        pooling=model_args.pooling,
+        spec_augment=model_args.spec_augment,
+        num_labels=len(label_names),
+        id2label=id2label,
+        label2id=label2id,
+    )
+    fe = Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=sampling_rate, padding_value=0.0, do_normalize=False, return_attention_mask=True
+    )
+    return MelCNNForAudioClassification(config), fe
+
+
+def count_parameters(model: torch.nn.Module) -> dict:
+    """``{"trainable": int, "total": int, "trainable_share": float}``."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": total, "trainable_share": trainable / max(total, 1)}
+
+
+def weighted_ce(weights: torch.Tensor):
+    """``compute_loss_func`` for Trainer: cross-entropy with per-class ``weights`` ``(num_labels,)``."""
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"]
+        return torch.nn.functional.cross_entropy(logits, labels, weight=weights.to(logits.device))
+
+    return loss
+
+
+def run_fold(model_args, data_args, training_args, decoded, label_names, split: SplitDefinition) -> dict:
+    """Train on ``split``'s train side, select by validation, test on its test side; write the run directory.
+
+    Returns:
+        The test metrics dict written to ``metrics.json``.
+    """
+    out = Path(training_args.output_dir)
+    set_seed(training_args.seed)
+    sides = {
+        s: select_side(decoded, split, s).select_columns(["input_values", "label"]).with_format("numpy")
+        for s in ("train", "validation", "test")
+    }
+    model, fe = build_model(model_args, label_names, data_args.sampling_rate)
+    params = count_parameters(model)
+    logger.info(
+        "trainable parameters: %d of %d (%.2f %%)",
+        params["trainable"],
+        params["total"],
+        100 * params["trainable_share"],
+    )
+    print(
+        f"[ser_hf] fold {split.fold}: train {len(sides['train'])} / validation {len(sides['validation'])} / "
+        f"test {len(sides['test'])} clips; trainable parameters {params['trainable']:,} of {params['total']:,}"
+    )
+
+    loss_func = None
+    if data_args.class_weighted_loss:
+        counts = np.bincount(np.asarray(sides["train"]["label"]), minlength=len(label_names)).astype(float)
+        weights = torch.tensor(counts.sum() / (len(label_names) * np.maximum(counts, 1)), dtype=torch.float32)
+        loss_func = weighted_ce(weights)
+
+    augment = WaveformAugment() if data_args.augment else None
+    train_collator = AudioCollator(
+        fe, train=True, max_duration_s=data_args.max_duration_s, augment=augment, seed=training_args.seed
+    )
+    eval_collator = AudioCollator(fe, train=False, max_eval_duration_s=data_args.max_eval_duration_s)
+
+    class SERTrainer(Trainer):
+        # evaluation batches are deterministic: no augmentation, no random crop
+        def get_eval_dataloader(self, eval_dataset=None):
+            self.data_collator = eval_collator
+            try:
+                return super().get_eval_dataloader(eval_dataset)
+            finally:
+                self.data_collator = train_collator
+
+        def get_test_dataloader(self, test_dataset):
+            self.data_collator = eval_collator
+            try:
+                return super().get_test_dataloader(test_dataset)
+            finally:
+                self.data_collator = train_collator
+
+    trainer = SERTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=sides["train"],
+        eval_dataset=sides["validation"],
+        data_collator=train_collator,
+        processing_class=fe,
+        compute_metrics=trainer_compute_metrics(len(label_names)),
+        compute_loss_func=loss_func,
+    )
+    start = time.time()
+    train_result = trainer.train()
+    wall = time.time() - start
+
+    pred = trainer.predict(sides["test"], metric_key_prefix="test")
+    metrics = compute_ser_metrics(pred.predictions.argmax(-1), pred.label_ids, len(label_names))
+    metrics.update(
+        label_names=label_names,
+        split=split.__dict__,
+        parameters=params,
+        train_wall_time_s=wall,
+        train_runtime_s=train_result.metrics.get("train_runtime"),
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        best_validation=trainer.state.best_metric,
+        select_best_by=data_args.select_best_by,
+        device=str(training_args.device) + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
+        world_size=training_args.world_size,
+    )
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor
+        split.save(out / "split.json")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        plot_confusion_matrix(
+            metrics["confusion_matrix"],
+            label_names,
+            out / "confusion_matrix.png",
+            title=f"{split.corpus} fold {split.fold}: UA {metrics['ua']:.3f}",
+        )
+    print(
+        f"[ser_hf] fold {split.fold} test: WA {metrics['wa']:.4f}  UA {metrics['ua']:.4f}  "
+        f"macro-F1 {metrics['macro_f1']:.4f}  ({wall:.0f} s)"
+    )
+    return metrics
+
+
+def summarize(folds: dict[int, dict]) -> dict:
+    """Mean and sample standard deviation (ddof=1) of WA, UA and macro-F1 over folds."""
+    summary = {"num_folds": len(folds), "folds": {}}
+    for key in ("wa", "ua", "macro_f1"):
+        vals = np.array([m[key] for m in folds.values()])
+        summary[key] = {
+            "mean": float(vals.mean()),
+            "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+            "per_fold": vals.tolist(),
+        }
+    summary["train_wall_time_s"] = float(sum(m["train_wall_time_s"] for m in folds.values()))
+    summary["folds"] = {k: {"wa": m["wa"], "ua": m["ua"], "macro_f1": m["macro_f1"]} for k, m in folds.items()}
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse arguments, load and decode the corpus, then train one fold or all of them."""
+    model_args, data_args, training_args = parse_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    training_args.metric_for_best_model = data_args.select_best_by
+    training_args.greater_is_better = data_args.select_best_by != "loss"
+    training_args.load_best_model_at_end = True
+    training_args.remove_unused_columns = False
+
+    root = Path(training_args.output_dir)
+    if training_args.process_index == 0:
+        check_output_dir(root, data_args.overwrite_output_dir)
+    kwargs = {} if data_args.verify_counts else {"verify_counts": False}
+    corpus = load_corpus(data_args.corpus, data_args.data_dir, data_args.corpus_config, data_args.cache_dir, **kwargs)
+    label_names = corpus.features["label"].names
+    decoded = decode_dataset(corpus, data_args.sampling_rate, data_args.trim_db, data_args.preprocessing_num_workers)
+    speakers = corpus["speaker"]
+
+    def split_for(fold):
+        return make_split(
+            data_args.corpus,
+            speakers,
+            data_args.protocol,
+            fold,
+            data_args.num_val_speakers,
+            data_args.test_speakers,
+            data_args.val_speakers,
+            training_args.seed,
+        )
+
+    if not data_args.all_folds:
+        return run_fold(model_args, data_args, training_args, decoded, label_names, split_for(data_args.fold))
+
+    results = {}
+    for k in range(num_folds(data_args.corpus, speakers, data_args.protocol)):
+        training_args.output_dir = str(root / f"fold_{k}")
+        results[k] = run_fold(model_args, data_args, training_args, decoded, label_names, split_for(k))
+    summary = summarize(results)
+    if training_args.process_index == 0:
+        (root / "cv_results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        "[ser_hf] cross-validation: "
+        + "  ".join(f"{k} {summary[k]['mean']:.4f} +- {summary[k]['std']:.4f}" for k in ("wa", "ua", "macro_f1"))
+    )
+    return summary

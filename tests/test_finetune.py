@@ -1,0 +1,115 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForAudioClassification, pipeline
+
+import ser_hf  # noqa: F401
+from ser_hf.training import RunExistsError, main, parse_args, yaml_to_argv
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "ravdess_melcnn.yaml"
+
+
+def args(data_dir, cache_dir, out, *extra):
+    return [
+        str(CONFIG),
+        "--data_dir",
+        str(data_dir),
+        "--cache_dir",
+        str(cache_dir),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "2",
+        "--channels",
+        "4",
+        "8",
+        "--n_mels",
+        "32",
+        "--per_device_eval_batch_size",
+        "64",
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        "1",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--max_duration_s",
+        "0.25",
+        *extra,
+    ]
+
+
+def test_yaml_then_command_line_overrides(tmp_path):
+    model_args, data_args, training_args = parse_args(
+        [str(CONFIG), "--data_dir", "x", "--fold", "3", "--learning_rate", "0.1", "--channels", "8", "16"]
+    )
+    assert data_args.fold == 3 and training_args.learning_rate == 0.1 and model_args.channels == [8, 16]
+    assert training_args.num_train_epochs == 30  # from the YAML
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nested: {a: 1}\n")
+    with pytest.raises(ValueError, match="bad.yaml: key 'nested' holds a mapping"):
+        yaml_to_argv(bad)
+
+
+def test_bad_flags_name_the_flag_and_choices():
+    with pytest.raises(ValueError, match="--protocol 'random' is not valid; choose one of folds, loso, speakers"):
+        parse_args([str(CONFIG), "--data_dir", "x", "--protocol", "random"])
+    with pytest.raises(ValueError, match="--model 'svm' is not valid"):
+        parse_args([str(CONFIG), "--data_dir", "x", "--model", "svm"])
+    with pytest.raises(ValueError, match="--data_dir is required"):
+        parse_args([str(CONFIG)])
+
+
+def test_one_fold_writes_a_reusable_run_and_refuses_to_overwrite(ravdess_dir, cache_dir, tmp_path):
+    out = tmp_path / "run"
+    metrics = main(args(ravdess_dir, cache_dir, out, "--fold", "2"))
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "split.json",
+        "metrics.json",
+        "confusion_matrix.png",
+    ):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["ua"] == metrics["ua"] and len(saved["confusion_matrix"]) == 8
+    assert sum(map(sum, saved["confusion_matrix"])) == 240  # 4 test actors x 60 clips
+    assert saved["parameters"]["trainable"] == saved["parameters"]["total"] > 0
+    split = json.loads((out / "split.json").read_text())
+    assert split["test_speakers"] == ["Actor_09", "Actor_10", "Actor_11", "Actor_12"] and split["seed"] == 42
+
+    model = AutoModelForAudioClassification.from_pretrained(out).eval()
+    again = AutoModelForAudioClassification.from_pretrained(out).eval()
+    x = torch.randn(2, 8000)
+    with torch.no_grad():
+        assert torch.equal(model(x).logits, again(x).logits)
+    preds = pipeline("audio-classification", model=str(out))(np.zeros(8000, np.float32) + 0.01)
+    assert preds[0]["label"] in ser_hf.corpora.ravdess.EMOTIONS and 0 <= preds[0]["score"] <= 1
+
+    before = (out / "metrics.json").read_text()
+    with pytest.raises(RunExistsError, match="already holds a finished run .*--overwrite_output_dir"):
+        main(args(ravdess_dir, cache_dir, out, "--fold", "2"))
+    assert (out / "metrics.json").read_text() == before  # nothing touched
+    main(args(ravdess_dir, cache_dir, out, "--fold", "2", "--overwrite_output_dir", "true"))
+
+
+def test_all_folds_with_class_weights_write_mean_and_std(ravdess_dir, cache_dir, tmp_path):
+    out = tmp_path / "cv"
+    summary = main(
+        args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--class_weighted_loss", "true", "--max_steps", "1")
+    )
+    assert summary["num_folds"] == 6
+    saved = json.loads((out / "cv_results.json").read_text())
+    assert saved["ua"]["mean"] == pytest.approx(np.mean(saved["ua"]["per_fold"]))
+    assert saved["ua"]["std"] == pytest.approx(np.std(saved["ua"]["per_fold"], ddof=1))
+    tested = [s for k in range(6) for s in json.loads((out / f"fold_{k}" / "split.json").read_text())["test_speakers"]]
+    assert len(tested) == len(set(tested)) == 24
