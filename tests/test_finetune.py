@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from transformers import AutoModelForAudioClassification, pipeline
 
 import ser_hf  # noqa: F401
@@ -52,7 +53,7 @@ def test_yaml_then_command_line_overrides(tmp_path):
         [str(CONFIG), "--data_dir", "x", "--fold", "3", "--learning_rate", "0.1", "--channels", "8", "16"]
     )
     assert data_args.fold == 3 and training_args.learning_rate == 0.1 and model_args.channels == [8, 16]
-    assert training_args.num_train_epochs == 30  # from the YAML
+    assert training_args.num_train_epochs == yaml.safe_load(CONFIG.read_text())["num_train_epochs"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("nested: {a: 1}\n")
     with pytest.raises(ValueError, match="bad.yaml: key 'nested' holds a mapping"):
