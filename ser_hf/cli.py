@@ -30,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", default="folds")
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--num_val_speakers", type=int, default=2)
+    parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
     args = parser.parse_args(argv[1:])
     from .corpora import load_corpus
     from .folds import make_split
 
-    ds = load_corpus(args.corpus, args.data_dir)
+    ds = load_corpus(args.corpus, args.data_dir, cache_dir=args.cache_dir)
     split = make_split(args.corpus, ds["speaker"], args.protocol, args.fold, args.num_val_speakers)
     print(json.dumps(split.__dict__, indent=2))
     return 0

@@ -114,3 +114,12 @@ def test_all_folds_with_class_weights_write_mean_and_std(ravdess_dir, cache_dir,
     assert saved["ua"]["std"] == pytest.approx(np.std(saved["ua"]["per_fold"], ddof=1))
     tested = [s for k in range(6) for s in json.loads((out / f"fold_{k}" / "split.json").read_text())["test_speakers"]]
     assert len(tested) == len(set(tested)) == 24
+
+
+def test_cli_folds_and_usage(ravdess_dir, cache_dir, capsys):
+    from ser_hf.cli import main as cli
+
+    assert cli([]) == 2
+    assert cli(["folds", "ravdess", "--data_dir", str(ravdess_dir), "--fold", "5", "--cache_dir", str(cache_dir)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["test_speakers"] == ["Actor_21", "Actor_22", "Actor_23", "Actor_24"]
