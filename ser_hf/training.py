@@ -229,23 +229,8 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     )
     eval_collator = AudioCollator(fe, train=False, max_eval_duration_s=data_args.max_eval_duration_s)
 
-    class SERTrainer(Trainer):
-        # evaluation batches are deterministic: no augmentation, no random crop
-        def get_eval_dataloader(self, eval_dataset=None):
-            self.data_collator = eval_collator
-            try:
-                return super().get_eval_dataloader(eval_dataset)
-            finally:
-                self.data_collator = train_collator
-
-        def get_test_dataloader(self, test_dataset):
-            self.data_collator = eval_collator
-            try:
-                return super().get_test_dataloader(test_dataset)
-            finally:
-                self.data_collator = train_collator
-
     trainer = SERTrainer(
+        eval_data_collator=eval_collator,
         model=model,
         args=training_args,
         train_dataset=sides["train"],
@@ -288,6 +273,28 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         f"macro-F1 {metrics['macro_f1']:.4f}  ({wall:.0f} s)"
     )
     return metrics
+
+
+class SERTrainer(Trainer):
+    """``Trainer`` whose evaluation and test batches use ``eval_data_collator`` (no augmentation, no random
+    crop), while training batches use ``data_collator``."""
+
+    def __init__(self, *args, eval_data_collator=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator or self.data_collator
+
+    def _with_eval_collator(self, make_loader, *args):
+        train_collator, self.data_collator = self.data_collator, self.eval_data_collator
+        try:
+            return make_loader(*args)
+        finally:
+            self.data_collator = train_collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        return self._with_eval_collator(super().get_test_dataloader, test_dataset)
 
 
 def summarize(folds: dict[int, dict]) -> dict:

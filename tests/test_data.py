@@ -45,3 +45,33 @@ def test_decode_and_select_sides(ravdess_dir, cache_dir):
     split = make_split("ravdess", ds["speaker"], "folds", 1)
     test = select_side(decoded, split, "test")
     assert sorted(test["speaker"]) == ["Actor_05", "Actor_06", "Actor_07", "Actor_08"]
+
+
+def test_trainer_evaluates_with_the_deterministic_collator(tmp_path):
+    import datasets
+    from transformers import TrainingArguments
+
+    from ser_hf.training import ModelArguments, SERTrainer, build_model
+
+    model, extractor = build_model(ModelArguments(channels=[4]), ["a", "b"], 16000)
+    ds = datasets.Dataset.from_dict({"input_values": [np.ones(16000, np.float32)] * 2, "label": [0, 1]}).with_format(
+        "numpy"
+    )
+    trainer = SERTrainer(
+        model=model,
+        args=TrainingArguments(
+            str(tmp_path),
+            per_device_train_batch_size=2,
+            per_device_eval_batch_size=2,
+            remove_unused_columns=False,
+            report_to="none",
+        ),
+        train_dataset=ds,
+        eval_dataset=ds,
+        data_collator=AudioCollator(extractor, train=True, max_duration_s=0.25),
+        eval_data_collator=AudioCollator(extractor, train=False),
+    )
+    assert next(iter(trainer.get_train_dataloader()))["input_values"].shape == (2, 4000)
+    assert next(iter(trainer.get_eval_dataloader()))["input_values"].shape == (2, 16000)
+    assert next(iter(trainer.get_test_dataloader(ds)))["input_values"].shape == (2, 16000)
+    assert next(iter(trainer.get_train_dataloader()))["input_values"].shape == (2, 4000)

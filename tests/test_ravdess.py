@@ -112,3 +112,18 @@ def test_song_config_skips_speech_files(tmp_path, cache_dir):
     sf.write(tmp_path / "Actor_01" / "03-02-03-01-01-01-01.wav", np.full(4800, 0.1), 48000)
     ds = load_corpus("ravdess", tmp_path, config_name="song", cache_dir=cache_dir, verify_counts=False)
     assert ds["id"] == ["03-02-03-01-01-01-01"]
+
+
+def test_corrupt_clip_in_tree_raises_naming_it(tmp_path, cache_dir):
+    write_ravdess_tree(tmp_path, actors=[4], seconds=0.1)
+    bad = tmp_path / "Actor_04" / "03-01-06-02-02-01-04.wav"
+    bad.write_bytes(b"not a wav file at all" * 20)
+    with pytest.raises(CorpusError, match="03-01-06-02-02-01-04.wav: cannot read audio header"):
+        load_corpus("ravdess", tmp_path, cache_dir=cache_dir, verify_counts=False)
+
+
+def test_zero_length_clip_in_tree_raises_naming_it(tmp_path, cache_dir):
+    write_ravdess_tree(tmp_path, actors=[4], seconds=0.1)
+    sf.write(tmp_path / "Actor_04" / "03-01-06-02-02-01-04.wav", np.zeros(0), 48000)
+    with pytest.raises(CorpusError, match="03-01-06-02-02-01-04.wav: zero-length clip"):
+        load_corpus("ravdess", tmp_path, cache_dir=cache_dir, verify_counts=False)

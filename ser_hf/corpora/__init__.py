@@ -45,7 +45,13 @@ def load_corpus(
         cache_dir=None if cache_dir is None else os.fspath(cache_dir),
         **config_kwargs,
     )
-    builder.download_and_prepare()
+    try:
+        builder.download_and_prepare()
+    except datasets.exceptions.DatasetGenerationError as err:
+        # datasets wraps errors raised while generating examples; surface the one that names the file
+        if isinstance(err.__cause__, (CorpusError, OSError)):
+            raise err.__cause__ from None
+        raise
     return builder.as_dataset(split="train")
 
 

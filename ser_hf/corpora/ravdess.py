@@ -195,6 +195,8 @@ class Ravdess(datasets.GeneratorBasedBuilder):
                 info = sf.info(str(path))
             except (sf.LibsndfileError, RuntimeError) as err:
                 raise CorpusError(f"{path}: cannot read audio header ({err})") from err
+            if info.frames == 0:
+                raise CorpusError(f"{path}: zero-length clip (0 samples); expected RAVDESS speech audio")
             yield (
                 path.stem,
                 {
