@@ -90,6 +90,13 @@ class DataArguments:
     select_best_by: str = field(
         default="ua", metadata={"help": f"Validation metric for the best checkpoint: {', '.join(SELECT_BY)}."}
     )
+    resume_folds: bool = field(
+        default=False,
+        metadata={
+            "help": "With --all_folds: keep folds whose directory already holds metrics.json (same split) and "
+            "train the others, replacing their unfinished directories."
+        },
+    )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a run already in output_dir."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for decoding."})
 
@@ -297,6 +304,24 @@ class SERTrainer(Trainer):
         return self._with_eval_collator(super().get_test_dataloader, test_dataset)
 
 
+def reuse_fold(metrics_path: Path, split: SplitDefinition) -> dict:
+    """Metrics of a finished fold, kept by ``--resume_folds``.
+
+    Raises:
+        ValueError: the finished fold used other speakers than ``split`` (the message names the file).
+    """
+    metrics = json.loads(metrics_path.read_text())
+    saved = metrics.get("split", {})
+    sides = ("train_speakers", "val_speakers", "test_speakers")
+    if saved.get("corpus") != split.corpus or any(saved.get(k) != getattr(split, k) for k in sides):
+        raise ValueError(
+            f"{metrics_path}: this finished fold used another split than fold {split.fold} of "
+            f"{split.corpus}/{split.protocol}; use another --output_dir"
+        )
+    print(f"[ser_hf] fold {split.fold}: kept finished run {metrics_path.parent} (UA {metrics['ua']:.4f})")
+    return metrics
+
+
 def summarize(folds: dict[int, dict]) -> dict:
     """Mean and sample standard deviation (ddof=1) of WA, UA and macro-F1 over folds."""
     summary = {"num_folds": len(folds), "folds": {}}
@@ -322,8 +347,12 @@ def main(argv: list[str] | None = None) -> dict:
     training_args.remove_unused_columns = False
 
     root = Path(training_args.output_dir)
+    resume = data_args.all_folds and data_args.resume_folds
     if training_args.process_index == 0:
-        check_output_dir(root, data_args.overwrite_output_dir)
+        if resume and (root / "cv_results.json").exists():
+            check_output_dir(root, data_args.overwrite_output_dir)
+        elif not resume:
+            check_output_dir(root, data_args.overwrite_output_dir)
     kwargs = {} if data_args.verify_counts else {"verify_counts": False}
     corpus = load_corpus(data_args.corpus, data_args.data_dir, data_args.corpus_config, data_args.cache_dir, **kwargs)
     label_names = corpus.features["label"].names
@@ -347,8 +376,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {}
     for k in range(num_folds(data_args.corpus, speakers, data_args.protocol)):
-        training_args.output_dir = str(root / f"fold_{k}")
-        results[k] = run_fold(model_args, data_args, training_args, decoded, label_names, split_for(k))
+        fold_dir, split = root / f"fold_{k}", split_for(k)
+        if resume:
+            finished = fold_dir / "metrics.json"
+            if finished.exists():
+                results[k] = reuse_fold(finished, split)
+                continue
+            if training_args.process_index == 0 and fold_dir.exists():
+                logger.warning("--resume_folds: replacing the unfinished fold directory %s", fold_dir)
+                shutil.rmtree(fold_dir)
+        training_args.output_dir = str(fold_dir)
+        results[k] = run_fold(model_args, data_args, training_args, decoded, label_names, split)
     summary = summarize(results)
     if training_args.process_index == 0:
         (root / "cv_results.json").write_text(json.dumps(summary, indent=2) + "\n")

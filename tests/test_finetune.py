@@ -123,3 +123,28 @@ def test_cli_folds_and_usage(ravdess_dir, cache_dir, capsys):
     assert cli(["folds", "ravdess", "--data_dir", str(ravdess_dir), "--fold", "5", "--cache_dir", str(cache_dir)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["test_speakers"] == ["Actor_21", "Actor_22", "Actor_23", "Actor_24"]
+
+
+def test_resume_folds_keeps_finished_folds_and_redoes_the_rest(ravdess_dir, cache_dir, tmp_path):
+    out = tmp_path / "cv"
+    main(args(ravdess_dir, cache_dir, out / "fold_0", "--fold", "0", "--max_steps", "1"))
+    kept = (out / "fold_0" / "metrics.json").read_text()
+    (out / "fold_1").mkdir()
+    (out / "fold_1" / "partial.txt").write_text("interrupted")
+    with pytest.raises(RunExistsError):
+        main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--max_steps", "1"))
+    summary = main(
+        args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--max_steps", "1", "--resume_folds", "true")
+    )
+    assert (out / "fold_0" / "metrics.json").read_text() == kept
+    assert summary["ua"]["per_fold"][0] == json.loads(kept)["ua"]
+    assert not (out / "fold_1" / "partial.txt").exists() and (out / "fold_1" / "metrics.json").exists()
+    with pytest.raises(RunExistsError, match="cv_results.json"):
+        main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--resume_folds", "true"))
+
+
+def test_resume_folds_refuses_a_fold_of_another_split(ravdess_dir, cache_dir, tmp_path):
+    out = tmp_path / "cv"
+    main(args(ravdess_dir, cache_dir, out / "fold_0", "--fold", "3", "--max_steps", "1"))
+    with pytest.raises(ValueError, match="another split than fold 0"):
+        main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--resume_folds", "true"))
