@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import datasets
 import numpy as np
+import torch
 
 from .audio import center_crop, load_audio, random_crop, resample, trim_silence
 from .folds import SplitDefinition
@@ -128,7 +129,5 @@ class AudioCollator:
                 wav = center_crop(wav, self.max_eval_samples)
             waves.append(wav)
         batch = self.fe(waves, sampling_rate=self.sr, padding=True, return_tensors="pt")
-        import torch
-
         batch["labels"] = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
         return dict(batch)

@@ -349,9 +349,8 @@ def main(argv: list[str] | None = None) -> dict:
     root = Path(training_args.output_dir)
     resume = data_args.all_folds and data_args.resume_folds
     if training_args.process_index == 0:
-        if resume and (root / "cv_results.json").exists():
-            check_output_dir(root, data_args.overwrite_output_dir)
-        elif not resume:
+        # resuming accepts fold directories, but never a root that holds a finished cross-validation
+        if not resume or (root / "cv_results.json").exists():
             check_output_dir(root, data_args.overwrite_output_dir)
     kwargs = {} if data_args.verify_counts else {"verify_counts": False}
     corpus = load_corpus(data_args.corpus, data_args.data_dir, data_args.corpus_config, data_args.cache_dir, **kwargs)
