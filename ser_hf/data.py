@@ -49,8 +49,7 @@ def decode_dataset(
 
 def select_side(ds: datasets.Dataset, split: SplitDefinition, side: str) -> datasets.Dataset:
     """Rows whose speaker is on ``side`` (``train``/``validation``/``test``) of ``split``."""
-    speakers = {"train": split.train_speakers, "validation": split.val_speakers, "test": split.test_speakers}[side]
-    wanted = set(speakers)
+    wanted = set(split.speakers(side))
     idx = [i for i, s in enumerate(ds["speaker"]) if s in wanted]
     return ds.select(idx)
 

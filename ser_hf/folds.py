@@ -25,6 +25,9 @@ class LeakageError(ValueError):
     """Raised when a speaker appears on two sides of a split."""
 
 
+SIDES = ("train", "validation", "test")
+"""The three speaker-disjoint sides of every split."""
+
 PROTOCOLS = ("folds", "loso", "speakers")
 """``folds``: the corpus's fixed speaker folds; ``loso``: leave-one-speaker-out; ``speakers``: explicit lists."""
 
@@ -61,7 +64,7 @@ class SplitDefinition:
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
-        sides = {"train": self.train_speakers, "validation": self.val_speakers, "test": self.test_speakers}
+        sides = {side: self.speakers(side) for side in SIDES}
         for side, speakers in sides.items():
             if not speakers:
                 raise LeakageError(f"split {self.corpus}/{self.protocol}/{self.fold}: {side} side has no speakers")
@@ -77,16 +80,19 @@ class SplitDefinition:
             sorted(self.test_speakers),
         )
 
+    def speakers(self, side: str) -> list[str]:
+        """Speaker ids on ``side``, one of :data:`SIDES`.
+
+        Raises:
+            ValueError: ``side`` is not one of :data:`SIDES`.
+        """
+        if side not in SIDES:
+            raise ValueError(f"side {side!r} is not one of {', '.join(SIDES)}")
+        return {"train": self.train_speakers, "validation": self.val_speakers, "test": self.test_speakers}[side]
+
     def side_of(self, speaker: str) -> str | None:
         """``"train"``, ``"validation"``, ``"test"`` or ``None`` for a speaker outside the split."""
-        for side, speakers in (
-            ("train", self.train_speakers),
-            ("validation", self.val_speakers),
-            ("test", self.test_speakers),
-        ):
-            if speaker in speakers:
-                return side
-        return None
+        return next((side for side in SIDES if speaker in self.speakers(side)), None)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")

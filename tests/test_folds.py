@@ -62,3 +62,6 @@ def test_split_round_trip(tmp_path):
     assert SplitDefinition.load(tmp_path / "split.json") == split
     assert split.side_of("Actor_09") == "test" and split.side_of("Actor_13") == "validation"
     assert split.side_of("Actor_01") == "train" and split.side_of("nobody") is None
+    assert split.speakers("test") == ["Actor_09", "Actor_10", "Actor_11", "Actor_12"]
+    with pytest.raises(ValueError, match="side 'dev' is not one of train, validation, test"):
+        split.speakers("dev")
