@@ -55,3 +55,61 @@ def ravdess_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def cache_dir(tmp_path) -> Path:
     return tmp_path / "hf_cache"
+
+
+BACKBONE_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "whisper")
+
+
+def tiny_backbone_config(model_type: str, **overrides):
+    """A tiny randomly initialised config of ``model_type`` (2 layers, hidden size 32), as transformers' tests."""
+    from transformers import CONFIG_MAPPING
+
+    if model_type == "whisper":
+        kwargs = dict(
+            d_model=32,
+            encoder_layers=2,
+            encoder_attention_heads=2,
+            encoder_ffn_dim=37,
+            decoder_layers=1,
+            decoder_attention_heads=2,
+            decoder_ffn_dim=37,
+            num_mel_bins=80,
+            max_source_positions=1500,
+        )
+    else:
+        kwargs = dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=37,
+            conv_dim=(16, 16),
+            conv_stride=(5, 4),
+            conv_kernel=(10, 8),
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+        )
+    kwargs.update(classifier_proj_size=8, num_labels=2)
+    kwargs.update(overrides)
+    return CONFIG_MAPPING[model_type](**kwargs)
+
+
+def save_tiny_backbone(model_type: str, path: Path) -> Path:
+    """Save a tiny random ``model_type`` audio classifier and its feature extractor to ``path`` (a "checkpoint")."""
+    import torch
+    from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+
+    torch.manual_seed(0)
+    AutoModelForAudioClassification.from_config(tiny_backbone_config(model_type)).save_pretrained(path)
+    if model_type == "whisper":
+        fe = WhisperFeatureExtractor(feature_size=80)
+    else:  # group-norm wav2vec2-base style: no attention mask
+        fe = Wav2Vec2FeatureExtractor(return_attention_mask=model_type == "wavlm", do_normalize=True)
+    fe.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
+    """``{model_type: folder}`` of tiny random checkpoints for every supported backbone type."""
+    root = tmp_path_factory.mktemp("backbones")
+    return {t: save_tiny_backbone(t, root / t) for t in BACKBONE_TYPES}
