@@ -91,7 +91,8 @@ class AudioCollator:
     Training: optional :class:`WaveformAugment`, then a random crop to ``max_duration_s``. Evaluation: centre
     crop to ``max_eval_duration_s`` if set. Padding and the attention mask come from the model's feature
     extractor, so a model whose extractor has ``return_attention_mask=False`` (group-norm wav2vec2-base)
-    gets none.
+    gets none. A fixed-window extractor (Whisper's, ``n_samples`` long) pads every clip to its window, and
+    longer clips are cropped to the window (random crop in training, centre crop in evaluation).
 
     Returns:
         ``input_values`` ``(batch_size, max_num_samples)`` (or ``input_features`` for extractors that make
@@ -112,6 +113,12 @@ class AudioCollator:
         self.train = train
         self.max_samples = int(max_duration_s * self.sr) if max_duration_s else None
         self.max_eval_samples = int(max_eval_duration_s * self.sr) if max_eval_duration_s else None
+        self.pad_kwargs = {"padding": True}
+        window = getattr(feature_extractor, "n_samples", None) if hasattr(feature_extractor, "nb_max_frames") else None
+        if window:  # Whisper: fixed input length
+            self.pad_kwargs = {"padding": "max_length", "max_length": int(window), "truncation": True}
+            self.max_samples = min(self.max_samples or window, window)
+            self.max_eval_samples = min(self.max_eval_samples or window, window)
         self.augment = augment
         self.rng = np.random.default_rng(seed)
 
@@ -127,6 +134,6 @@ class AudioCollator:
             elif self.max_eval_samples:
                 wav = center_crop(wav, self.max_eval_samples)
             waves.append(wav)
-        batch = self.fe(waves, sampling_rate=self.sr, padding=True, return_tensors="pt")
+        batch = self.fe(waves, sampling_rate=self.sr, return_tensors="pt", **self.pad_kwargs)
         batch["labels"] = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
         return dict(batch)

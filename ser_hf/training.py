@@ -21,18 +21,38 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from transformers import HfArgumentParser, Trainer, TrainingArguments, Wav2Vec2FeatureExtractor, set_seed
+from peft import PeftModel
+from transformers import (
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    Wav2Vec2FeatureExtractor,
+    set_seed,
+)
 
 from .corpora import load_corpus
 from .data import AudioCollator, WaveformAugment, decode_dataset, select_side
 from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
 from .metrics import compute_ser_metrics, plot_confusion_matrix, trainer_compute_metrics
 from .models import MelCNNConfig, MelCNNForAudioClassification
+from .models.pretrained import (
+    FINETUNE_MODES,
+    HEAD_MODULES,
+    FinetuneSettings,
+    apply_finetune_mode,
+    export_merged,
+    load_backbone,
+    load_extra_weights,
+    save_adapter,
+    save_extra_weights,
+)
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("mel_cnn",)
+MODELS = ("mel_cnn", "pretrained")
 SELECT_BY = ("ua", "wa", "macro_f1", "loss")
+# model outputs that are not predictions (a weighted layer sum makes models return every hidden layer)
+OUTPUTS_NOT_PREDICTIONS = ["hidden_states", "attentions"]
 
 
 class RunExistsError(FileExistsError):
@@ -43,7 +63,51 @@ class RunExistsError(FileExistsError):
 class ModelArguments:
     """Which model to train and its hyperparameters."""
 
-    model: str = field(default="mel_cnn", metadata={"help": f"Model family, one of {', '.join(MODELS)}."})
+    model: str = field(
+        default="mel_cnn",
+        metadata={
+            "help": f"Model family, one of {', '.join(MODELS)}: the log-mel CNN baseline, or a pretrained speech "
+            "transformer from --model_name_or_path."
+        },
+    )
+    model_name_or_path: str = field(
+        default="facebook/wav2vec2-base",
+        metadata={
+            "help": "pretrained: hub id or local folder of a wav2vec2, hubert, wavlm, data2vec-audio or whisper "
+            "checkpoint (Whisper: its encoder)."
+        },
+    )
+    finetune_mode: str = field(
+        default="lora",
+        metadata={"help": f"pretrained: {', '.join(FINETUNE_MODES)} (see ser_hf.models.pretrained)."},
+    )
+    lora_rank: int = field(default=8, metadata={"help": "pretrained/lora: LoRA rank r."})
+    lora_alpha: float = field(default=16.0, metadata={"help": "pretrained/lora: LoRA alpha (scale alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "pretrained/lora: dropout on the adapter input."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "pretrained/lora: module names to adapt (default: the model type's q/k/v/out projections)."},
+    )
+    lora_ffn: bool = field(
+        default=False, metadata={"help": "pretrained/lora: adapt the feed-forward layers too (as PEFT-SER)."}
+    )
+    weighted_layer_sum: bool | None = field(
+        default=None,
+        metadata={"help": "pretrained: learned weighted sum of all hidden layers (default: on for frozen only)."},
+    )
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "pretrained/full: keep the CNN feature encoder frozen."}
+    )
+    classifier_proj_size: int | None = field(
+        default=None, metadata={"help": "pretrained: projector width before the classifier (default: config's)."}
+    )
+    whisper_window_s: int | None = field(
+        default=8,
+        metadata={
+            "help": "whisper: input window in whole seconds instead of Whisper's 30 s (longer clips are "
+            "centre-cropped to it); 0 keeps 30 s."
+        },
+    )
     n_mels: int = field(default=64, metadata={"help": "mel-CNN: mel bands of the log-mel front end."})
     channels: list[int] = field(
         default_factory=lambda: [16, 32, 64, 128], metadata={"help": "mel-CNN: output channels of the conv blocks."}
@@ -58,6 +122,16 @@ class ModelArguments:
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"--model {self.model!r} is not valid; choose one of {', '.join(MODELS)}")
+        self.finetune = FinetuneSettings(
+            mode=self.finetune_mode,
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            lora_target_modules=self.lora_target_modules,
+            lora_ffn=self.lora_ffn,
+            weighted_layer_sum=self.weighted_layer_sum,
+            freeze_feature_encoder=self.freeze_feature_encoder,
+        )
 
 
 @dataclass
@@ -161,7 +235,28 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
 
 
 def build_model(model_args: ModelArguments, label_names: list[str], sampling_rate: int):
-    """Return ``(model, feature_extractor)`` with ``id2label``/``label2id`` in the model config."""
+    """Return ``(model, feature_extractor)`` with ``id2label``/``label2id`` in the model config.
+
+    ``--model pretrained`` loads ``--model_name_or_path`` and applies ``--finetune_mode`` (a ``PeftModel`` for
+    ``lora``).
+
+    Raises:
+        ValueError: the pretrained feature extractor expects another sampling rate than ``--sampling_rate``.
+    """
+    if model_args.model == "pretrained":
+        model, fe = load_backbone(
+            model_args.model_name_or_path,
+            label_names,
+            weighted_layer_sum=model_args.finetune.weighted_layer_sum,
+            whisper_window_s=model_args.whisper_window_s or None,
+            classifier_proj_size=model_args.classifier_proj_size,
+        )
+        if fe.sampling_rate != sampling_rate:
+            raise ValueError(
+                f"--sampling_rate {sampling_rate} does not match the feature extractor of "
+                f"{model_args.model_name_or_path} ({fe.sampling_rate} Hz); pass --sampling_rate {fe.sampling_rate}"
+            )
+        return apply_finetune_mode(model, model_args.finetune), fe
     id2label = dict(enumerate(label_names))
     label2id = {v: k for k, v in id2label.items()}
     config = MelCNNConfig(
@@ -183,10 +278,31 @@ def build_model(model_args: ModelArguments, label_names: list[str], sampling_rat
 
 
 def count_parameters(model: torch.nn.Module) -> dict:
-    """``{"trainable": int, "total": int, "trainable_share": float}``."""
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {"trainable": trainable, "total": total, "trainable_share": trainable / max(total, 1)}
+    """Parameter counts: ``trainable``, ``total``, ``trainable_share`` (trainable / total), and the split
+    between the classification head (projector, classifier, layer weights) and the backbone:
+    ``head``, ``backbone``, ``trainable_backbone``, ``trainable_backbone_share`` (trainable backbone / backbone).
+    A model without those head modules (the mel-CNN) counts everything as backbone; peft's frozen copies of the
+    original head (``original_module``) are not counted, as the exported model does not hold them."""
+
+    def is_head(name: str) -> bool:
+        name = name.removeprefix("base_model.model.")
+        return name.split(".")[0] in (*HEAD_MODULES, "layer_weights")
+
+    counts = {"trainable": 0, "total": 0, "head": 0, "backbone": 0, "trainable_backbone": 0}
+    for name, p in model.named_parameters():
+        if ".original_module." in name:
+            continue
+        n = p.numel()
+        counts["total"] += n
+        counts["trainable"] += n if p.requires_grad else 0
+        if is_head(name):
+            counts["head"] += n
+        else:
+            counts["backbone"] += n
+            counts["trainable_backbone"] += n if p.requires_grad else 0
+    counts["trainable_share"] = counts["trainable"] / max(counts["total"], 1)
+    counts["trainable_backbone_share"] = counts["trainable_backbone"] / max(counts["backbone"], 1)
+    return counts
 
 
 def weighted_ce(weights: torch.Tensor):
@@ -213,15 +329,11 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     }
     model, fe = build_model(model_args, label_names, data_args.sampling_rate)
     params = count_parameters(model)
-    logger.info(
-        "trainable parameters: %d of %d (%.2f %%)",
-        params["trainable"],
-        params["total"],
-        100 * params["trainable_share"],
-    )
     print(
         f"[ser_hf] fold {split.fold}: train {len(sides['train'])} / validation {len(sides['validation'])} / "
-        f"test {len(sides['test'])} clips; trainable parameters {params['trainable']:,} of {params['total']:,}"
+        f"test {len(sides['test'])} clips; trainable parameters {params['trainable']:,} of {params['total']:,} "
+        f"({100 * params['trainable_share']:.2f} %; backbone {params['trainable_backbone']:,} of "
+        f"{params['backbone']:,} = {100 * params['trainable_backbone_share']:.2f} %, head {params['head']:,})"
     )
 
     loss_func = None
@@ -248,14 +360,15 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         compute_loss_func=loss_func,
     )
     start = time.time()
-    train_result = trainer.train()
+    train_result = trainer.train(ignore_keys_for_eval=OUTPUTS_NOT_PREDICTIONS)
     wall = time.time() - start
 
-    pred = trainer.predict(sides["test"], metric_key_prefix="test")
+    pred = trainer.predict(sides["test"], ignore_keys=OUTPUTS_NOT_PREDICTIONS, metric_key_prefix="test")
     metrics = compute_ser_metrics(pred.predictions.argmax(-1), pred.label_ids, len(label_names))
     metrics.update(
         label_names=label_names,
         split=split.__dict__,
+        model=model_description(model_args),
         parameters=params,
         train_wall_time_s=wall,
         train_runtime_s=train_result.metrics.get("train_runtime"),
@@ -266,7 +379,16 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         world_size=training_args.world_size,
     )
     if trainer.is_world_process_zero():
-        trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if isinstance(model, PeftModel):
+            # adapter-only artifact first: merging below changes the model in place
+            save_adapter(model, out / "adapter")
+            batch = eval_collator([sides["test"][i] for i in range(min(8, len(sides["test"])))])
+            diff = export_merged(model, fe, out, batch)
+            metrics["export_max_abs_logit_diff"] = diff
+            print(f"[ser_hf] merged LoRA export: largest logit difference to the adapter model {diff:.2e}")
+        else:
+            trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor
         split.save(out / "split.json")
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         plot_confusion_matrix(
@@ -282,13 +404,45 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     return metrics
 
 
+def model_description(model_args: ModelArguments) -> dict:
+    """What was trained, for ``metrics.json`` (and the model card)."""
+    if model_args.model != "pretrained":
+        return {"family": "mel_cnn", "n_mels": model_args.n_mels, "channels": model_args.channels}
+    ft = model_args.finetune
+    desc = {
+        "family": "pretrained",
+        "base_model": model_args.model_name_or_path,
+        "finetune_mode": ft.mode,
+        "weighted_layer_sum": ft.weighted_layer_sum,
+    }
+    if ft.mode == "lora":
+        desc["lora"] = {"rank": ft.lora_rank, "alpha": ft.lora_alpha, "dropout": ft.lora_dropout}
+    return desc
+
+
 class SERTrainer(Trainer):
     """``Trainer`` whose evaluation and test batches use ``eval_data_collator`` (no augmentation, no random
-    crop), while training batches use ``data_collator``."""
+    crop), while training batches use ``data_collator``.
+
+    For LoRA models it also keeps trainable parameters that peft's adapter file cannot hold (the weighted
+    layer sum's ``layer_weights``) in every checkpoint, and restores them with the best checkpoint.
+    """
 
     def __init__(self, *args, eval_data_collator=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator or self.data_collator
+
+    def _save(self, output_dir=None, state_dict=None):
+        super()._save(output_dir, state_dict)
+        model = self.accelerator.unwrap_model(self.model)
+        if isinstance(model, PeftModel):
+            save_extra_weights(model, output_dir or self.args.output_dir)
+
+    def _load_best_model(self):
+        super()._load_best_model()
+        model = self.accelerator.unwrap_model(self.model)
+        if isinstance(model, PeftModel):
+            load_extra_weights(model, self.state.best_model_checkpoint)
 
     def _with_eval_collator(self, make_loader, *args):
         train_collator, self.data_collator = self.data_collator, self.eval_data_collator
