@@ -13,11 +13,14 @@ speakers are the ``num_val_speakers`` speakers that follow the test speaker in s
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sklearn.model_selection import LeaveOneGroupOut
+import numpy as np
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
+from .corpora.folder import UNKNOWN_SPEAKER_PREFIX
 from .corpora.ravdess import ravdess_speaker
 
 
@@ -35,6 +38,30 @@ CORPUS_FOLDS: dict[str, list[list[str]]] = {
     "ravdess": [[ravdess_speaker(a) for a in range(4 * k + 1, 4 * k + 5)] for k in range(6)],
 }
 """Fixed speaker folds per corpus (test speakers of each fold)."""
+
+DEFAULT_NUM_FOLDS = 5
+"""Folds of protocol ``folds`` for a corpus without fixed folds (fewer when it has fewer speakers)."""
+
+
+def speaker_folds(corpus: str, speakers: list[str]) -> list[list[str]]:
+    """Test speakers of each fold of protocol ``folds``.
+
+    A corpus in :data:`CORPUS_FOLDS` uses its fixed folds. Any other corpus (a user's folder) gets
+    ``min(DEFAULT_NUM_FOLDS, number of speakers)`` folds from scikit-learn's ``GroupKFold`` over the
+    utterances grouped by speaker (folds of similar utterance counts; deterministic).
+
+    Args:
+        speakers: the speaker of every utterance (repeats give the group sizes).
+    """
+    if corpus in CORPUS_FOLDS:
+        return CORPUS_FOLDS[corpus]
+    groups = np.asarray(speakers)
+    distinct = sorted(set(speakers))
+    k = min(DEFAULT_NUM_FOLDS, len(distinct))
+    if k < 2:
+        raise ValueError(f"corpus {corpus!r} has {len(distinct)} speaker(s); folds need at least 2")
+    folds = GroupKFold(n_splits=k).split(groups, groups=groups)
+    return [sorted(set(groups[test].tolist())) for _, test in folds]
 
 
 @dataclass
@@ -105,9 +132,7 @@ class SplitDefinition:
 def num_folds(corpus: str, speakers: list[str], protocol: str = "folds") -> int:
     """Number of folds of ``protocol`` for ``corpus`` given its ``speakers``."""
     if protocol == "folds":
-        if corpus not in CORPUS_FOLDS:
-            raise ValueError(f"corpus {corpus!r} has no fixed folds; use protocol 'loso' or 'speakers'")
-        return len(CORPUS_FOLDS[corpus])
+        return len(speaker_folds(corpus, speakers))
     if protocol == "loso":
         return LeaveOneGroupOut().get_n_splits(groups=speakers)
     return 1
@@ -138,6 +163,12 @@ def make_split(
         LeakageError: the resulting sides are not speaker-disjoint.
     """
     distinct = sorted(set(speakers))
+    if distinct and all(s.startswith(UNKNOWN_SPEAKER_PREFIX) for s in distinct):
+        warnings.warn(
+            f"corpus {corpus!r}: speakers are unknown, so this split is an utterance-level random split and NOT "
+            "speaker-independent; scores will be optimistic if speakers repeat",
+            stacklevel=2,
+        )
     if protocol not in PROTOCOLS:
         raise ValueError(f"--protocol {protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
     if protocol == "speakers":
@@ -149,16 +180,18 @@ def make_split(
         train = [s for s in distinct if s not in set(test_speakers) | set(val_speakers)]
         return SplitDefinition(corpus, protocol, None, train, list(val_speakers), list(test_speakers), seed)
 
-    n = num_folds(corpus, distinct, protocol)
+    n = num_folds(corpus, list(speakers), protocol)
     if fold is None or not 0 <= fold < n:
         raise ValueError(f"--fold {fold} is out of range for {corpus}/{protocol}; expected 0..{n - 1}")
     if protocol == "folds":
-        groups = CORPUS_FOLDS[corpus]
+        groups = speaker_folds(corpus, list(speakers))
         missing = sorted({s for g in groups for s in g} - set(distinct))
         if missing:
             raise ValueError(f"{corpus}: fold speakers {missing} have no utterances in the data")
         test = groups[fold]
-        val = groups[(fold + 1) % n][:num_val_speakers]
+        unknown = all(v.startswith(UNKNOWN_SPEAKER_PREFIX) for v in distinct)
+        # pseudo-speakers are single clips: then the whole next fold validates
+        val = groups[(fold + 1) % n] if unknown else groups[(fold + 1) % n][:num_val_speakers]
     else:
         _, test_idx = list(LeaveOneGroupOut().split(distinct, groups=distinct))[fold]
         test = [distinct[i] for i in test_idx]

@@ -7,9 +7,10 @@ import os
 import datasets
 
 from .common import CorpusError, ser_features
+from .folder import Folder, folder_fingerprint
 from .ravdess import Ravdess
 
-CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {"ravdess": Ravdess}
+CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {"ravdess": Ravdess, "folder": Folder}
 """Corpus name -> builder class."""
 
 
@@ -23,11 +24,13 @@ def load_corpus(
     """Build (once, then from the cache) and return a whole corpus as one ``datasets.Dataset``.
 
     Args:
-        name: corpus name, one of :data:`CORPORA` (``"ravdess"``).
+        name: corpus name, one of :data:`CORPORA` (``"ravdess"``, ``"folder"``: a user's folder, see
+            :mod:`ser_hf.corpora.folder`).
         data_dir: folder holding the corpus files in its documented layout.
         config_name: builder config (RAVDESS: ``"speech"``, the default, or ``"song"``).
         cache_dir: datasets cache folder (default: the Hugging Face datasets cache).
-        **config_kwargs: builder config fields, e.g. ``verify_counts=False`` to load a subset.
+        **config_kwargs: builder config fields, e.g. ``verify_counts=False`` to load a RAVDESS subset, or
+            ``metadata="meta.csv"`` / ``labels=[...]`` for a folder.
 
     Returns:
         The corpus with the columns of :func:`ser_features`; one row per clip.
@@ -39,6 +42,8 @@ def load_corpus(
     """
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; valid corpora: {', '.join(sorted(CORPORA))}")
+    if name == "folder":
+        config_kwargs.setdefault("fingerprint", folder_fingerprint(data_dir, config_kwargs.get("metadata")))
     builder = CORPORA[name](
         config_name=config_name,
         data_dir=str(os.path.abspath(os.fspath(data_dir))),
@@ -55,4 +60,4 @@ def load_corpus(
     return builder.as_dataset(split="train")
 
 
-__all__ = ["CORPORA", "CorpusError", "Ravdess", "load_corpus", "ser_features"]
+__all__ = ["CORPORA", "CorpusError", "Folder", "Ravdess", "load_corpus", "ser_features"]
