@@ -1,4 +1,9 @@
-"""The ``ser-hf`` command line: ``ser-hf train CONFIG.yaml [--flag value ...]`` and ``ser-hf folds``."""
+"""The ``ser-hf`` command line: ``train``, ``evaluate`` and ``folds``.
+
+ser-hf train CONFIG.yaml [--flag value ...]
+ser-hf evaluate MODEL --corpus NAME --data_dir DIR [--fold K | --split test|all] [--allow_seen_speakers]
+ser-hf folds CORPUS --data_dir DIR [--protocol folds|loso] [--fold K]
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
         "train": "train a model (same flags as scripts/finetune.py)",
+        "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
         "folds": "print the speaker-independent split of a corpus fold as JSON",
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,folds} ...\n" + "\n".join(f"  {k:<6} {v}" for k, v in commands.items()),
+            "usage: ser-hf {train,evaluate,folds} ...\n" + "\n".join(f"  {k:<6} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
         return 2
@@ -24,6 +30,15 @@ def main(argv: list[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
+    if argv[0] == "evaluate":
+        from .corpora import CorpusError
+        from .folds import LeakageError
+
+        try:
+            return evaluate_main(argv[1:])
+        except (LeakageError, CorpusError, ValueError, FileExistsError, FileNotFoundError) as err:
+            print(f"ser-hf evaluate: error: {err}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="ser-hf folds")
     parser.add_argument("corpus")
     parser.add_argument("--data_dir", required=True)
@@ -38,4 +53,66 @@ def main(argv: list[str] | None = None) -> int:
     ds = load_corpus(args.corpus, args.data_dir, cache_dir=args.cache_dir)
     split = make_split(args.corpus, ds["speaker"], args.protocol, args.fold, args.num_val_speakers)
     print(json.dumps(split.__dict__, indent=2))
+    return 0
+
+
+def _alias(text: str) -> tuple[str, str]:
+    alias, sep, canonical = text.partition("=")
+    if not sep or not alias or not canonical:
+        raise argparse.ArgumentTypeError(f"--label_alias {text!r}: expected ALIAS=CANONICAL, e.g. amused=happy")
+    return alias.strip().lower(), canonical.strip().lower()
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """``ser-hf evaluate``: see :func:`ser_hf.evaluation.evaluate_checkpoint`."""
+    parser = argparse.ArgumentParser(
+        prog="ser-hf evaluate", description="Score a checkpoint on a corpus (in-corpus or cross-corpus)."
+    )
+    parser.add_argument("model", help="checkpoint folder or hub id")
+    parser.add_argument("--corpus", required=True, help="corpus name: ravdess, folder")
+    parser.add_argument("--data_dir", required=True, help="folder holding the corpus")
+    parser.add_argument("--corpus_config", default=None, help="builder config, e.g. song for RAVDESS")
+    parser.add_argument("--metadata", default=None, help="folder corpus: metadata CSV/JSONL (default: auto)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--fold", type=int, default=None, help="score the test side of this fold")
+    which.add_argument("--split", choices=["test", "all"], default=None, help="the checkpoint's test side, or all")
+    parser.add_argument("--protocol", default=None, help="fold protocol (default: the checkpoint's, else folds)")
+    parser.add_argument("--allow_seen_speakers", action="store_true", help="score seen speakers (flagged)")
+    parser.add_argument("--label_alias", type=_alias, action="append", default=[], help="ALIAS=CANONICAL label")
+    parser.add_argument("--trim_db", type=float, default=None, help="silence trim (default: the run's)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--output_dir", default=None, help="report folder (default: MODEL/eval_<corpus>_<scope>)")
+    parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
+    args = parser.parse_args(argv)
+    from .evaluation import evaluate_checkpoint
+
+    kwargs = {"metadata": args.metadata} if args.metadata else {}
+    report = evaluate_checkpoint(
+        args.model,
+        args.corpus,
+        args.data_dir,
+        fold=args.fold,
+        split=args.split,
+        protocol=args.protocol,
+        corpus_config=args.corpus_config,
+        allow_seen_speakers=args.allow_seen_speakers,
+        output_dir=args.output_dir,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        trim_db=args.trim_db,
+        label_aliases=dict(args.label_alias) or None,
+        **kwargs,
+    )
+    print(
+        f"{report['corpus']} {report['scope']}: {report['num_clips']} clips, labels {report['shared_labels']}: "
+        f"WA {report['wa']:.4f}  UA {report['ua']:.4f}  macro-F1 {report['macro_f1']:.4f}"
+    )
+    if report["dropped_model_labels"] or report["dropped_corpus_labels"]:
+        print(
+            f"dropped labels: model {report['dropped_model_labels']}, corpus {report['dropped_corpus_labels']} "
+            f"({report['clips_dropped_for_labels']} clips not scored)"
+        )
+    if report["leakage"]["seen_speakers"]:
+        print(f"WARNING: scored speakers seen in training/validation: {report['leakage']['seen_speakers']}")
+    print(f"report: {report['output_dir']}/metrics.json")
     return 0

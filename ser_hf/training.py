@@ -323,6 +323,12 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     """
     out = Path(training_args.output_dir)
     set_seed(training_args.seed)
+    # evaluation (ser_hf.evaluation) replays the run's preprocessing from split.json
+    split.extra.update(
+        trim_db=data_args.trim_db,
+        sampling_rate=data_args.sampling_rate,
+        max_eval_duration_s=data_args.max_eval_duration_s,
+    )
     sides = {
         s: select_side(decoded, split, s).select_columns(["input_values", "label"]).with_format("numpy")
         for s in ("train", "validation", "test")

@@ -1,0 +1,229 @@
+"""Evaluate any saved checkpoint on any corpus: in-corpus folds, whole corpora, cross-corpus transfer.
+
+``ser-hf evaluate MODEL --corpus NAME --data_dir DIR [--fold K | --split test|all]`` runs
+:func:`evaluate_checkpoint`. Scores are computed on the labels the model and the corpus share
+(:mod:`ser_hf.labels`): the model's probabilities are renormalised over the shared labels, clips of labels the
+model cannot predict are left out, and both dropped sets are named in the report.
+
+Leakage guard: every ser_hf checkpoint carries ``split.json`` (corpus, speakers per side). Scoring a model on
+speakers of its own training or validation side raises :class:`ser_hf.folds.LeakageError` unless
+``allow_seen_speakers`` is set; the report then lists the seen speakers under ``leakage``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+from .corpora import load_corpus
+from .data import AudioCollator, decode_dataset
+from .folds import LeakageError, SplitDefinition, make_split
+from .labels import shared_label_plan
+from .metrics import compute_ser_metrics, plot_confusion_matrix
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("test", "all")
+
+
+def load_checkpoint_split(model: str) -> SplitDefinition | None:
+    """The ``split.json`` stored with a checkpoint (local folder or hub repo), or ``None`` when it has none."""
+    local = Path(model) / "split.json"
+    if local.is_file():
+        return SplitDefinition.load(local)
+    if Path(model).exists():
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return SplitDefinition.load(hf_hub_download(model, "split.json"))
+    except Exception:  # no such file in the repo, or the hub is unreachable: no guard information
+        return None
+
+
+def _ua(pred: np.ndarray, ref: np.ndarray) -> float:
+    classes = np.unique(ref)
+    return float(np.mean([(pred[ref == c] == c).mean() for c in classes]))
+
+
+def group_ua(pred: np.ndarray, ref: np.ndarray, groups: list[str]) -> dict[str, dict]:
+    """UA (mean recall over the classes present in the group) and clip count per group, e.g. per speaker."""
+    groups_arr = np.asarray(groups)
+    out = {}
+    for g in sorted(set(groups)):
+        m = groups_arr == g
+        out[g] = {"ua": _ua(pred[m], ref[m]), "clips": int(m.sum())}
+    return out
+
+
+@torch.no_grad()
+def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16, max_duration_s: float | None = None):
+    """Class probabilities ``(num_clips, num_labels)`` of ``model`` for waveforms at the extractor's rate.
+
+    Batches are padded by the feature extractor as in training (:class:`ser_hf.data.AudioCollator`, evaluation
+    mode: whole clips, centre-cropped to ``max_duration_s`` if given).
+    """
+    collate = AudioCollator(feature_extractor, train=False, max_eval_duration_s=max_duration_s)
+    device = next(model.parameters()).device
+    model.eval()
+    probs = []
+    for start in range(0, len(waves), batch_size):
+        rows = [{"input_values": w, "label": 0} for w in waves[start : start + batch_size]]
+        batch = {k: v.to(device) for k, v in collate(rows).items() if k != "labels"}
+        probs.append(torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy())
+    return np.concatenate(probs) if probs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+
+
+def evaluate_checkpoint(
+    model: str,
+    corpus: str,
+    data_dir: str,
+    fold: int | None = None,
+    split: str | None = None,
+    protocol: str | None = None,
+    corpus_config: str | None = None,
+    allow_seen_speakers: bool = False,
+    output_dir: str | None = None,
+    cache_dir: str | None = None,
+    batch_size: int = 16,
+    trim_db: float | None = None,
+    label_aliases: dict[str, str] | None = None,
+    **corpus_kwargs,
+) -> dict:
+    """Score a checkpoint on a corpus and write ``metrics.json`` and ``confusion_matrix.png``.
+
+    Args:
+        model: checkpoint folder or hub id (anything ``AutoModelForAudioClassification`` loads; ser_hf's
+            mel-CNN included).
+        corpus / data_dir / corpus_config: the corpus to score on (see :func:`ser_hf.load_corpus`).
+        fold: score the test side of this fold of ``protocol`` (default: the checkpoint's protocol when it was
+            trained on the same corpus, else ``folds``).
+        split: ``test`` (the checkpoint's own test speakers; needs its ``split.json`` for this corpus) or ``all``
+            (every clip). Default: ``test`` for the corpus the model was trained on, ``all`` for others.
+        allow_seen_speakers: score speakers the model was trained or validated on, flagged in the report.
+        output_dir: where the report goes (default: ``<model>/eval_<corpus>[_fold<k>|_<split>]`` for a local
+            model, else ``eval_<corpus>...`` in the working directory). An existing report is not overwritten.
+        trim_db: silence trim in dB below the peak; ``None`` uses the training run's setting stored in
+            ``split.json`` (``extra.trim_db``), and keeps the clips whole when the checkpoint does not say.
+        label_aliases: extra ``alias -> canonical`` label mappings (see :mod:`ser_hf.labels`).
+        **corpus_kwargs: builder config fields (``metadata=...`` for a folder corpus).
+
+    Returns:
+        The report written to ``metrics.json``: WA, UA, macro-F1, per-class precision / recall / F1, confusion
+        matrix (shared labels, model order), per-speaker and per-gender UA, shared and dropped labels, the
+        leakage check, clip counts.
+
+    Raises:
+        LeakageError: evaluated speakers were seen in training / validation and ``allow_seen_speakers`` is off.
+        ValueError: bad ``split`` or ``fold`` choice, no shared labels, no clip left to score.
+        FileExistsError: ``output_dir`` already holds a ``metrics.json``.
+    """
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"--split {split!r} is not valid; choose one of {', '.join(SPLITS)}")
+    if fold is not None and split == "all":
+        raise ValueError("give either --fold or --split all, not both")
+    saved = load_checkpoint_split(model)
+    same_corpus = saved is not None and saved.corpus == corpus
+    if fold is None and split is None:
+        split = "test" if same_corpus else "all"
+
+    ds = load_corpus(corpus, data_dir, corpus_config, cache_dir, **corpus_kwargs)
+    speakers = ds["speaker"]
+    if fold is not None:
+        proto = protocol or (saved.protocol if same_corpus else "folds")
+        chosen = make_split(corpus, speakers, proto, fold).test_speakers
+        scope = f"fold{fold}"
+    elif split == "test":
+        if not same_corpus:
+            raise ValueError(
+                f"--split test needs the checkpoint's split.json for corpus {corpus!r}"
+                + (f" (it was trained on {saved.corpus!r})" if saved else " (the checkpoint has none)")
+                + "; use --fold K or --split all"
+            )
+        chosen = saved.test_speakers
+        scope = "test"
+    else:
+        chosen = sorted(set(speakers))
+        scope = "all"
+
+    leakage = {"checked": saved is not None and saved.corpus == corpus, "seen_speakers": []}
+    if leakage["checked"]:
+        seen = sorted(set(chosen) & (set(saved.train_speakers) | set(saved.val_speakers)))
+        leakage["seen_speakers"] = seen
+        if seen and not allow_seen_speakers:
+            raise LeakageError(
+                f"{model} was trained / validated on speakers {seen} of {corpus}, which this evaluation would "
+                "score; choose another fold or split, or pass --allow_seen_speakers to score them anyway "
+                "(the report will flag it)"
+            )
+        if seen:
+            logger.warning("scoring speakers the model has seen in training / validation: %s", seen)
+
+    clf = AutoModelForAudioClassification.from_pretrained(model)
+    fe = AutoFeatureExtractor.from_pretrained(model)
+    model_labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    corpus_labels = ds.features["label"].names
+    plan = shared_label_plan(model_labels, corpus_labels, label_aliases)
+    keep_label = {c: k for k, c in enumerate(plan.corpus_index)}
+    wanted = set(chosen)
+    rows = [i for i, (s, y) in enumerate(zip(speakers, ds["label"], strict=True)) if s in wanted and y in keep_label]
+    if not rows:
+        raise ValueError(f"no clip of {corpus} is left to score: {len(wanted)} speakers, shared labels {plan.shared}")
+    if trim_db is None and saved is not None:
+        trim_db = saved.extra.get("trim_db")
+    subset = decode_dataset(ds.select(rows), fe.sampling_rate, trim_db)
+    waves = [np.asarray(w, dtype=np.float32) for w in subset.with_format("numpy")["input_values"]]
+
+    max_s = saved.extra.get("max_eval_duration_s") if saved is not None else None
+    probs = predict_probabilities(clf, fe, waves, batch_size, max_s)[:, plan.model_index]
+    probs = probs / probs.sum(axis=1, keepdims=True)  # renormalised over the shared labels
+    pred = probs.argmax(1)
+    ref = np.array([keep_label[y] for y in subset["label"]])
+
+    report = compute_ser_metrics(pred, ref, len(plan.shared))
+    report.update(
+        model=str(model),
+        corpus=corpus,
+        corpus_config=corpus_config,
+        data_dir=str(data_dir),
+        scope=scope,
+        speakers=sorted(wanted & set(subset["speaker"])),
+        num_clips=len(rows),
+        trim_db=trim_db,
+        label_names=plan.shared,
+        shared_labels=plan.shared,
+        dropped_model_labels=plan.dropped_model,
+        dropped_corpus_labels=plan.dropped_corpus,
+        clips_dropped_for_labels=int(
+            sum(1 for s, y in zip(speakers, ds["label"], strict=True) if s in wanted) - len(rows)
+        ),
+        per_speaker=group_ua(pred, ref, subset["speaker"]),
+        per_gender=group_ua(pred, ref, subset["gender"]) if all(subset["gender"]) else {},
+        leakage=leakage,
+        trained_on=None if saved is None else {"corpus": saved.corpus, "protocol": saved.protocol, "fold": saved.fold},
+    )
+    if plan.dropped_model or plan.dropped_corpus:
+        logger.warning(
+            "scored on the shared labels %s; model labels dropped: %s; corpus labels dropped: %s",
+            plan.shared,
+            plan.dropped_model,
+            plan.dropped_corpus,
+        )
+
+    if output_dir is None:
+        base = Path(model) if Path(model).is_dir() else Path.cwd()
+        output_dir = base / f"eval_{corpus}{'_' + corpus_config if corpus_config else ''}_{scope}"
+    out = Path(output_dir)
+    if (out / "metrics.json").exists():
+        raise FileExistsError(f"{out / 'metrics.json'} exists; pass another --output_dir (reports are not replaced)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report['ua']:.3f}"
+    plot_confusion_matrix(report["confusion_matrix"], plan.shared, out / "confusion_matrix.png", title=title)
+    report["output_dir"] = str(out)
+    return report

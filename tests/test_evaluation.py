@@ -1,0 +1,167 @@
+"""ser-hf evaluate: in-corpus folds, the leakage guard, cross-corpus scoring on shared labels."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser_hf.cli import main as cli
+from ser_hf.evaluation import evaluate_checkpoint, group_ua
+from ser_hf.folds import LeakageError
+from ser_hf.training import main as train
+
+from .test_folder import clip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(ravdess_dir, tmp_path_factory):
+    """A mel-CNN trained for 2 steps on fold 0 of the synthetic RAVDESS (test actors 1-4, validation 5-6)."""
+    out = tmp_path_factory.mktemp("ckpt") / "run"
+    cache = tmp_path_factory.mktemp("cache")
+    train(
+        [
+            str(ROOT / "configs" / "ravdess_melcnn.yaml"),
+            "--data_dir",
+            str(ravdess_dir),
+            "--cache_dir",
+            str(cache),
+            "--output_dir",
+            str(out),
+            "--max_steps",
+            "2",
+            "--channels",
+            "4",
+            "8",
+            "--n_mels",
+            "32",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "1",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "1",
+            "--disable_tqdm",
+            "true",
+            "--max_duration_s",
+            "0.25",
+            "--per_device_eval_batch_size",
+            "64",
+        ]
+    )
+    return out, cache
+
+
+def test_group_ua_hand_computed():
+    pred = np.array([0, 1, 1, 1, 0, 0])
+    ref = np.array([0, 1, 0, 1, 0, 1])
+    out = group_ua(pred, ref, ["a", "a", "a", "b", "b", "b"])
+    assert out["a"] == {"ua": pytest.approx((0.5 + 1.0) / 2), "clips": 3}  # class 0: 1 of 2, class 1: 1 of 1
+    assert out["b"] == {"ua": pytest.approx((1.0 + 0.5) / 2), "clips": 3}
+
+
+def test_own_test_side_reproduces_the_training_report(checkpoint, ravdess_dir, tmp_path):
+    run, cache = checkpoint
+    report = evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), cache_dir=str(cache), output_dir=tmp_path / "e")
+    trained = json.loads((run / "metrics.json").read_text())
+    assert report["scope"] == "test" and report["num_clips"] == 240
+    assert report["ua"] == pytest.approx(trained["ua"]) and report["wa"] == pytest.approx(trained["wa"])
+    assert sorted(report["per_speaker"]) == ["Actor_01", "Actor_02", "Actor_03", "Actor_04"]
+    assert sorted(report["per_gender"]) == ["female", "male"]
+    assert report["leakage"] == {"checked": True, "seen_speakers": []}
+    assert report["trim_db"] == 30  # replayed from the run's split.json
+    assert (tmp_path / "e" / "confusion_matrix.png").exists()
+    with pytest.raises(FileExistsError, match="metrics.json exists"):
+        evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), cache_dir=str(cache), output_dir=tmp_path / "e")
+
+
+def test_leakage_guard(checkpoint, ravdess_dir, tmp_path, capsys):
+    run, cache = checkpoint
+    with pytest.raises(LeakageError, match=r"trained / validated on speakers \['Actor_05', 'Actor_06', 'Actor_07'"):
+        evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), fold=1, cache_dir=str(cache))
+    report = evaluate_checkpoint(
+        str(run),
+        "ravdess",
+        str(ravdess_dir),
+        fold=1,
+        allow_seen_speakers=True,
+        cache_dir=str(cache),
+        output_dir=tmp_path / "seen",
+    )
+    assert report["leakage"]["seen_speakers"] == ["Actor_05", "Actor_06", "Actor_07", "Actor_08"]
+    assert json.loads((tmp_path / "seen" / "metrics.json").read_text())["leakage"]["seen_speakers"]
+    rc = cli(
+        [
+            "evaluate",
+            str(run),
+            "--corpus",
+            "ravdess",
+            "--data_dir",
+            str(ravdess_dir),
+            "--split",
+            "all",
+            "--cache_dir",
+            str(cache),
+        ]
+    )
+    assert rc == 2 and "--allow_seen_speakers" in capsys.readouterr().err
+
+
+def test_cross_corpus_on_shared_labels_through_the_folder_loader(checkpoint, tmp_path, capsys):
+    run, cache = checkpoint
+    root = tmp_path / "other"
+    rows = []
+    for s in ("x1", "x2"):
+        for i, lab in enumerate(("ang", "neu", "amused", "ang")):
+            clip(root / f"{s}_{i}.wav", seconds=0.4, sr=44100)
+            rows.append(f"{s}_{i}.wav,{lab},{s}")
+    (root / "metadata.csv").write_text("file_name,label,speaker\n" + "\n".join(rows) + "\n")
+    rc = cli(
+        [
+            "evaluate",
+            str(run),
+            "--corpus",
+            "folder",
+            "--data_dir",
+            str(root),
+            "--cache_dir",
+            str(cache),
+            "--output_dir",
+            str(tmp_path / "x"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    report = json.loads((tmp_path / "x" / "metrics.json").read_text())
+    assert report["scope"] == "all" and report["num_clips"] == 6 and report["clips_dropped_for_labels"] == 2
+    assert report["shared_labels"] == ["neutral", "angry"]
+    assert report["dropped_corpus_labels"] == ["amused"]
+    assert report["dropped_model_labels"] == ["calm", "happy", "sad", "fearful", "disgust", "surprised"]
+    assert np.array(report["confusion_matrix"]).shape == (2, 2) and np.sum(report["confusion_matrix"]) == 6
+    assert report["leakage"]["checked"] is False  # another corpus: speakers cannot be compared
+    assert "dropped labels: model ['calm'" in out and "corpus ['amused']" in out
+
+    # an alias folds amused into happy: then happy is shared too
+    report = evaluate_checkpoint(
+        str(run),
+        "folder",
+        str(root),
+        label_aliases={"amused": "happy"},
+        cache_dir=str(cache),
+        output_dir=tmp_path / "alias",
+    )
+    assert report["shared_labels"] == ["neutral", "happy", "angry"] and report["num_clips"] == 8
+
+
+def test_bad_choices(checkpoint, ravdess_dir, tmp_path):
+    run, cache = checkpoint
+    with pytest.raises(ValueError, match="--split 'dev' is not valid; choose one of test, all"):
+        evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), split="dev")
+    sub = tmp_path / "sub"
+    clip(sub / "angry" / "1.wav")
+    with pytest.raises(ValueError, match="--split test needs the checkpoint's split.json for corpus 'folder'"):
+        evaluate_checkpoint(str(run), "folder", str(sub), split="test", cache_dir=str(cache))
