@@ -17,11 +17,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = {
         "train": "train a model (same flags as scripts/finetune.py)",
         "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
+        "compare": "fold-by-fold comparison report of several trained systems",
         "folds": "print the speaker-independent split of a corpus fold as JSON",
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,evaluate,folds} ...\n" + "\n".join(f"  {k:<6} {v}" for k, v in commands.items()),
+            "usage: ser-hf {train,evaluate,compare,folds} ...\n"
+            + "\n".join(f"  {k:<8} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
         return 2
@@ -30,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
-    if argv[0] == "evaluate":
+    if argv[0] in ("evaluate", "compare"):
         from .corpora import CorpusError
         from .folds import LeakageError
 
         try:
-            return evaluate_main(argv[1:])
+            return (evaluate_main if argv[0] == "evaluate" else compare_main)(argv[1:])
         except (LeakageError, CorpusError, ValueError, FileExistsError, FileNotFoundError) as err:
-            print(f"ser-hf evaluate: error: {err}", file=sys.stderr)
+            print(f"ser-hf {argv[0]}: error: {err}", file=sys.stderr)
             return 2
     parser = argparse.ArgumentParser(prog="ser-hf folds")
     parser.add_argument("corpus")
@@ -115,4 +117,47 @@ def evaluate_main(argv: list[str]) -> int:
     if report["leakage"]["seen_speakers"]:
         print(f"WARNING: scored speakers seen in training/validation: {report['leakage']['seen_speakers']}")
     print(f"report: {report['output_dir']}/metrics.json")
+    return 0
+
+
+def _system(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--system {text!r}: expected NAME=RUN_DIR, e.g. mel_cnn=runs/cv")
+    return name, path
+
+
+def compare_main(argv: list[str]) -> int:
+    """``ser-hf compare``: see :mod:`ser_hf.compare`."""
+    parser = argparse.ArgumentParser(prog="ser-hf compare", description="Fold-by-fold comparison of trained systems.")
+    parser.add_argument("--system", type=_system, action="append", required=True, help="NAME=RUN_DIR (repeat)")
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--data_dir", required=True)
+    parser.add_argument("--output_dir", required=True, help="report folder (report.md, report.json, plots)")
+    parser.add_argument("--reference", default=None, help="system the others are compared with (default: first)")
+    parser.add_argument("--num_bootstrap", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trim_db", type=float, default=None, help="silence trim (default: each run's)")
+    parser.add_argument("--cache_dir", default=None)
+    args = parser.parse_args(argv)
+    from .compare import compare_systems
+
+    names = [n for n, _ in args.system]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--system names must be unique, got {names}")
+    report = compare_systems(
+        dict(args.system),
+        args.corpus,
+        args.data_dir,
+        args.output_dir,
+        reference=args.reference,
+        num_bootstrap=args.num_bootstrap,
+        seed=args.seed,
+        command="ser-hf compare " + " ".join(argv),
+        trim_db=args.trim_db,
+        cache_dir=args.cache_dir,
+    )
+    for s in report["systems"]:
+        print(f"{s['name']}: UA {s['ua']['mean']:.4f} over folds {s['folds']}")
+    print(f"report: {args.output_dir}/report.md")
     return 0

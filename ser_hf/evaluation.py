@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,9 @@ def evaluate_checkpoint(
     Returns:
         The report written to ``metrics.json``: WA, UA, macro-F1, per-class precision / recall / F1, confusion
         matrix (shared labels, model order), per-speaker and per-gender UA, shared and dropped labels, the
-        leakage check, clip counts.
+        leakage check, clip counts, and inference timing (``rtf``: wall seconds per second of audio, after
+        decoding). ``predictions.jsonl`` beside it holds one line per clip: id, speaker, reference,
+        prediction and the renormalised probabilities.
 
     Raises:
         LeakageError: evaluated speakers were seen in training / validation and ``allow_seen_speakers`` is off.
@@ -180,7 +183,10 @@ def evaluate_checkpoint(
     waves = [np.asarray(w, dtype=np.float32) for w in subset.with_format("numpy")["input_values"]]
 
     max_s = saved.extra.get("max_eval_duration_s") if saved is not None else None
+    start = time.perf_counter()
     probs = predict_probabilities(clf, fe, waves, batch_size, max_s)[:, plan.model_index]
+    inference_s = time.perf_counter() - start
+    audio_s = sum(len(w) for w in waves) / fe.sampling_rate
     probs = probs / probs.sum(axis=1, keepdims=True)  # renormalised over the shared labels
     pred = probs.argmax(1)
     ref = np.array([keep_label[y] for y in subset["label"]])
@@ -205,6 +211,14 @@ def evaluate_checkpoint(
         per_speaker=group_ua(pred, ref, subset["speaker"]),
         per_gender=group_ua(pred, ref, subset["gender"]) if all(subset["gender"]) else {},
         leakage=leakage,
+        inference={
+            "wall_s": inference_s,
+            "audio_s": audio_s,
+            "rtf": inference_s / max(audio_s, 1e-9),
+            "device": str(next(clf.parameters()).device),
+            "threads": torch.get_num_threads(),
+            "batch_size": batch_size,
+        },
         trained_on=None if saved is None else {"corpus": saved.corpus, "protocol": saved.protocol, "fold": saved.fold},
     )
     if plan.dropped_model or plan.dropped_corpus:
@@ -223,6 +237,11 @@ def evaluate_checkpoint(
         raise FileExistsError(f"{out / 'metrics.json'} exists; pass another --output_dir (reports are not replaced)")
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    with (out / "predictions.jsonl").open("w") as f:
+        for i, row in enumerate(subset.select_columns(["id", "speaker"])):
+            line = {**row, "reference": plan.shared[ref[i]], "prediction": plan.shared[pred[i]]}
+            line["probabilities"] = dict(zip(plan.shared, np.round(probs[i], 6).tolist(), strict=True))
+            f.write(json.dumps(line) + "\n")
     title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report['ua']:.3f}"
     plot_confusion_matrix(report["confusion_matrix"], plan.shared, out / "confusion_matrix.png", title=title)
     report["output_dir"] = str(out)

@@ -75,6 +75,15 @@ def test_own_test_side_reproduces_the_training_report(checkpoint, ravdess_dir, t
     assert report["leakage"] == {"checked": True, "seen_speakers": []}
     assert report["trim_db"] == 30  # replayed from the run's split.json
     assert (tmp_path / "e" / "confusion_matrix.png").exists()
+    lines = (tmp_path / "e" / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 240 and set(json.loads(lines[0])) == {
+        "id",
+        "speaker",
+        "reference",
+        "prediction",
+        "probabilities",
+    }
+    assert report["inference"]["rtf"] > 0
     with pytest.raises(FileExistsError, match="metrics.json exists"):
         evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), cache_dir=str(cache), output_dir=tmp_path / "e")
 

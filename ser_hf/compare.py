@@ -1,0 +1,281 @@
+"""Compare trained systems fold by fold: one Markdown + JSON report with plots.
+
+    ser-hf compare --system mel_cnn=runs/ravdess_melcnn_cv --system lora=runs/whisper_lora \\
+        --corpus ravdess --data_dir DIR --output_dir docs/results/ravdess [--reference mel_cnn]
+
+A system is a run directory of ``scripts/finetune.py``: either a cross-validation root holding ``fold_K/`` run
+directories, or one run directory (its fold is read from ``split.json``). For every fold the checkpoint is
+scored on its own test side with :func:`ser_hf.evaluation.evaluate_checkpoint` (the report is written once,
+into ``<fold dir>/eval_<corpus>_test/``, and collected on later calls), which also gives per-clip
+predictions and the inference real-time factor.
+
+Statistics (all on the test sides only):
+
+- per system: mean and sample standard deviation (ddof=1) over folds of WA, UA and macro-F1;
+- per fold: paired differences of UA, WA and macro-F1 against the reference system, on the folds both have;
+- a paired bootstrap 95 % confidence interval of the UA difference (Efron & Tibshirani 1993, percentile
+  interval): test clips are resampled with replacement within each fold (both systems see the same
+  resample), UA is computed on the pooled resample, ``num_bootstrap`` times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("ua", "wa", "macro_f1")
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    run_dir: Path
+    metrics: dict  # evaluation report (metrics.json of eval_<corpus>_test)
+    training: dict  # the run's own metrics.json
+    predictions: list[dict]  # predictions.jsonl lines
+
+
+def fold_dirs(root: str | Path) -> dict[int, Path]:
+    """``{fold: run directory}`` of a system: ``root/fold_K`` folders, or ``root`` itself when it is one run.
+
+    Raises:
+        FileNotFoundError: ``root`` holds neither (the message names it).
+    """
+    root = Path(root)
+    found = {}
+    for d in sorted(root.glob("fold_*")):
+        if (d / "metrics.json").is_file() and (d / "split.json").is_file():
+            found[int(d.name.split("_", 1)[1])] = d
+    if not found and (root / "metrics.json").is_file() and (root / "split.json").is_file():
+        split = json.loads((root / "split.json").read_text())
+        found[int(split.get("fold") or 0)] = root
+    if not found:
+        raise FileNotFoundError(f"{root}: no finished run (metrics.json + split.json) and no fold_K/ run directories")
+    return found
+
+
+def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kwargs) -> FoldResult:
+    """Evaluate (once) and load one fold of one system."""
+    from .evaluation import evaluate_checkpoint
+
+    out = run_dir / f"eval_{corpus}_test"
+    if not (out / "metrics.json").is_file():
+        evaluate_checkpoint(str(run_dir), corpus, data_dir, split="test", output_dir=str(out), **eval_kwargs)
+    metrics = json.loads((out / "metrics.json").read_text())
+    training = json.loads((run_dir / "metrics.json").read_text())
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
+    if abs(metrics["ua"] - training.get("ua", metrics["ua"])) > 1e-6:
+        logger.warning(
+            "%s: UA on re-evaluation %.4f differs from the training report %.4f (preprocessing differs? see trim_db)",
+            run_dir,
+            metrics["ua"],
+            training["ua"],
+        )
+    return FoldResult(fold, run_dir, metrics, training, predictions)
+
+
+def _ua_from_arrays(correct: np.ndarray, ref: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """UA of every bootstrap row: ``correct`` and ``ref`` are ``(num_bootstrap, num_clips)``."""
+    recalls = []
+    for c in classes:
+        m = ref == c
+        n = m.sum(1)
+        recalls.append(np.where(n > 0, (correct & m).sum(1) / np.maximum(n, 1), np.nan))
+    return np.nanmean(np.stack(recalls, 1), axis=1)
+
+
+def paired_bootstrap_ua(
+    a: list[FoldResult], b: list[FoldResult], num_bootstrap: int = 10000, seed: int = 0
+) -> dict[str, float]:
+    """Paired bootstrap of UA(b) - UA(a) over the clips of the folds both systems have (see module docstring).
+
+    Raises:
+        ValueError: the two systems' predictions do not cover the same clips of a fold.
+    """
+    rng = np.random.default_rng(seed)
+    by_fold_b = {r.fold: r for r in b}
+    ca, cb, refs, idx_parts, offset = [], [], [], [], 0
+    for ra in a:
+        rb = by_fold_b.get(ra.fold)
+        if rb is None:
+            continue
+        pa = {p["id"]: p for p in ra.predictions}
+        pb = {p["id"]: p for p in rb.predictions}
+        if pa.keys() != pb.keys():
+            raise ValueError(f"fold {ra.fold}: the two systems were scored on different clips")
+        ids = sorted(pa)
+        ca.append(np.array([pa[i]["prediction"] == pa[i]["reference"] for i in ids]))
+        cb.append(np.array([pb[i]["prediction"] == pb[i]["reference"] for i in ids]))
+        refs.append(np.array([pa[i]["reference"] for i in ids]))
+        n = len(ids)
+        idx_parts.append(offset + rng.integers(0, n, size=(num_bootstrap, n)))  # resample within the fold
+        offset += n
+    if not idx_parts:
+        raise ValueError("the systems share no fold")
+    ca, cb, ref = np.concatenate(ca), np.concatenate(cb), np.concatenate(refs)
+    idx = np.concatenate(idx_parts, axis=1)
+    classes = np.unique(ref)
+    point = float(_ua_from_arrays(cb[None], ref[None], classes)[0] - _ua_from_arrays(ca[None], ref[None], classes)[0])
+    diffs = _ua_from_arrays(cb[idx], ref[idx], classes) - _ua_from_arrays(ca[idx], ref[idx], classes)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {
+        "ua_difference": point,
+        "ci95_low": float(lo),
+        "ci95_high": float(hi),
+        "num_bootstrap": num_bootstrap,
+        "num_clips": len(ref),
+        "share_above_zero": float((diffs > 0).mean()),
+    }
+
+
+def summarize_system(name: str, folds: list[FoldResult]) -> dict:
+    """Mean +- std (ddof=1) over folds, parameters, training wall time and device, inference RTF."""
+    out = {"name": name, "folds": [r.fold for r in folds], "num_folds": len(folds)}
+    for key in METRICS:
+        vals = np.array([r.metrics[key] for r in folds])
+        out[key] = {
+            "mean": float(vals.mean()),
+            "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+            "per_fold": {r.fold: float(r.metrics[key]) for r in folds},
+        }
+    t0 = folds[0].training
+    out["parameters"] = t0.get("parameters")
+    out["model"] = t0.get("model", {"family": "mel_cnn"})
+    out["train_wall_time_s"] = float(sum(r.training.get("train_wall_time_s", 0.0) for r in folds))
+    out["train_device"] = sorted({str(r.training.get("device")) for r in folds})
+    inf = [r.metrics["inference"] for r in folds]
+    out["inference_rtf"] = float(sum(i["wall_s"] for i in inf) / sum(i["audio_s"] for i in inf))
+    out["inference_device"] = sorted({f"{i['device']} ({i['threads']} threads)" for i in inf})
+    out["run_dirs"] = [str(r.run_dir) for r in folds]
+    return out
+
+
+def _fmt(m: dict) -> str:
+    return f"{m['mean']:.3f} +- {m['std']:.3f}" if m["std"] is not None else f"{m['mean']:.3f} (1 fold)"
+
+
+def write_report(report: dict, out: Path) -> None:
+    """``report.json``, ``report.md`` and ``ua_per_fold.png`` in ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    systems = report["systems"]
+    lines = [
+        f"# {report['corpus']}: system comparison",
+        "",
+        f"Generated by `{report['command']}`.",
+        "",
+        "Test sides of the speaker-independent folds; mean +- sample std (ddof=1) over folds.",
+        "",
+        "| system | folds | UA | WA | macro-F1 | trainable / total parameters | train wall time | train device "
+        "| inference RTF |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in systems:
+        p = s["parameters"] or {}
+        params = f"{p.get('trainable', 0):,} / {p.get('total', 0):,}" if p else "-"
+        lines.append(
+            f"| {s['name']} | {','.join(map(str, s['folds']))} | {_fmt(s['ua'])} | {_fmt(s['wa'])} | "
+            f"{_fmt(s['macro_f1'])} | {params} | {s['train_wall_time_s']:.0f} s | {'; '.join(s['train_device'])} | "
+            f"{s['inference_rtf']:.4f} ({'; '.join(s['inference_device'])}) |"
+        )
+    folds = sorted({f for s in systems for f in s["folds"]})
+    lines += ["", "UA per fold:", "", "| fold | " + " | ".join(s["name"] for s in systems) + " |"]
+    lines.append("|---" * (len(systems) + 1) + "|")
+    for f in folds:
+        cells = [f"{s['ua']['per_fold'][f]:.3f}" if f in s["ua"]["per_fold"] else "-" for s in systems]
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    ref = report["reference"]
+    for name, comp in report["paired"].items():
+        lines += [
+            "",
+            f"**{name} minus {ref}** on folds {comp['folds']}: per-fold UA differences "
+            + ", ".join(f"{d:+.3f}" for d in comp["ua_difference_per_fold"])
+            + f"; pooled-clip UA difference {comp['bootstrap']['ua_difference']:+.3f}, bootstrap 95 % CI "
+            f"[{comp['bootstrap']['ci95_low']:+.3f}, {comp['bootstrap']['ci95_high']:+.3f}] "
+            f"({comp['bootstrap']['num_bootstrap']} resamples of {comp['bootstrap']['num_clips']} clips).",
+        ]
+    lines += ["", "![UA per fold](ua_per_fold.png)", ""]
+    (out / "report.md").write_text("\n".join(lines))
+
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(folds) * len(systems) / 2, 3.2))
+    width = 0.8 / len(systems)
+    for i, s in enumerate(systems):
+        xs = [folds.index(f) + i * width for f in s["folds"]]
+        ax.bar(xs, [s["ua"]["per_fold"][f] for f in s["folds"]], width, label=f"{s['name']} ({_fmt(s['ua'])})")
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(folds))], [f"fold {f}" for f in folds])
+    ax.set_ylabel("test UA")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"{report['corpus']}: UA per fold")
+    fig.tight_layout()
+    fig.savefig(out / "ua_per_fold.png", dpi=120)
+    plt.close(fig)
+
+
+def compare_systems(
+    systems: dict[str, str],
+    corpus: str,
+    data_dir: str,
+    output_dir: str,
+    reference: str | None = None,
+    num_bootstrap: int = 10000,
+    seed: int = 0,
+    command: str = "",
+    **eval_kwargs,
+) -> dict:
+    """Collect (evaluating where needed) every fold of every system and write the comparison report.
+
+    Args:
+        systems: ``{name: run directory}`` in report order.
+        reference: system the others are compared with (default: the first).
+        **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``, ``trim_db``).
+
+    Returns:
+        The report (also ``report.json``).
+
+    Raises:
+        ValueError: an unknown ``reference``; FileNotFoundError: a system directory without runs.
+    """
+    if not systems:
+        raise ValueError("give at least one --system NAME=RUN_DIR")
+    reference = reference or next(iter(systems))
+    if reference not in systems:
+        raise ValueError(f"--reference {reference!r} is not one of the systems {list(systems)}")
+    results = {
+        name: [collect_fold(d, k, corpus, data_dir, **eval_kwargs) for k, d in fold_dirs(root).items()]
+        for name, root in systems.items()
+    }
+    report = {
+        "corpus": corpus,
+        "command": command,
+        "reference": reference,
+        "systems": [summarize_system(n, r) for n, r in results.items()],
+        "paired": {},
+    }
+    ref = {r.fold: r for r in results[reference]}
+    for name, res in results.items():
+        if name == reference:
+            continue
+        common = [r for r in res if r.fold in ref]
+        if not common:
+            continue
+        report["paired"][name] = {
+            "folds": [r.fold for r in common],
+            "ua_difference_per_fold": [r.metrics["ua"] - ref[r.fold].metrics["ua"] for r in common],
+            "wa_difference_per_fold": [r.metrics["wa"] - ref[r.fold].metrics["wa"] for r in common],
+            "macro_f1_difference_per_fold": [r.metrics["macro_f1"] - ref[r.fold].metrics["macro_f1"] for r in common],
+            "bootstrap": paired_bootstrap_ua([ref[r.fold] for r in common], common, num_bootstrap, seed),
+        }
+    write_report(report, Path(output_dir))
+    return report
