@@ -141,6 +141,9 @@ class DataArguments:
     data_dir: str = field(default=None, metadata={"help": "Folder holding the corpus in its documented layout."})
     corpus: str = field(default="ravdess", metadata={"help": "Corpus name (ser_hf.corpora.CORPORA)."})
     corpus_config: str | None = field(default=None, metadata={"help": "Builder config, e.g. 'speech' or 'song'."})
+    metadata: str | None = field(
+        default=None, metadata={"help": "Corpus 'folder': metadata CSV/JSONL (default: metadata.csv/.jsonl)."}
+    )
     cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
     verify_counts: bool = field(default=True, metadata={"help": "Require the complete corpus."})
     protocol: str = field(default="folds", metadata={"help": f"Split protocol: {', '.join(PROTOCOLS)}."})
@@ -513,6 +516,8 @@ def main(argv: list[str] | None = None) -> dict:
         if not resume or (root / "cv_results.json").exists():
             check_output_dir(root, data_args.overwrite_output_dir)
     kwargs = {} if data_args.verify_counts else {"verify_counts": False}
+    if data_args.metadata:
+        kwargs["metadata"] = data_args.metadata
     corpus = load_corpus(data_args.corpus, data_args.data_dir, data_args.corpus_config, data_args.cache_dir, **kwargs)
     label_names = corpus.features["label"].names
     decoded = decode_dataset(corpus, data_args.sampling_rate, data_args.trim_db, data_args.preprocessing_num_workers)

@@ -174,3 +174,57 @@ def test_bad_choices(checkpoint, ravdess_dir, tmp_path):
     clip(sub / "angry" / "1.wav")
     with pytest.raises(ValueError, match="--split test needs the checkpoint's split.json for corpus 'folder'"):
         evaluate_checkpoint(str(run), "folder", str(sub), split="test", cache_dir=str(cache))
+
+
+def test_train_and_evaluate_on_a_folder_corpus(tmp_path):
+    root = tmp_path / "mine"
+    rows = []
+    for s in ("s1", "s2", "s3", "s4"):
+        for i, lab in enumerate(("angry", "calm") * 3):
+            clip(root / s / f"{i}.wav", seconds=0.3, sr=16000)
+            rows.append(f"{s}/{i}.wav,{lab},{s}")
+    (root / "meta.csv").write_text("path,label,speaker\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    metrics = train(
+        [
+            str(ROOT / "configs" / "ravdess_melcnn.yaml"),
+            "--corpus",
+            "folder",
+            "--metadata",
+            "meta.csv",
+            "--data_dir",
+            str(root),
+            "--cache_dir",
+            str(tmp_path / "c"),
+            "--output_dir",
+            str(out),
+            "--fold",
+            "0",
+            "--num_val_speakers",
+            "1",
+            "--max_steps",
+            "1",
+            "--channels",
+            "4",
+            "--n_mels",
+            "32",
+            "--eval_strategy",
+            "steps",
+            "--eval_steps",
+            "1",
+            "--save_strategy",
+            "steps",
+            "--save_steps",
+            "1",
+            "--disable_tqdm",
+            "true",
+        ]
+    )
+    assert metrics["label_names"] == ["angry", "calm"] and metrics["split"]["corpus"] == "folder"
+    assert len(metrics["split"]["test_speakers"]) == 1
+    report = evaluate_checkpoint(str(out), "folder", str(root), metadata="meta.csv", cache_dir=str(tmp_path / "c"))
+    assert report["scope"] == "test" and report["num_clips"] == 6
+    with pytest.raises(LeakageError):
+        evaluate_checkpoint(
+            str(out), "folder", str(root), split="all", metadata="meta.csv", cache_dir=str(tmp_path / "c")
+        )
