@@ -18,11 +18,12 @@ def main(argv: list[str] | None = None) -> int:
         "train": "train a model (same flags as scripts/finetune.py)",
         "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
         "compare": "fold-by-fold comparison report of several trained systems",
+        "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
         "folds": "print the speaker-independent split of a corpus fold as JSON",
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,evaluate,compare,folds} ...\n"
+            "usage: ser-hf {train,evaluate,compare,push,folds} ...\n"
             + "\n".join(f"  {k:<8} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
@@ -32,13 +33,14 @@ def main(argv: list[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
-    if argv[0] in ("evaluate", "compare"):
+    if argv[0] in ("evaluate", "compare", "push"):
         from .corpora import CorpusError
         from .folds import LeakageError
+        from .hub import PushError
 
         try:
-            return (evaluate_main if argv[0] == "evaluate" else compare_main)(argv[1:])
-        except (LeakageError, CorpusError, ValueError, FileExistsError, FileNotFoundError) as err:
+            return {"evaluate": evaluate_main, "compare": compare_main, "push": push_main}[argv[0]](argv[1:])
+        except (LeakageError, CorpusError, PushError, ValueError, FileExistsError, FileNotFoundError) as err:
             print(f"ser-hf {argv[0]}: error: {err}", file=sys.stderr)
             return 2
     parser = argparse.ArgumentParser(prog="ser-hf folds")
@@ -160,4 +162,37 @@ def compare_main(argv: list[str]) -> int:
     for s in report["systems"]:
         print(f"{s['name']}: UA {s['ua']['mean']:.4f} over folds {s['folds']}")
     print(f"report: {args.output_dir}/report.md")
+    return 0
+
+
+def push_main(argv: list[str]) -> int:
+    """``ser-hf push``: see :mod:`ser_hf.hub`."""
+    parser = argparse.ArgumentParser(prog="ser-hf push", description="Publish a run to the Hugging Face Hub.")
+    parser.add_argument("run_dir", help="a finished run directory (e.g. runs/cv/fold_0)")
+    parser.add_argument("--repo-id", "--repo_id", dest="repo_id", required=True, help="USER/NAME on the Hub")
+    parser.add_argument("--private", action="store_true", help="create the repo private")
+    parser.add_argument("--revision", default=None, help="branch to push to (created if missing)")
+    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true", help="build + check only")
+    parser.add_argument("--output_dir", default=None, help="upload folder (dry run default: RUN_DIR.hub)")
+    parser.add_argument("--base_model", default=None, help="hub id of the pretrained backbone, for the card")
+    parser.add_argument("--license", default=None, help="card license (default: the training corpus's)")
+    parser.add_argument("--commit_message", default=None)
+    args = parser.parse_args(argv)
+    from .hub import push_to_hub
+
+    result = push_to_hub(
+        args.run_dir,
+        args.repo_id,
+        private=args.private,
+        revision=args.revision,
+        dry_run=args.dry_run,
+        output_dir=args.output_dir,
+        base_model=args.base_model,
+        license=args.license,
+        commit_message=args.commit_message,
+    )
+    top = result["validation"]["prediction"][0]
+    print(f"folder: {result['folder']} ({len(result['files'])} files: {', '.join(result['files'])})")
+    print(f"checked: model card parses; pipeline without ser_hf answers {top['label']!r} ({top['score']:.3f})")
+    print(f"pushed: {result['url']}" if result["url"] else "dry run: nothing uploaded")
     return 0

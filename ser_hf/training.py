@@ -377,7 +377,24 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     metrics.update(
         label_names=label_names,
         split=split.__dict__,
-        model=model_description(model_args),
+        model=model_description(model_args, model),
+        training={
+            k: getattr(training_args, k)
+            for k in (
+                "num_train_epochs",
+                "max_steps",
+                "learning_rate",
+                "weight_decay",
+                "lr_scheduler_type",
+                "warmup_steps",
+                "per_device_train_batch_size",
+                "gradient_accumulation_steps",
+                "seed",
+                "bf16",
+                "fp16",
+            )
+        }
+        | {"max_duration_s": data_args.max_duration_s, "trim_db": data_args.trim_db, "augment": data_args.augment},
         parameters=params,
         train_wall_time_s=wall,
         train_runtime_s=train_result.metrics.get("train_runtime"),
@@ -413,8 +430,8 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     return metrics
 
 
-def model_description(model_args: ModelArguments) -> dict:
-    """What was trained, for ``metrics.json`` (and the model card)."""
+def model_description(model_args: ModelArguments, model=None) -> dict:
+    """What was trained, for ``metrics.json`` (and the model card); ``model`` gives the LoRA target modules."""
     if model_args.model != "pretrained":
         return {"family": "mel_cnn", "n_mels": model_args.n_mels, "channels": model_args.channels}
     ft = model_args.finetune
@@ -425,7 +442,14 @@ def model_description(model_args: ModelArguments) -> dict:
         "weighted_layer_sum": ft.weighted_layer_sum,
     }
     if ft.mode == "lora":
-        desc["lora"] = {"rank": ft.lora_rank, "alpha": ft.lora_alpha, "dropout": ft.lora_dropout}
+        desc["lora"] = {
+            "rank": ft.lora_rank,
+            "alpha": ft.lora_alpha,
+            "dropout": ft.lora_dropout,
+            "target_modules": ft.lora_target_modules,
+        }
+        if isinstance(model, PeftModel):
+            desc["lora"]["target_modules"] = sorted(model.peft_config["default"].target_modules)
     return desc
 
 
@@ -500,10 +524,33 @@ def summarize(folds: dict[int, dict]) -> dict:
     return summary
 
 
+def publish(run_dir: Path, training_args: TrainingArguments) -> None:
+    """``--push_to_hub``: upload a finished run with its model card (:func:`ser_hf.hub.push_to_hub`)."""
+    from .hub import push_to_hub
+
+    result = push_to_hub(
+        run_dir,
+        training_args.hub_model_id,
+        private=bool(training_args.hub_private_repo),
+        revision=getattr(training_args, "hub_revision", None),
+        token=training_args.hub_token,
+    )
+    print(f"[ser_hf] pushed {run_dir} to {training_args.hub_model_id}: {result['url']}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, load and decode the corpus, then train one fold or all of them."""
     model_args, data_args, training_args = parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # ser_hf publishes the finished run itself (merged safetensors + model card), not the Trainer's checkpoints
+    push, training_args.push_to_hub = training_args.push_to_hub, False
+    if push:
+        from huggingface_hub import get_token
+
+        if not training_args.hub_model_id:
+            raise ValueError("--push_to_hub true needs --hub_model_id USER/NAME")
+        if not (training_args.hub_token or get_token()):
+            raise ValueError("--push_to_hub true needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
     training_args.metric_for_best_model = data_args.select_best_by
     training_args.greater_is_better = data_args.select_best_by != "loss"
     training_args.load_best_model_at_end = True
@@ -536,7 +583,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
 
     if not data_args.all_folds:
-        return run_fold(model_args, data_args, training_args, decoded, label_names, split_for(data_args.fold))
+        metrics = run_fold(model_args, data_args, training_args, decoded, label_names, split_for(data_args.fold))
+        if push and training_args.process_index == 0:
+            publish(root, training_args)
+        return metrics
 
     results = {}
     for k in range(num_folds(data_args.corpus, speakers, data_args.protocol)):
@@ -554,6 +604,10 @@ def main(argv: list[str] | None = None) -> dict:
     summary = summarize(results)
     if training_args.process_index == 0:
         (root / "cv_results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if push and training_args.process_index == 0:
+        # the checkpoint chosen for publishing is the fold with the best validation score, never the best test
+        best = max(results, key=lambda k: results[k].get("best_validation") or 0.0)
+        publish(root / f"fold_{best}", training_args)
     print(
         "[ser_hf] cross-validation: "
         + "  ".join(f"{k} {summary[k]['mean']:.4f} +- {summary[k]['std']:.4f}" for k in ("wa", "ua", "macro_f1"))

@@ -1,0 +1,446 @@
+"""Publish a run to the Hugging Face Hub: model card, upload folder, validation, push.
+
+``ser-hf push RUN_DIR --repo-id USER/NAME [--private] [--revision BRANCH] [--dry-run]``:
+
+1. :func:`prepare_upload_folder` writes exactly what will be uploaded: the merged weights
+   (``model.safetensors`` only, never pickles), ``config.json`` with ``id2label``, the feature extractor,
+   the mel-CNN's modeling code (for ``trust_remote_code=True`` users without ser_hf), ``metrics.json``,
+   ``split.json``, ``confusion_matrix.png`` and ``README.md``: the card rendered from
+   ``model_cards/template.md`` with :func:`build_model_card`, holding only numbers measured by the run.
+2. :func:`validate_upload_folder` re-reads the card and its metadata (model-index included) and, in a fresh
+   Python process in which ``ser_hf`` and ``peft`` cannot be imported, loads the folder with
+   ``pipeline("audio-classification")`` and classifies a clip.
+3. :func:`push_to_hub` (not with ``--dry-run``) creates the repo (``exist_ok=True``), the branch if asked,
+   and uploads the folder with ``HfApi.upload_folder``.
+
+The token comes from ``HF_TOKEN`` or the login cache (``huggingface_hub.get_token``) and is never printed or
+written. Every failure raises :class:`PushError` with what to do; the run directory is never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx2  # huggingface_hub's HTTP client
+from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "template.md"
+UPLOADED = ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "split.json")
+OPTIONAL = ("confusion_matrix.png",)
+
+CORPUS_INFO = {
+    "ravdess": {
+        "name": "RAVDESS",
+        "dataset_id": "ravdess",
+        "license": "cc-by-nc-sa-4.0",
+        "language": ["en"],
+        "description": "RAVDESS speech (Livingstone & Russo 2018): 24 professional actors (12 female, 12 male), "
+        "1440 clips of two fixed English sentences in 8 emotions, North American accent; license CC BY-NC-SA "
+        "4.0, so this model is shared under the same non-commercial terms.",
+        "language_note": "Only North American English from 24 actors.",
+        "citation": """@article{livingstone2018ravdess,
+  title={The Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS)},
+  author={Livingstone, Steven R. and Russo, Frank A.},
+  journal={PLoS ONE}, volume={13}, number={5}, pages={e0196391}, year={2018}}""",
+        "protocol": {
+            "folds": "the 6 EmoBox folds of 4 actors (Ma et al. 2024, arXiv:2406.07162); per fold, the 4 test "
+            "actors are unseen, 2 actors of the next fold select the checkpoint, the other 18 train",
+        },
+    },
+}
+BASE_MODEL_CITATIONS = {
+    "whisper": """@inproceedings{radford2023whisper,
+  title={Robust Speech Recognition via Large-Scale Weak Supervision},
+  author={Radford, Alec and Kim, Jong Wook and Xu, Tao and Brockman, Greg and McLeavey, Christine and Sutskever, Ilya},
+  booktitle={ICML}, year={2023}}""",
+    "wav2vec2": """@inproceedings{baevski2020wav2vec,
+  title={wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations},
+  author={Baevski, Alexei and Zhou, Henry and Mohamed, Abdelrahman and Auli, Michael},
+  booktitle={NeurIPS}, year={2020}}""",
+    "hubert": """@article{hsu2021hubert,
+  title={HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden Units},
+  author={Hsu, Wei-Ning and others}, journal={IEEE/ACM TASLP}, year={2021}}""",
+    "wavlm": """@article{chen2022wavlm,
+  title={WavLM: Large-Scale Self-Supervised Pre-Training for Full Stack Speech Processing},
+  author={Chen, Sanyuan and others}, journal={IEEE JSTSP}, year={2022}}""",
+    "data2vec-audio": """@inproceedings{baevski2022data2vec,
+  title={data2vec: A General Framework for Self-supervised Learning in Speech, Vision and Language},
+  author={Baevski, Alexei and others}, booktitle={ICML}, year={2022}}""",
+}
+
+
+class PushError(RuntimeError):
+    """A publish step failed; the message says what to do. Nothing in the run directory was changed."""
+
+
+def _load_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def cross_validation_of(run_dir: Path) -> dict | None:
+    """``cv_results.json`` of the cross-validation this run belongs to (``run_dir/..``), if any."""
+    cv = _load_json(run_dir.parent / "cv_results.json")
+    return cv or None
+
+
+def _fmt(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None):
+    """Render the model card of a run from ``model_cards/template.md``; every number comes from the run's
+    ``metrics.json`` and, when the run is a fold of a cross-validation, its ``cv_results.json``.
+
+    Returns:
+        ``huggingface_hub.ModelCard``.
+
+    Raises:
+        PushError: the run has no ``metrics.json`` or ``config.json``.
+    """
+    run = Path(run_dir)
+    metrics, config = _load_json(run / "metrics.json"), _load_json(run / "config.json")
+    if not metrics or not config:
+        raise PushError(f"{run}: not a finished ser_hf run (metrics.json and config.json are needed)")
+    split = metrics.get("split", {})
+    corpus = split.get("corpus", "unknown")
+    info = CORPUS_INFO.get(corpus, {})
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    model = metrics.get("model", {"family": "mel_cnn"})
+    family = model.get("family", "mel_cnn")
+    model_type = config.get("model_type", "")
+    if base_model is None and family == "pretrained":
+        name = model.get("base_model", "")
+        base_model = name if name and not Path(name).exists() and name.count("/") == 1 else None
+    cv = cross_validation_of(run)
+    fold = split.get("fold")
+    dataset_name = f"{info.get('name', corpus)} ({split.get('protocol', '')} protocol)"
+
+    eval_results = []
+    for key, mtype, mname in (("ua", "recall", "UA"), ("wa", "accuracy", "WA"), ("macro_f1", "f1", "macro-F1")):
+        args = {
+            "task_type": "audio-classification",
+            "dataset_type": info.get("dataset_id", corpus),
+            "dataset_name": dataset_name,
+            "metric_type": mtype,
+        }
+        if cv:
+            eval_results.append(
+                EvalResult(
+                    **args,
+                    metric_value=round(cv[key]["mean"], 4),
+                    metric_name=f"{mname} (mean of {cv['num_folds']} folds)",
+                    dataset_split=f"test ({cv['num_folds']}-fold speaker-independent cross-validation)",
+                )
+            )
+        eval_results.append(
+            EvalResult(
+                **args,
+                metric_value=round(metrics[key], 4),
+                metric_name=f"{mname} (this checkpoint, fold {fold})",
+                dataset_split=f"test speakers of fold {fold}",
+            )
+        )
+    tags = ["audio-classification", "speech-emotion-recognition", "ser_hf", model_type]
+    if family == "pretrained":
+        tags.append(model.get("finetune_mode", ""))
+        if model.get("finetune_mode") == "lora":
+            tags.append("peft")
+    card_data = ModelCardData(
+        language=info.get("language"),
+        license=license or info.get("license", "other"),
+        library_name="transformers",
+        pipeline_tag="audio-classification",
+        tags=[t for t in tags if t],
+        datasets=[info.get("dataset_id", corpus)],
+        base_model=base_model,
+        metrics=["accuracy", "recall", "f1"],
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results,
+    )
+
+    params = metrics.get("parameters", {})
+    if family == "pretrained":
+        lora = model.get("lora")
+        summary = (
+            f"A {model_type} encoder ({base_model or model.get('base_model')}) fine-tuned in "
+            f"`{model.get('finetune_mode')}` mode"
+            + (" with LoRA adapters merged into its weights" if lora else "")
+            + "."
+        )
+        hyper = [f"- Fine-tuning mode: `{model.get('finetune_mode')}`"]
+        if lora:
+            hyper.append(f"- LoRA rank {lora['rank']}, alpha {lora['alpha']}, dropout {lora['dropout']}")
+        hyper.append(f"- Weighted layer sum: {model.get('weighted_layer_sum')}")
+    else:
+        summary = "A log-mel CNN (ser_hf's mel-CNN baseline); its modeling code ships in this repository."
+        hyper = [
+            f"- Log-mel front end: {config.get('n_mels')} bands, {config.get('win_length')} / "
+            f"{config.get('hop_length')} samples window / hop; conv channels {config.get('channels')}, "
+            f"{config.get('pooling')} pooling, dropout {config.get('dropout')}"
+        ]
+    hyper.append(
+        f"- Trainable parameters: {params.get('trainable', 0):,} of {params.get('total', 0):,} "
+        f"({100 * params.get('trainable_share', 0):.2f} %)"
+    )
+    for key, label in (
+        ("num_train_epochs", "Epochs"),
+        ("learning_rate", "Learning rate"),
+        ("per_device_train_batch_size", "Batch size per device"),
+        ("seed", "Seed"),
+    ):
+        if key in metrics.get("training", {}):
+            hyper.append(f"- {label}: {metrics['training'][key]}")
+    hyper.append(f"- Checkpoint selection: best validation {metrics.get('select_best_by', 'ua').upper()}")
+    hyper.append(f"- Training time: {metrics.get('train_wall_time_s', 0):.0f} s on {metrics.get('device')}")
+
+    if cv:
+        header = f"{cv['num_folds']}-fold cross-validation, mean +- std | this checkpoint (fold {fold} test)"
+        rows = [
+            f"{name} | {_fmt(cv[k]['mean'])} +- {_fmt(cv[k]['std'])} | {_fmt(metrics[k])}"
+            for k, name in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)"))
+        ]
+        intro = (
+            f"Measured by ser_hf on the test speakers of each fold ({cv['num_folds']} folds; standard deviation "
+            "with ddof=1). The checkpoint published here is the one of fold " + f"{fold}."
+        )
+    else:
+        header = f"fold {fold} test"
+        rows = [
+            f"{name} | {_fmt(metrics[k])}"
+            for k, name in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)"))
+        ]
+        intro = f"Measured by ser_hf on the {len(split.get('test_speakers', []))} test speakers of fold {fold} only."
+    citations = [info["citation"]] if "citation" in info else []
+    if family == "pretrained" and model_type in BASE_MODEL_CITATIONS:
+        citations.append(BASE_MODEL_CITATIONS[model_type])
+    remote = family != "pretrained"
+    fe = _load_json(run / "preprocessor_config.json")
+    window = fe.get("chunk_length") if model_type == "whisper" else None
+    trim = split.get("extra", {}).get("trim_db")
+    card = ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE),
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        num_labels=len(labels),
+        label_list=", ".join(labels),
+        labels=list(enumerate(labels)),
+        model_summary=summary,
+        trust_remote_code_arg=", trust_remote_code=True" if remote else "",
+        usage_note=(
+            "The mel-CNN's modeling code is in this repository: `trust_remote_code=True` loads it without "
+            "ser_hf installed (read the code first, as for any remote code)."
+            if remote
+            else "A plain transformers checkpoint: no peft and no ser_hf needed."
+        ),
+        sampling_rate=fe.get("sampling_rate", 16000),
+        input_note=f"Whisper input window: {window} s (longer audio is truncated by the feature extractor)."
+        if window
+        else "",
+        dataset_description=info.get("description", f"corpus `{corpus}`"),
+        dataset_short=info.get("name", corpus),
+        protocol_description=info.get("protocol", {}).get(split.get("protocol"), f"protocol `{split.get('protocol')}`"),
+        checkpoint_description=(
+            f"fold {fold}: trained on {len(split.get('train_speakers', []))} speakers, checkpoint selected on "
+            f"{split.get('val_speakers')}, tested on {split.get('test_speakers')}"
+        ),
+        preprocessing=f"mono, {fe.get('sampling_rate', 16000)} Hz"
+        + (f", leading / trailing silence below {trim} dB trimmed" if trim else ""),
+        hyperparameters="\n".join(hyper),
+        results_intro=intro,
+        results_header=header,
+        results_sep="|---" * (1 + header.count("|") + 1) + "|",
+        results_rows=rows,
+        results_note="Acted-speech benchmarks overstate real-world accuracy (see limitations).",
+        language_note=info.get("language_note", ""),
+        citations=citations,
+    )
+    return card
+
+
+def prepare_upload_folder(
+    run_dir: str | Path, folder: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None
+) -> list[str]:
+    """Write the upload folder of a run (see module docstring) and return its file names.
+
+    Raises:
+        PushError: the run lacks ``model.safetensors`` (only safetensors are published) or another required
+            file, or ``folder`` already exists and is not empty.
+    """
+    run, folder = Path(run_dir), Path(folder)
+    missing = [n for n in UPLOADED if not (run / n).is_file()]
+    if missing:
+        raise PushError(
+            f"{run}: missing {', '.join(missing)}; push a finished ser_hf run directory (only model.safetensors "
+            "weights are published, never pickled .bin files)"
+        )
+    if folder.exists() and any(folder.iterdir()):
+        raise PushError(f"{folder} already exists and is not empty; choose another --output_dir or remove it")
+    card = build_model_card(run, repo_id, base_model, license)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = list(UPLOADED) + [n for n in OPTIONAL if (run / n).is_file()]
+    names += sorted(p.name for p in run.glob("*.py"))  # remote code of the mel-CNN
+    for name in names:
+        shutil.copy2(run / name, folder / name)
+    card.save(str(folder / "README.md"))
+    return sorted([*names, "README.md"])
+
+
+_VALIDATE = r"""
+import sys
+sys.modules["ser_hf"] = None  # prove the folder works without ser_hf (and without peft)
+sys.modules["peft"] = None
+import json
+import numpy as np
+from transformers import pipeline
+folder, remote = sys.argv[1], sys.argv[2] == "1"
+clf = pipeline("audio-classification", model=folder, trust_remote_code=remote)
+sr = clf.feature_extractor.sampling_rate
+t = np.arange(sr) / sr
+wav = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+print(json.dumps(clf({"raw": wav, "sampling_rate": sr}, top_k=None)))
+"""
+
+
+def validate_upload_folder(folder: str | Path) -> dict:
+    """Check an upload folder as a Hub user would meet it.
+
+    The card must parse, with license, library_name, pipeline_tag and a model-index of evaluation results;
+    the folder must load with ``pipeline("audio-classification")`` in a fresh Python process where ``ser_hf``
+    and ``peft`` cannot be imported (the mel-CNN through ``trust_remote_code=True``) and classify a 1 s clip.
+
+    Returns:
+        ``{"card": card metadata dict, "prediction": [{"label", "score"}, ...]}``.
+
+    Raises:
+        PushError: naming what failed.
+    """
+    folder = Path(folder)
+    try:
+        card = ModelCard.load(str(folder / "README.md"))
+    except Exception as err:  # noqa: BLE001 - any parse failure is reported the same way
+        raise PushError(f"{folder / 'README.md'}: the model card does not parse: {err}") from err
+    data = card.data.to_dict()
+    for key in ("license", "library_name", "pipeline_tag", "model-index"):
+        if not data.get(key):
+            raise PushError(f"{folder / 'README.md'}: card metadata lacks {key!r}")
+    if not card.data.eval_results:
+        raise PushError(f"{folder / 'README.md'}: the model-index holds no evaluation results")
+    remote = any(folder.glob("*.py"))
+    env = {**os.environ, "PYTHONPATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", _VALIDATE, str(folder.resolve()), "1" if remote else "0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
+    if done.returncode != 0:
+        raise PushError(
+            f"{folder} does not load in pipeline('audio-classification') without ser_hf:\n{done.stderr[-2000:]}"
+        )
+    prediction = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"card": data, "prediction": prediction}
+
+
+def _explain(err: Exception, repo_id: str) -> str:
+    status = getattr(getattr(err, "response", None), "status_code", None)
+    if status == 401:
+        return "the Hub rejected the token (401): log in again with `hf auth login` or set a valid HF_TOKEN"
+    if status == 403:
+        return (
+            f"the token may not write to {repo_id} (403): use a token with write access, or a namespace "
+            "(user or organisation) you can write to"
+        )
+    if status == 404:
+        return f"{repo_id} or its namespace was not found (404): check the user / organisation name"
+    if status is not None:
+        return f"the Hub answered {status}: {err}"
+    return f"could not reach the Hub ({type(err).__name__}: {err}); check the network (and HF_HUB_OFFLINE)"
+
+
+def push_to_hub(
+    run_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    dry_run: bool = False,
+    output_dir: str | Path | None = None,
+    base_model: str | None = None,
+    license: str | None = None,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> dict:
+    """Prepare, validate and (unless ``dry_run``) upload a run; see the module docstring.
+
+    Args:
+        output_dir: where the upload folder is written. Default: ``RUN_DIR.hub`` beside the run for a dry
+            run, a temporary folder otherwise.
+
+    Returns:
+        ``{"folder", "files", "validation", "url" (None for a dry run), "commit_message"}``.
+
+    Raises:
+        PushError: invalid repo id, no token, HTTP 401 / 403 / 404, network errors, a run that cannot be
+            published or a folder that fails validation; the run directory is left as it was.
+    """
+    run = Path(run_dir)
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("expected exactly one '/'")
+    except HFValidationError as err:
+        raise PushError(f"--repo-id {repo_id!r} is not a valid repo id ({err}); expected USER/NAME") from None
+    token = token or get_token()
+    if not dry_run and not token:
+        raise PushError(
+            "no Hugging Face token: set HF_TOKEN or run `hf auth login` (or use --dry-run to only build the "
+            f"folder); nothing was uploaded and {run} is unchanged"
+        )
+    metrics = _load_json(run / "metrics.json")
+    message = commit_message or (
+        f"ser_hf: {metrics.get('split', {}).get('corpus', '')} fold {metrics.get('split', {}).get('fold')} "
+        f"checkpoint (test UA {metrics.get('ua', 0):.4f})"
+    )
+    tmp = None
+    if output_dir is None:
+        if dry_run:
+            output_dir = run.parent / f"{run.name}.hub"
+        else:
+            tmp = tempfile.TemporaryDirectory(prefix="ser_hf_push_")
+            output_dir = Path(tmp.name) / "upload"
+    try:
+        files = prepare_upload_folder(run, output_dir, repo_id, base_model, license)
+        validation = validate_upload_folder(output_dir)
+        url = None
+        if not dry_run:
+            api = HfApi(token=token)
+            try:
+                api.create_repo(repo_id, private=private, exist_ok=True)
+                if revision:
+                    api.create_branch(repo_id, branch=revision, exist_ok=True)
+                info = api.upload_folder(
+                    repo_id=repo_id, folder_path=str(output_dir), revision=revision, commit_message=message
+                )
+            except (HfHubHTTPError, OSError, httpx2.HTTPError) as err:  # OfflineModeIsEnabled is an OSError
+                raise PushError(_explain(err, repo_id) + f"; nothing in {run} was changed") from None
+            url = getattr(info, "commit_url", None) or str(info)
+        return {
+            "folder": str(output_dir),
+            "files": files,
+            "validation": validation,
+            "url": url,
+            "commit_message": message,
+        }
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
