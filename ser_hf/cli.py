@@ -18,12 +18,13 @@ def main(argv: list[str] | None = None) -> int:
         "train": "train a model (same flags as scripts/finetune.py)",
         "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
         "compare": "fold-by-fold comparison report of several trained systems",
+        "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
         "folds": "print the speaker-independent split of a corpus fold as JSON",
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,evaluate,compare,push,folds} ...\n"
+            "usage: ser-hf {train,evaluate,compare,predict,push,folds} ...\n"
             + "\n".join(f"  {k:<8} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
@@ -33,14 +34,24 @@ def main(argv: list[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
-    if argv[0] in ("evaluate", "compare", "push"):
+    if argv[0] in ("evaluate", "compare", "push", "predict"):
+        from .audio import AudioError
         from .corpora import CorpusError
         from .folds import LeakageError
         from .hub import PushError
 
+        run = {"evaluate": evaluate_main, "compare": compare_main, "push": push_main, "predict": predict_main}
         try:
-            return {"evaluate": evaluate_main, "compare": compare_main, "push": push_main}[argv[0]](argv[1:])
-        except (LeakageError, CorpusError, PushError, ValueError, FileExistsError, FileNotFoundError) as err:
+            return run[argv[0]](argv[1:])
+        except (
+            LeakageError,
+            CorpusError,
+            PushError,
+            AudioError,
+            ValueError,
+            FileExistsError,
+            FileNotFoundError,
+        ) as err:
             print(f"ser-hf {argv[0]}: error: {err}", file=sys.stderr)
             return 2
     parser = argparse.ArgumentParser(prog="ser-hf folds")
@@ -195,4 +206,89 @@ def push_main(argv: list[str]) -> int:
     print(f"folder: {result['folder']} ({len(result['files'])} files: {', '.join(result['files'])})")
     print(f"checked: model card parses; pipeline without ser_hf answers {top['label']!r} ({top['score']:.3f})")
     print(f"pushed: {result['url']}" if result["url"] else "dry run: nothing uploaded")
+    return 0
+
+
+def predict_main(argv: list[str]) -> int:
+    """``ser-hf predict``: see :mod:`ser_hf.inference`."""
+    parser = argparse.ArgumentParser(
+        prog="ser-hf predict", description="Emotion of clips and folders, or a timeline of long recordings."
+    )
+    parser.add_argument("model", help="checkpoint folder or hub id")
+    parser.add_argument("paths", nargs="+", help="audio files and/or folders (searched recursively)")
+    parser.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
+    parser.add_argument("--output", default=None, help="clip mode: write here instead of stdout (never replaced)")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
+    parser.add_argument("--timeline", action="store_true", help="sliding-window timeline per file")
+    parser.add_argument("--window_s", type=float, default=2.0, help="timeline window length in seconds")
+    parser.add_argument("--hop_s", type=float, default=1.0, help="timeline window step in seconds")
+    parser.add_argument("--gate_db", type=float, default=-60.0, help="windows below this RMS dBFS are non-speech")
+    parser.add_argument("--no_gate", action="store_true", help="classify every window")
+    parser.add_argument("--smooth", type=int, default=1, help="moving average over this many speech windows")
+    parser.add_argument("--output_dir", default=".", help="timeline mode: folder for <name>.timeline.csv/jsonl/png")
+    parser.add_argument("--plot", action="store_true", help="timeline mode: also write a PNG")
+    args = parser.parse_args(argv)
+    import csv
+    from pathlib import Path
+
+    from .inference import audio_files, load_classifier, predict, predict_timeline
+
+    files = audio_files(args.paths)  # errors (missing file, empty folder) before loading the model
+    clf, fe = load_classifier(args.model, args.device)
+    labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    if args.timeline:
+        out_dir = Path(args.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ext = "jsonl" if args.format == "jsonl" else "csv"
+        for f in files:
+            target = out_dir / f"{f.stem}.timeline.{ext}"
+            if target.exists():
+                raise FileExistsError(f"{target} exists; choose another --output_dir (outputs are not replaced)")
+            tl = predict_timeline(
+                clf,
+                f,
+                args.window_s,
+                args.hop_s,
+                args.batch_size,
+                None if args.no_gate else args.gate_db,
+                args.smooth,
+                feature_extractor=fe,
+            )
+            tl.to_jsonl(target) if ext == "jsonl" else tl.to_csv(target)
+            if args.plot:
+                tl.plot(target.with_suffix(".png"))
+            speech = [s for s in tl.segments if s.speech]
+            counts = {n: sum(s.label == n for s in speech) for n in labels}
+            top = max(counts, key=counts.get) if speech else "-"
+            print(
+                f"{f}: {tl.duration_s:.1f} s, {len(tl.segments)} windows, {len(speech)} with speech; "
+                f"most frequent: {top}; timeline: {target}"
+            )
+        return 0
+
+    results = predict(clf, files, args.batch_size, feature_extractor=fe)
+    if args.output and Path(args.output).exists():
+        raise FileExistsError(f"{args.output} exists; choose another --output (outputs are not replaced)")
+    stream = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        if args.format == "jsonl":
+            for r in results:
+                stream.write(json.dumps(r.__dict__) + "\n")
+        elif args.format == "csv":
+            w = csv.writer(stream)
+            w.writerow(["path", "label", "score", "duration_s", *labels])
+            for r in results:
+                w.writerow(
+                    [r.path, r.label, f"{r.score:.5f}", f"{r.duration_s:.3f}"]
+                    + [f"{r.probabilities[n]:.5f}" for n in labels]
+                )
+        else:
+            width = max(len(r.path) for r in results)
+            stream.write(f"{'path':<{width}}  {'label':<12} {'score':>6}  {'seconds':>8}\n")
+            for r in results:
+                stream.write(f"{r.path:<{width}}  {r.label:<12} {r.score:6.3f}  {r.duration_s:8.2f}\n")
+    finally:
+        if args.output:
+            stream.close()
     return 0

@@ -1,0 +1,359 @@
+"""Inference for applications: labels for clips and folders, emotion timelines for long recordings.
+
+- :func:`predict` gives one :class:`ClipPrediction` per file (any format soundfile reads, any sampling rate,
+  any channel count: decoded to mono at the model's rate).
+- :func:`predict_timeline` slides a window over a recording of any length, reading and resampling it block by
+  block (memory stays bounded: a few windows of audio plus one row of probabilities per window), gates out
+  non-speech by energy, optionally smooths the probabilities over time, and returns an :class:`EmotionTimeline`
+  that writes CSV / JSONL and plots class probabilities over time.
+
+Both run the model in batches through its own feature extractor, as in training and evaluation. Models
+load with ``AutoModelForAudioClassification`` (local folder or hub id; ser_hf's mel-CNN is registered on
+import, other checkpoints need no ser_hf).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+from .audio import AudioError, load_audio
+from .data import AudioCollator
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf")
+"""File types a folder is searched for (anything libsndfile decodes can also be named directly)."""
+
+
+@dataclass
+class ClipPrediction:
+    """The model's answer for one clip.
+
+    Attributes:
+        path: the file.
+        label: the most probable label.
+        score: its probability.
+        probabilities: ``{label: probability}`` over all the model's labels (softmax of the logits).
+        duration_s: clip length in seconds.
+    """
+
+    path: str
+    label: str
+    score: float
+    probabilities: dict[str, float]
+    duration_s: float
+
+
+@dataclass
+class TimelineSegment:
+    """One analysis window of a recording.
+
+    Attributes:
+        start_s / end_s: window position in seconds from the start of the recording.
+        speech: whether the energy gate found speech in the window.
+        label: most probable label, ``None`` for non-speech windows.
+        probabilities: ``{label: probability}`` (after smoothing, if any); empty for non-speech windows.
+        level_db: window RMS level in dB relative to full scale (dBFS).
+    """
+
+    start_s: float
+    end_s: float
+    speech: bool
+    label: str | None
+    probabilities: dict[str, float]
+    level_db: float
+
+
+@dataclass
+class EmotionTimeline:
+    """Emotion over time for one recording (see :func:`predict_timeline`).
+
+    Attributes:
+        path: the recording.
+        labels: the model's labels, in its class order.
+        segments: one :class:`TimelineSegment` per window, in time order.
+        window_s / hop_s: window length and step in seconds.
+        duration_s: length of the recording in seconds.
+    """
+
+    path: str
+    labels: list[str]
+    segments: list[TimelineSegment]
+    window_s: float
+    hop_s: float
+    duration_s: float
+    settings: dict = field(default_factory=dict)
+
+    def probabilities(self) -> np.ndarray:
+        """``(num_windows, num_labels)`` probabilities; NaN rows for non-speech windows."""
+        out = np.full((len(self.segments), len(self.labels)), np.nan, dtype=np.float32)
+        for i, s in enumerate(self.segments):
+            if s.speech:
+                out[i] = [s.probabilities[name] for name in self.labels]
+        return out
+
+    def to_csv(self, path: str | Path) -> None:
+        """Columns ``start_s, end_s, speech, label, level_db`` then one probability column per label."""
+        with Path(path).open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["start_s", "end_s", "speech", "label", "level_db", *self.labels])
+            for s in self.segments:
+                probs = [f"{s.probabilities[n]:.5f}" if s.speech else "" for n in self.labels]
+                w.writerow(
+                    [f"{s.start_s:.3f}", f"{s.end_s:.3f}", int(s.speech), s.label or "", f"{s.level_db:.1f}", *probs]
+                )
+
+    def to_jsonl(self, path: str | Path) -> None:
+        """One JSON object per window: ``start_s, end_s, speech, label, level_db, probabilities``."""
+        with Path(path).open("w") as f:
+            for s in self.segments:
+                f.write(json.dumps(s.__dict__) + "\n")
+
+    def plot(self, path: str | Path) -> None:
+        """PNG of each class's probability over time (speech windows), non-speech shaded grey."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        probs = self.probabilities()
+        centres = np.array([(s.start_s + s.end_s) / 2 for s in self.segments])
+        fig, ax = plt.subplots(figsize=(min(4 + self.duration_s / 30, 40), 3.2))
+        for k, name in enumerate(self.labels):
+            ax.plot(centres, probs[:, k], label=name, lw=1)
+        for s in self.segments:
+            if not s.speech:
+                ax.axvspan(
+                    s.start_s + (self.window_s - self.hop_s) / 2,
+                    s.end_s - (self.window_s - self.hop_s) / 2,
+                    color="0.9",
+                    lw=0,
+                )
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("probability")
+        ax.set_ylim(0, 1)
+        ax.set_xlim(0, max(self.duration_s, 1e-3))
+        ax.legend(fontsize=7, ncol=min(len(self.labels), 8), loc="upper right")
+        ax.set_title(Path(self.path).name)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+def load_classifier(model: str, device: str | None = None):
+    """``(model, feature_extractor)`` in eval mode on ``device`` (default: CUDA when available)."""
+    clf = AutoModelForAudioClassification.from_pretrained(model)
+    fe = AutoFeatureExtractor.from_pretrained(model)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return clf.to(device).eval(), fe
+
+
+def audio_files(paths: list[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively, :data:`AUDIO_EXTENSIONS`) into a sorted, de-duplicated list.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        AudioError: a folder holds no audio file.
+    """
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                raise AudioError(f"{p}: directory holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or directory")
+    return list(dict.fromkeys(out))
+
+
+@torch.no_grad()
+def _probabilities(clf, collate: AudioCollator, waves: list[np.ndarray]) -> np.ndarray:
+    device = next(clf.parameters()).device
+    batch = collate([{"input_values": w, "label": 0} for w in waves])
+    inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+    return torch.softmax(clf(**inputs).logits.float(), dim=-1).cpu().numpy()
+
+
+def predict(model, paths: list[str | Path], batch_size: int = 16, feature_extractor=None) -> list[ClipPrediction]:
+    """Classify whole clips: one :class:`ClipPrediction` per audio file in ``paths`` (files or folders).
+
+    Args:
+        model: a loaded model (then pass ``feature_extractor``) or a checkpoint folder / hub id.
+
+    Raises:
+        FileNotFoundError / AudioError: a missing, unreadable or zero-length file, or a folder without audio
+            (the message names it).
+    """
+    clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
+    labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    files = audio_files(paths)
+    collate = AudioCollator(fe, train=False)
+    results = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        waves = [load_audio(f, fe.sampling_rate) for f in chunk]
+        probs = _probabilities(clf, collate, waves)
+        for f, w, p in zip(chunk, waves, probs, strict=True):
+            k = int(p.argmax())
+            results.append(
+                ClipPrediction(
+                    str(f),
+                    labels[k],
+                    float(p[k]),
+                    dict(zip(labels, map(float, p), strict=True)),
+                    len(w) / fe.sampling_rate,
+                )
+            )
+    return results
+
+
+def stream_audio(path: str | Path, sampling_rate: int, block_s: float = 30.0) -> Iterator[np.ndarray]:
+    """Yield a recording as consecutive mono float32 blocks at ``sampling_rate`` Hz, reading ``block_s``
+    seconds at a time (soundfile) and resampling with a streaming soxr resampler, so memory does not grow
+    with the recording's length.
+
+    Raises:
+        FileNotFoundError / AudioError: missing, unreadable or zero-length file (named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such audio file")
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(f"{path}: cannot decode audio ({err}); expected a file libsndfile reads") from err
+    with f:
+        if f.frames == 0:
+            raise AudioError(f"{path}: zero-length audio (0 samples); expected at least one sample")
+        rs = None if f.samplerate == sampling_rate else soxr.ResampleStream(f.samplerate, sampling_rate, 1, "float32")
+        frames = max(1, int(block_s * f.samplerate))
+        while True:
+            block = f.read(frames, dtype="float32", always_2d=True)
+            last = len(block) < frames
+            mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+            out = mono if rs is None else rs.resample_chunk(np.ascontiguousarray(mono), last=last)
+            if len(out):
+                yield out.astype(np.float32, copy=False)
+            if last:
+                break
+
+
+def _level_db(w: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(w.astype(np.float64) ** 2) + 1e-12))
+
+
+def predict_timeline(
+    model,
+    path: str | Path,
+    window_s: float = 2.0,
+    hop_s: float = 1.0,
+    batch_size: int = 32,
+    gate_db: float | None = -60.0,
+    smooth: int = 1,
+    feature_extractor=None,
+    block_s: float = 30.0,
+) -> EmotionTimeline:
+    """Emotion over time for a recording of any length.
+
+    Windows of ``window_s`` seconds every ``hop_s`` seconds; the last window ends at the end of the recording
+    (it may overlap more). A recording shorter than the window gives one window covering all of it
+    (documented result, not an error). Windows whose RMS level is below ``gate_db`` dBFS are non-speech
+    and get no emotion (``gate_db=None`` classifies every window). The default, -60 dBFS, passes quiet
+    studio speech (2 s windows of RAVDESS measure -44 to -55 dBFS) and stops digital silence and a quiet
+    room; raise it for noisy recordings. This energy gate is no voice activity detector: loud non-speech
+    (music, noise) passes it. ``smooth > 1`` averages each speech
+    window's probabilities with its neighbours over ``smooth`` consecutive windows (moving average,
+    non-speech windows excluded).
+
+    Args:
+        model: a loaded model (then pass ``feature_extractor``) or a checkpoint folder / hub id.
+        block_s: seconds of audio read per block (memory is about ``block_s + window_s`` of audio).
+
+    Raises:
+        ValueError: ``window_s`` or ``hop_s`` not positive, ``hop_s`` above ``window_s``, ``smooth`` < 1.
+        FileNotFoundError / AudioError: missing, unreadable or zero-length file.
+    """
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError(f"--window_s and --hop_s must be positive, got {window_s} and {hop_s}")
+    if hop_s > window_s:
+        raise ValueError(f"--hop_s {hop_s} is longer than --window_s {window_s}: parts of the audio would be skipped")
+    if smooth < 1:
+        raise ValueError(f"--smooth must be at least 1 window, got {smooth}")
+    clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
+    labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    sr = fe.sampling_rate
+    win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
+    collate = AudioCollator(fe, train=False)
+
+    segments: list[TimelineSegment] = []
+    pending: list[tuple[int, np.ndarray]] = []  # (start sample, window) of speech windows not yet classified
+    probs_by_index: dict[int, np.ndarray] = {}
+
+    def flush():
+        if pending:
+            p = _probabilities(clf, collate, [w for _, w in pending])
+            for (i, _), row in zip(pending, p, strict=True):
+                probs_by_index[i] = row
+            pending.clear()
+
+    def add_window(start: int, w: np.ndarray):
+        level = _level_db(w)
+        speech = gate_db is None or level >= gate_db
+        segments.append(TimelineSegment(start / sr, (start + len(w)) / sr, speech, None, {}, level))
+        if speech:
+            pending.append((len(segments) - 1, w))
+            if len(pending) >= batch_size:
+                flush()
+
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # sample index of buf[0]
+    next_start = 0
+    total = 0
+    for block in stream_audio(path, sr, block_s):
+        total += len(block)
+        buf = np.concatenate([buf, block])
+        while next_start + win <= buf_start + len(buf):
+            a = next_start - buf_start
+            add_window(next_start, buf[a : a + win].copy())
+            next_start += hop
+        # keep the audio from the next window start on, and at least the last window (for the tail window)
+        drop = min(next_start, buf_start + len(buf) - win) - buf_start
+        if drop > 0:
+            buf, buf_start = buf[drop:], buf_start + drop
+    if not segments:  # recording shorter than one window: one window of all of it
+        add_window(0, buf.copy())
+    elif next_start - hop + win < total:  # tail: a last window ending at the end of the recording
+        add_window(total - win, buf[total - win - buf_start :].copy())
+    flush()
+
+    idx = [i for i, s in enumerate(segments) if s.speech]
+    if idx:
+        mat = np.stack([probs_by_index[i] for i in idx])
+        if smooth > 1:
+            kernel = np.ones(smooth) / smooth
+            pad = smooth // 2
+            padded = np.pad(mat, ((pad, smooth - 1 - pad), (0, 0)), mode="edge")
+            mat = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(mat.shape[1])], 1)
+        for i, row in zip(idx, mat, strict=True):
+            segments[i].probabilities = dict(zip(labels, map(float, row), strict=True))
+            segments[i].label = labels[int(row.argmax())]
+    return EmotionTimeline(
+        str(path),
+        labels,
+        segments,
+        window_s,
+        hop_s,
+        total / sr,
+        {"gate_db": gate_db, "smooth": smooth, "sampling_rate": sr},
+    )
