@@ -9,6 +9,7 @@ from . import models  # noqa: F401  (registers the Auto classes)
 from .audio import AudioError, load_audio
 from .corpora import CORPORA, CorpusError, load_corpus
 from .folds import LeakageError, SplitDefinition, make_split
+from .inference import ClipPrediction, EmotionTimeline, predict, predict_timeline
 from .metrics import compute_ser_metrics
 from .models import MelCNNConfig, MelCNNForAudioClassification
 
@@ -16,6 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORPORA",
+    "ClipPrediction",
+    "EmotionTimeline",
     "AudioError",
     "CorpusError",
     "LeakageError",
@@ -26,4 +29,6 @@ __all__ = [
     "load_audio",
     "load_corpus",
     "make_split",
+    "predict",
+    "predict_timeline",
 ]
