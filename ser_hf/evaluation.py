@@ -123,7 +123,8 @@ def evaluate_checkpoint(
 
     Raises:
         LeakageError: evaluated speakers were seen in training / validation and ``allow_seen_speakers`` is off.
-        ValueError: bad ``split`` or ``fold`` choice, no shared labels, no clip left to score.
+        ValueError: bad ``split`` or ``fold`` choice, fewer than two shared labels (a score over one label is
+            trivially perfect), no clip left to score.
         FileExistsError: ``output_dir`` already holds a ``metrics.json``.
     """
     if split is not None and split not in SPLITS:
@@ -172,6 +173,12 @@ def evaluate_checkpoint(
     model_labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
     corpus_labels = ds.features["label"].names
     plan = shared_label_plan(model_labels, corpus_labels, label_aliases)
+    if len(plan.shared) < 2:
+        raise ValueError(
+            f"the model and {corpus} share only the label {plan.shared}: renormalised over one label every clip "
+            "would be scored correct; map more labels with --label_alias, or use `ser-hf predict` to see the "
+            "model's answers over all its labels"
+        )
     keep_label = {c: k for k, c in enumerate(plan.corpus_index)}
     wanted = set(chosen)
     rows = [i for i, (s, y) in enumerate(zip(speakers, ds["label"], strict=True)) if s in wanted and y in keep_label]

@@ -151,8 +151,6 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
     tags = ["audio-classification", "speech-emotion-recognition", "ser_hf", model_type]
     if family == "pretrained":
         tags.append(model.get("finetune_mode", ""))
-        if model.get("finetune_mode") == "lora":
-            tags.append("peft")
     card_data = ModelCardData(
         language=info.get("language"),
         license=license or info.get("license", "other"),

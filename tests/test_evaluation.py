@@ -172,6 +172,8 @@ def test_bad_choices(checkpoint, ravdess_dir, tmp_path):
         evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), split="dev")
     sub = tmp_path / "sub"
     clip(sub / "angry" / "1.wav")
+    with pytest.raises(ValueError, match=r"share only the label \['angry'\].*would be scored correct"):
+        evaluate_checkpoint(str(run), "folder", str(sub), cache_dir=str(cache))
     with pytest.raises(ValueError, match="--split test needs the checkpoint's split.json for corpus 'folder'"):
         evaluate_checkpoint(str(run), "folder", str(sub), split="test", cache_dir=str(cache))
 
