@@ -9,6 +9,29 @@ import pytest
 import soundfile as sf
 
 RAVDESS_SR = 48000
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+QUICK_RUN = (
+    "--max_steps 2 --eval_strategy steps --eval_steps 1 --save_strategy steps --save_steps 1 "
+    "--disable_tqdm true --max_duration_s 0.25 --per_device_eval_batch_size 64"
+).split()
+"""Flags that shrink a training run to a 2-step smoke run (later flags override these)."""
+TINY_MELCNN = ["--channels", "4", "8", "--n_mels", "32"]
+
+
+def quick_run_args(config: str, data_dir, cache_dir, out, *extra) -> list[str]:
+    """``scripts/finetune.py`` arguments for a 2-step run of ``configs/<config>`` on ``data_dir``."""
+    return [
+        str(CONFIGS / config),
+        "--data_dir",
+        str(data_dir),
+        "--cache_dir",
+        str(cache_dir),
+        "--output_dir",
+        str(out),
+        *QUICK_RUN,
+        *extra,
+    ]
 
 
 def ravdess_names(actors=range(1, 25)):

@@ -10,6 +10,7 @@ from ser_hf.cli import main as cli
 from ser_hf.compare import FoldResult, fold_dirs, paired_bootstrap_ua
 from ser_hf.training import main as train
 
+from .conftest import TINY_MELCNN, quick_run_args
 from .test_evaluation import checkpoint  # noqa: F401  (module-scoped trained fold-0 run)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,40 +46,14 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
     cv = tmp_path / "cv"
     for k in (0, 1):
         train(
-            [
-                str(ROOT / "configs" / "ravdess_melcnn.yaml"),
-                "--data_dir",
-                str(ravdess_dir),
-                "--cache_dir",
-                str(cache),
-                "--output_dir",
-                str(cv / f"fold_{k}"),
-                "--fold",
-                str(k),
-                "--max_steps",
-                "2",
-                "--channels",
-                "4",
-                "8",
-                "--n_mels",
-                "32",
-                "--eval_strategy",
-                "steps",
-                "--eval_steps",
-                "1",
-                "--save_strategy",
-                "steps",
-                "--save_steps",
-                "1",
-                "--disable_tqdm",
-                "true",
-                "--max_duration_s",
-                "0.25",
-                "--seed",
-                "7",
-                "--per_device_eval_batch_size",
-                "64",
-            ]
+            quick_run_args(
+                "ravdess_melcnn.yaml",
+                ravdess_dir,
+                cache,
+                cv / f"fold_{k}",
+                *f"--fold {k} --seed 7".split(),
+                *TINY_MELCNN,
+            )
         )
     out = tmp_path / "report"
     rc = cli(

@@ -11,6 +11,7 @@ from ser_hf.evaluation import evaluate_checkpoint, group_ua
 from ser_hf.folds import LeakageError
 from ser_hf.training import main as train
 
+from .conftest import TINY_MELCNN, quick_run_args
 from .test_folder import clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,38 +22,7 @@ def checkpoint(ravdess_dir, tmp_path_factory):
     """A mel-CNN trained for 2 steps on fold 0 of the synthetic RAVDESS (test actors 1-4, validation 5-6)."""
     out = tmp_path_factory.mktemp("ckpt") / "run"
     cache = tmp_path_factory.mktemp("cache")
-    train(
-        [
-            str(ROOT / "configs" / "ravdess_melcnn.yaml"),
-            "--data_dir",
-            str(ravdess_dir),
-            "--cache_dir",
-            str(cache),
-            "--output_dir",
-            str(out),
-            "--max_steps",
-            "2",
-            "--channels",
-            "4",
-            "8",
-            "--n_mels",
-            "32",
-            "--eval_strategy",
-            "steps",
-            "--eval_steps",
-            "1",
-            "--save_strategy",
-            "steps",
-            "--save_steps",
-            "1",
-            "--disable_tqdm",
-            "true",
-            "--max_duration_s",
-            "0.25",
-            "--per_device_eval_batch_size",
-            "64",
-        ]
-    )
+    train(quick_run_args("ravdess_melcnn.yaml", ravdess_dir, cache, out, *TINY_MELCNN))
     return out, cache
 
 
@@ -188,39 +158,14 @@ def test_train_and_evaluate_on_a_folder_corpus(tmp_path):
     (root / "meta.csv").write_text("path,label,speaker\n" + "\n".join(rows) + "\n")
     out = tmp_path / "run"
     metrics = train(
-        [
-            str(ROOT / "configs" / "ravdess_melcnn.yaml"),
-            "--corpus",
-            "folder",
-            "--metadata",
-            "meta.csv",
-            "--data_dir",
-            str(root),
-            "--cache_dir",
-            str(tmp_path / "c"),
-            "--output_dir",
-            str(out),
-            "--fold",
-            "0",
-            "--num_val_speakers",
-            "1",
-            "--max_steps",
-            "1",
-            "--channels",
-            "4",
-            "--n_mels",
-            "32",
-            "--eval_strategy",
-            "steps",
-            "--eval_steps",
-            "1",
-            "--save_strategy",
-            "steps",
-            "--save_steps",
-            "1",
-            "--disable_tqdm",
-            "true",
-        ]
+        quick_run_args(
+            "ravdess_melcnn.yaml",
+            root,
+            tmp_path / "c",
+            out,
+            *"--corpus folder --metadata meta.csv --fold 0 --num_val_speakers 1 --max_steps 1".split(),
+            *TINY_MELCNN,
+        )
     )
     assert metrics["label_names"] == ["angry", "calm"] and metrics["split"]["corpus"] == "folder"
     assert len(metrics["split"]["test_speakers"]) == 1

@@ -10,42 +10,14 @@ from transformers import AutoModelForAudioClassification, pipeline
 import ser_hf  # noqa: F401
 from ser_hf.training import RunExistsError, main, parse_args, yaml_to_argv
 
+from .conftest import TINY_MELCNN, quick_run_args
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "ravdess_melcnn.yaml"
 
 
 def args(data_dir, cache_dir, out, *extra):
-    return [
-        str(CONFIG),
-        "--data_dir",
-        str(data_dir),
-        "--cache_dir",
-        str(cache_dir),
-        "--output_dir",
-        str(out),
-        "--max_steps",
-        "2",
-        "--channels",
-        "4",
-        "8",
-        "--n_mels",
-        "32",
-        "--per_device_eval_batch_size",
-        "64",
-        "--eval_strategy",
-        "steps",
-        "--eval_steps",
-        "1",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "1",
-        "--disable_tqdm",
-        "true",
-        "--max_duration_s",
-        "0.25",
-        *extra,
-    ]
+    return quick_run_args(CONFIG.name, data_dir, cache_dir, out, *TINY_MELCNN, *extra)
 
 
 def test_yaml_then_command_line_overrides(tmp_path):

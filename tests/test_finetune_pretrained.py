@@ -14,7 +14,7 @@ from transformers import AutoModelForAudioClassification, pipeline
 
 from ser_hf.training import main
 
-from .conftest import BACKBONE_TYPES
+from .conftest import BACKBONE_TYPES, quick_run_args
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "ravdess_wav2vec2_lora.yaml"
@@ -26,42 +26,16 @@ def shared_cache(tmp_path_factory):
 
 
 def args(data_dir, cache_dir, out, model_dir, *extra):
-    return [
-        str(CONFIG),
-        "--data_dir",
-        str(data_dir),
-        "--cache_dir",
-        str(cache_dir),
-        "--output_dir",
-        str(out),
+    return quick_run_args(
+        CONFIG.name,
+        data_dir,
+        cache_dir,
+        out,
         "--model_name_or_path",
         str(model_dir),
-        "--max_steps",
-        "2",
-        "--per_device_train_batch_size",
-        "4",
-        "--per_device_eval_batch_size",
-        "64",
-        "--eval_strategy",
-        "steps",
-        "--eval_steps",
-        "1",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "1",
-        "--warmup_steps",
-        "0",
-        "--learning_rate",
-        "0.01",
-        "--disable_tqdm",
-        "true",
-        "--max_duration_s",
-        "0.25",
-        "--whisper_window_s",
-        "1",
+        *"--per_device_train_batch_size 4 --warmup_steps 0 --learning_rate 0.01 --whisper_window_s 1".split(),
         *extra,
-    ]
+    )
 
 
 @pytest.mark.parametrize("model_type", BACKBONE_TYPES)

@@ -13,6 +13,7 @@ from ser_hf.cli import main as cli
 from ser_hf.hub import PushError, push_to_hub
 from ser_hf.training import main as train
 
+from .conftest import quick_run_args
 from .test_evaluation import checkpoint  # noqa: F401  (module-scoped mel-CNN run on synthetic RAVDESS)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,37 +164,14 @@ def test_no_token_and_bad_repo_ids(checkpoint, monkeypatch, tmp_path):  # noqa: 
 def test_lora_export_and_finetune_push_to_hub(ravdess_dir, tiny_backbones, fake_api, tmp_path):
     out = tmp_path / "lora"
     train(
-        [
-            str(ROOT / "configs" / "ravdess_wav2vec2_lora.yaml"),
-            "--data_dir",
-            str(ravdess_dir),
-            "--cache_dir",
-            str(tmp_path / "c"),
-            "--output_dir",
-            str(out),
-            "--model_name_or_path",
-            str(tiny_backbones["wav2vec2"]),
-            "--max_steps",
-            "1",
-            "--eval_strategy",
-            "steps",
-            "--eval_steps",
-            "1",
-            "--save_strategy",
-            "steps",
-            "--save_steps",
-            "1",
-            "--disable_tqdm",
-            "true",
-            "--max_duration_s",
-            "0.25",
-            "--per_device_eval_batch_size",
-            "64",
-            "--push_to_hub",
-            "true",
-            "--hub_model_id",
-            "someone/ser-lora",
-        ]
+        quick_run_args(
+            "ravdess_wav2vec2_lora.yaml",
+            ravdess_dir,
+            tmp_path / "c",
+            out,
+            *f"--model_name_or_path {tiny_backbones['wav2vec2']} --max_steps 1".split(),
+            *"--push_to_hub true --hub_model_id someone/ser-lora".split(),
+        )
     )
     upload = [c for c in fake_api.calls if c[0] == "upload_folder"][0][1]
     assert upload["repo_id"] == "someone/ser-lora"

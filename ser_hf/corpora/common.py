@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import datasets
+import soundfile as sf
 
 
 class CorpusError(ValueError):
@@ -27,3 +30,19 @@ def ser_features(label_names: list[str], extra: dict[str, datasets.features.Feat
     }
     features.update(extra or {})
     return datasets.Features(features)
+
+
+def clip_duration_s(path: str | Path, expected: str = "audio") -> float:
+    """Duration in seconds from the audio file's header.
+
+    Raises:
+        CorpusError: the header cannot be read, or the clip has no samples (the message names the file and
+            says what was ``expected``).
+    """
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise CorpusError(f"{path}: cannot read audio header ({err}); expected {expected}") from err
+    if info.frames == 0:
+        raise CorpusError(f"{path}: zero-length clip (0 samples); expected {expected}")
+    return float(info.frames) / info.samplerate

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-import soundfile as sf
 
-from .common import CorpusError, ser_features
+from .common import CorpusError, clip_duration_s, ser_features
 
 logger = logging.getLogger(__name__)
 
@@ -209,12 +208,7 @@ class Folder(datasets.GeneratorBasedBuilder):
         names = self.info.features["label"].names
         for r in rows:
             path: Path = r["path"]
-            try:
-                info = sf.info(str(path))
-            except (sf.LibsndfileError, RuntimeError) as err:
-                raise CorpusError(f"{path}: cannot read audio ({err})") from err
-            if info.frames == 0:
-                raise CorpusError(f"{path}: zero-length clip (0 samples)")
+            duration = clip_duration_s(path, "a clip of speech audio")
             try:
                 key = str(path.relative_to(root).with_suffix(""))
             except ValueError:
@@ -227,7 +221,7 @@ class Folder(datasets.GeneratorBasedBuilder):
                     "label": names.index(r["label"]),
                     "speaker": r["speaker"] or UNKNOWN_SPEAKER_PREFIX + key,
                     "gender": r["gender"],
-                    "duration_s": float(info.frames) / info.samplerate,
+                    "duration_s": duration,
                     **{k: r.get(k, "") for k in extra},
                 },
             )

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
-import soundfile as sf
 
-from .common import CorpusError, ser_features
+from .common import CorpusError, clip_duration_s, ser_features
 
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 """The 8 RAVDESS emotions in the official code order 01..08."""
@@ -191,12 +190,7 @@ class Ravdess(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, files):
         for path, name in files:
-            try:
-                info = sf.info(str(path))
-            except (sf.LibsndfileError, RuntimeError) as err:
-                raise CorpusError(f"{path}: cannot read audio header ({err})") from err
-            if info.frames == 0:
-                raise CorpusError(f"{path}: zero-length clip (0 samples); expected RAVDESS speech audio")
+            duration = clip_duration_s(path, "RAVDESS speech audio")
             yield (
                 path.stem,
                 {
@@ -205,7 +199,7 @@ class Ravdess(datasets.GeneratorBasedBuilder):
                     "label": name.emotion - 1,
                     "speaker": ravdess_speaker(name.actor),
                     "gender": "male" if name.actor % 2 else "female",
-                    "duration_s": float(info.frames) / info.samplerate,
+                    "duration_s": duration,
                     "intensity": "normal" if name.intensity == 1 else "strong",
                     "statement": STATEMENTS[name.statement],
                     "repetition": name.repetition,
