@@ -36,6 +36,7 @@ PROTOCOLS = ("folds", "loso", "speakers")
 
 CORPUS_FOLDS: dict[str, list[list[str]]] = {
     "ravdess": [[ravdess_speaker(a) for a in range(4 * k + 1, 4 * k + 5)] for k in range(6)],
+    "emovdb": [["bea"], ["jenie"], ["josh"], ["sam"]],  # leave-one-speaker-out; the next speaker validates
 }
 """Fixed speaker folds per corpus (test speakers of each fold)."""
 

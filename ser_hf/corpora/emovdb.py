@@ -1,0 +1,175 @@
+"""EmoV-DB as a Hugging Face ``datasets`` builder.
+
+The Emotional Voices Database (Adigwe, Tits, El Haddad, Ostadabbas & Dutoit 2018, "The Emotional Voices
+Database: Towards Controlling the Emotional Expressiveness in Voice Generation Systems",
+https://arxiv.org/abs/1806.09514), distributed as openslr resource 115 (https://www.openslr.org/115/), one
+archive per speaker and emotion (``bea_Amused.tar.gz``, ...). CMU Arctic sentences read by actors in five
+styles: amused, angry, disgusted, neutral, sleepy. Audio: 44.1 kHz mono 64-bit float WAV.
+
+Layout read here (the archives extracted side by side): ``<speaker>_<Emotion>/<style>_<a>-<b>_<NNNN>.wav``,
+for example ``bea_Amused/amused_1-15_0001.wav``; the folder gives speaker and emotion, ``NNNN`` is the Arctic
+sentence number and ``a-b`` the recording batch. The file-name style must agree with the folder's emotion
+(``amused``/``amusement``, ``anger``/``angry``, ``disgust``/``disgusted``, ``neutral``,
+``sleepiness``/``sleepy``).
+
+English speakers and the expected clip counts of the public release: bea (female) 1787, jenie (female) 1790,
+josh (male) 863, sam (male) 2453; 6893 in all. Folds are leave-one-speaker-out (:mod:`ser_hf.folds`): each
+speaker is tested once, the next speaker selects the checkpoint. The French speaker is not handled yet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from .common import CorpusError, clip_duration_s, ser_features
+
+EMOTIONS = ["amused", "angry", "disgusted", "neutral", "sleepy"]
+"""EmoV-DB styles, in the order of the ``label`` ClassLabel."""
+
+SPEAKERS = {"bea": "female", "jenie": "female", "josh": "male", "sam": "male"}
+EXPECTED_CLIPS = {"bea": 1787, "jenie": 1790, "josh": 863, "sam": 2453}
+_FOLDER_EMOTION = {
+    "amused": "amused",
+    "angry": "angry",
+    "disgusted": "disgusted",
+    "neutral": "neutral",
+    "sleepy": "sleepy",
+}
+_FILE_STYLE = {
+    "amused": "amused",
+    "amusement": "amused",
+    "anger": "angry",
+    "angry": "angry",
+    "disgust": "disgusted",
+    "disgusted": "disgusted",
+    "neutral": "neutral",
+    "sleepiness": "sleepy",
+    "sleepy": "sleepy",
+}
+_FOLDER = re.compile(r"^([a-z]+)_([A-Za-z]+)$")
+_NAME = re.compile(r"^([a-z]+)_(\d+-\d+)_(\d{4})$")
+CITATION = """@article{adigwe2018emotional,
+  title={The Emotional Voices Database: Towards Controlling the Emotional Expressiveness in Voice Generation
+         Systems},
+  author={Adigwe, Adaeze and Tits, No{\\'e} and El Haddad, Kevin and Ostadabbas, Sarah and Dutoit, Thierry},
+  journal={arXiv preprint arXiv:1806.09514}, year={2018}}"""
+
+
+@dataclass(frozen=True)
+class EmovdbClip:
+    """One EmoV-DB file: speaker, emotion (one of :data:`EMOTIONS`), Arctic sentence number and batch."""
+
+    path: Path
+    speaker: str
+    emotion: str
+    sentence_id: int
+    batch: str
+
+
+def parse_emovdb_path(path: str | Path) -> EmovdbClip:
+    """Parse ``<speaker>_<Emotion>/<style>_<a>-<b>_<NNNN>.wav``.
+
+    Raises:
+        CorpusError: naming the file, when the folder or file name does not follow the layout, the speaker or
+            emotion is unknown, or the file's style disagrees with its folder.
+    """
+    path = Path(path)
+    folder = _FOLDER.match(path.parent.name)
+    if not folder:
+        raise CorpusError(f"{path}: folder {path.parent.name!r} is not <speaker>_<Emotion> (e.g. bea_Amused)")
+    speaker, folder_emotion = folder.group(1), folder.group(2).lower()
+    if speaker not in SPEAKERS:
+        raise CorpusError(f"{path}: speaker {speaker!r} is not one of {', '.join(SPEAKERS)}")
+    if folder_emotion not in _FOLDER_EMOTION:
+        raise CorpusError(
+            f"{path}: emotion {folder.group(2)!r} is not one of Amused, Angry, Disgusted, Neutral, Sleepy"
+        )
+    name = _NAME.match(path.stem)
+    if not name:
+        raise CorpusError(f"{path}: file name is not <style>_<a>-<b>_<NNNN> (e.g. amused_1-15_0001)")
+    style = _FILE_STYLE.get(name.group(1))
+    if style != _FOLDER_EMOTION[folder_emotion]:
+        raise CorpusError(f"{path}: file style {name.group(1)!r} disagrees with folder emotion {folder.group(2)!r}")
+    return EmovdbClip(path, speaker, style, int(name.group(3)), name.group(2))
+
+
+@dataclass
+class EmovdbConfig(datasets.BuilderConfig):
+    """BuilderConfig for EmoV-DB.
+
+    Args:
+        speakers: speakers to load (default: the four English speakers).
+        verify_counts: require the documented clip count of every loaded speaker (``False`` loads a subset).
+    """
+
+    speakers: list[str] = field(default_factory=lambda: list(SPEAKERS))
+    verify_counts: bool = True
+
+
+class Emovdb(datasets.GeneratorBasedBuilder):
+    """EmoV-DB English speakers in the ser_hf schema plus ``sentence_id`` (Arctic sentence) and ``batch``."""
+
+    BUILDER_CONFIG_CLASS = EmovdbConfig
+    BUILDER_CONFIGS = [EmovdbConfig(name="english", version=datasets.Version("1.0.0"))]
+    DEFAULT_CONFIG_NAME = "english"
+
+    def _info(self):
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=ser_features(
+                EMOTIONS, {"sentence_id": datasets.Value("int32"), "batch": datasets.Value("string")}
+            ),
+            homepage="https://www.openslr.org/115/",
+            citation=CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        if not self.config.data_dir:
+            raise CorpusError("EmoV-DB: data_dir is required (the folder holding bea_Amused/, ...)")
+        root = Path(self.config.data_dir).expanduser().resolve()
+        if not root.is_dir():
+            raise FileNotFoundError(f"EmoV-DB data_dir {root} does not exist or is not a directory")
+        unknown = [s for s in self.config.speakers if s not in SPEAKERS]
+        if unknown:
+            raise CorpusError(f"EmoV-DB speakers {unknown} are not among {', '.join(SPEAKERS)}")
+        files = sorted(p for p in root.rglob("*.wav") if p.is_file())
+        clips = [parse_emovdb_path(p) for p in files]
+        clips = [c for c in clips if c.speaker in self.config.speakers]
+        if not clips:
+            raise CorpusError(
+                f"{root}: no EmoV-DB clips of speakers {self.config.speakers} (<speaker>_<Emotion>/*.wav)"
+            )
+        if self.config.verify_counts:
+            counts = Counter(c.speaker for c in clips)
+            wrong = [
+                f"{s} has {counts.get(s, 0)} clips, expected {EXPECTED_CLIPS[s]}"
+                for s in self.config.speakers
+                if counts.get(s, 0) != EXPECTED_CLIPS[s]
+            ]
+            if wrong:
+                raise CorpusError(
+                    f"{root}: EmoV-DB " + "; ".join(wrong) + ". Pass verify_counts=False to load a subset."
+                )
+        return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"clips": clips, "root": root})]
+
+    def _generate_examples(self, clips, root):
+        for c in clips:
+            key = f"{c.path.parent.name}/{c.path.stem}"
+            yield (
+                key,
+                {
+                    "id": key,
+                    "audio": str(c.path),
+                    "label": EMOTIONS.index(c.emotion),
+                    "speaker": c.speaker,
+                    "gender": SPEAKERS[c.speaker],
+                    "duration_s": clip_duration_s(c.path, "EmoV-DB speech audio"),
+                    "sentence_id": c.sentence_id,
+                    "batch": c.batch,
+                },
+            )
