@@ -120,3 +120,10 @@ def test_resume_folds_refuses_a_fold_of_another_split(ravdess_dir, cache_dir, tm
     main(args(ravdess_dir, cache_dir, out / "fold_0", "--fold", "3", "--max_steps", "1"))
     with pytest.raises(ValueError, match="another split than fold 0"):
         main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--resume_folds", "true"))
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_training_config_parses(config):
+    model_args, data_args, training_args = parse_args([str(config), "--data_dir", "x"])
+    assert data_args.corpus in config.name and training_args.output_dir.startswith("runs/")
+    assert model_args.model in ("mel_cnn", "pretrained")

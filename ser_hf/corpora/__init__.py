@@ -6,12 +6,18 @@ import os
 
 import datasets
 
+from .anad import Anad
 from .common import CorpusError, ser_features
 from .emovdb import Emovdb
 from .folder import Folder, folder_fingerprint
 from .ravdess import Ravdess
 
-CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {"ravdess": Ravdess, "emovdb": Emovdb, "folder": Folder}
+CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {
+    "ravdess": Ravdess,
+    "emovdb": Emovdb,
+    "anad": Anad,
+    "folder": Folder,
+}
 """Corpus name -> builder class."""
 
 
@@ -25,8 +31,8 @@ def load_corpus(
     """Build (once, then from the cache) and return a whole corpus as one ``datasets.Dataset``.
 
     Args:
-        name: corpus name, one of :data:`CORPORA` (``"ravdess"``, ``"emovdb"``, ``"folder"``: a user's folder, see
-            :mod:`ser_hf.corpora.folder`).
+        name: corpus name, one of :data:`CORPORA`: ``"ravdess"``, ``"emovdb"``, ``"anad"``, or ``"folder"`` (a
+            user's folder, see :mod:`ser_hf.corpora.folder`).
         data_dir: folder holding the corpus files in its documented layout.
         config_name: builder config (RAVDESS: ``"speech"``, the default, or ``"song"``).
         cache_dir: datasets cache folder (default: the Hugging Face datasets cache).
@@ -61,4 +67,4 @@ def load_corpus(
     return builder.as_dataset(split="train")
 
 
-__all__ = ["CORPORA", "CorpusError", "Emovdb", "Folder", "Ravdess", "load_corpus", "ser_features"]
+__all__ = ["CORPORA", "Anad", "CorpusError", "Emovdb", "Folder", "Ravdess", "load_corpus", "ser_features"]
