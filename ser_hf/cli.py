@@ -20,11 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         "compare": "fold-by-fold comparison report of several trained systems",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
+        "download": "fetch a public corpus (ravdess, emovdb; anad: manual steps), verified and safely extracted",
         "folds": "print the speaker-independent split of a corpus fold as JSON",
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,evaluate,compare,predict,push,folds} ...\n"
+            "usage: ser-hf {train,evaluate,compare,predict,push,download,folds} ...\n"
             + "\n".join(f"  {k:<8} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
@@ -34,19 +35,27 @@ def main(argv: list[str] | None = None) -> int:
 
         train_main(argv[1:])
         return 0
-    if argv[0] in ("evaluate", "compare", "push", "predict"):
+    if argv[0] in ("evaluate", "compare", "push", "predict", "download"):
         from .audio import AudioError
         from .corpora import CorpusError
+        from .download import DownloadError
         from .folds import LeakageError
         from .hub import PushError
 
-        run = {"evaluate": evaluate_main, "compare": compare_main, "push": push_main, "predict": predict_main}
+        run = {
+            "evaluate": evaluate_main,
+            "compare": compare_main,
+            "push": push_main,
+            "predict": predict_main,
+            "download": download_main,
+        }
         try:
             return run[argv[0]](argv[1:])
         except (
             LeakageError,
             CorpusError,
             PushError,
+            DownloadError,
             AudioError,
             ValueError,
             FileExistsError,
@@ -291,4 +300,26 @@ def predict_main(argv: list[str]) -> int:
     finally:
         if args.output:
             stream.close()
+    return 0
+
+
+def download_main(argv: list[str]) -> int:
+    """``ser-hf download``: see :mod:`ser_hf.download`."""
+    parser = argparse.ArgumentParser(prog="ser-hf download", description="Fetch a public corpus.")
+    parser.add_argument("corpus", choices=["ravdess", "emovdb", "anad"])
+    parser.add_argument("--to", default="data", help="folder for archives and the extracted corpus")
+    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    from . import download as dl
+
+    if args.corpus == "anad":
+        print(dl.anad_instructions(args.to))
+        return 0
+    if args.corpus == "ravdess":
+        folder = dl.download_ravdess(args.to, progress=not args.no_progress)
+    else:
+        folder, missing = dl.download_emovdb(args.to, progress=not args.no_progress)
+        if missing:
+            print(f"not on the server (HTTP 404), skipped: {', '.join(missing)}")
+    print(f"{args.corpus}: {folder} (load it with ser_hf.load_corpus({args.corpus!r}, data_dir={str(folder)!r}))")
     return 0

@@ -1,0 +1,265 @@
+"""Fetch the public corpora: resumable, checksum-verified downloads and safe archive extraction.
+
+``ser-hf download ravdess|emovdb|anad [--to DIR]``:
+
+- **ravdess**: ``Audio_Speech_Actors_01-24.zip`` of Zenodo record 1188976 (Livingstone & Russo 2018,
+  CC BY-NC-SA 4.0). The download URL and md5 come from the record's metadata
+  (``https://zenodo.org/api/records/1188976``), and the file is checked against that md5. Extracted to
+  ``DIR/ravdess/Actor_01 .. Actor_24``.
+- **emovdb**: the openslr resource 115 archives ``<speaker>_<Emotion>.tar.gz`` of the English speakers,
+  extracted side by side into ``DIR/emovdb/`` (the layout :mod:`ser_hf.corpora.emovdb` reads). openslr
+  publishes no checksums we can read, so integrity is checked by the gzip CRC while extracting and by the
+  builder's clip counts afterwards; archives the server does not have (HTTP 404) are listed, not fatal.
+- **anad**: needs a Kaggle account; :func:`anad_instructions` prints the manual steps and the layout.
+
+Downloads resume after an interruption (HTTP ``Range`` from the ``.part`` file), show a progress bar, and a
+file whose checksum does not match is moved aside to ``<name>.bad-md5`` and reported. Extraction refuses
+archives with absolute paths, ``..`` components, links or devices (zip-slip / tar-slip) before writing
+anything. Re-running is idempotent: verified archives and finished extractions are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+ZENODO_API = os.environ.get("SER_HF_ZENODO_API", "https://zenodo.org/api/records")
+OPENSLR_115 = os.environ.get("SER_HF_OPENSLR_115", "https://www.openslr.org/resources/115")
+RAVDESS_RECORD, RAVDESS_FILE = "1188976", "Audio_Speech_Actors_01-24.zip"
+EMOVDB_ARCHIVES = [
+    f"{s}_{e}.tar.gz"
+    for s in ("bea", "jenie", "josh", "sam")
+    for e in ("Amused", "Angry", "Disgusted", "Neutral", "Sleepy")
+]
+
+
+class DownloadError(RuntimeError):
+    """A download or verification failed; the message names the URL or file and what to do."""
+
+
+class UnsafeArchiveError(DownloadError):
+    """An archive member would land outside the target folder (or is a link / device); nothing was written."""
+
+
+def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(url: str, dest: str | Path, md5: str | None = None, progress: bool = True, timeout: float = 60) -> Path:
+    """Download ``url`` to ``dest``, resuming a ``dest.part`` left by an interrupted run.
+
+    Args:
+        md5: expected hex digest; ``None`` skips the check.
+
+    Returns:
+        ``dest`` (already present and verified: not downloaded again).
+
+    Raises:
+        DownloadError: HTTP or network error (the ``.part`` file is kept for the next run), or a checksum
+            mismatch (the file is moved to ``<name>.bad-md5``).
+    """
+    dest = Path(dest)
+    if dest.exists() and (md5 is None or md5sum(dest) == md5):
+        logger.info("%s: present%s", dest, " and verified" if md5 else "")
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            if have and resp.status != 206:  # the server ignored the range: start again
+                have = 0
+            total = resp.headers.get("Content-Length")
+            total = int(total) + have if total is not None else None
+            with (
+                part.open("ab" if have else "wb") as f,
+                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
+            ):
+                while block := resp.read(1 << 20):
+                    f.write(block)
+                    bar.update(len(block))
+            if total is not None and part.stat().st_size < total:
+                raise DownloadError(
+                    f"{url}: connection closed after {part.stat().st_size} of {total} bytes; run again to resume"
+                )
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # range not satisfiable: the partial file is already complete
+            pass
+        else:
+            raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise DownloadError(
+            f"{url}: download interrupted ({err}); {part} keeps {part.stat().st_size if part.exists() else 0} "
+            "bytes, run again to resume"
+        ) from None
+    if md5 is not None:
+        got = md5sum(part)
+        if got != md5:
+            bad = dest.with_name(dest.name + ".bad-md5")
+            part.replace(bad)
+            raise DownloadError(f"{url}: md5 {got} does not match the expected {md5}; the file was kept aside as {bad}")
+    part.replace(dest)
+    return dest
+
+
+def _check_member(name: str, target: Path, archive: Path) -> Path:
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path; nothing was extracted")
+    if ".." in p.parts:
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} climbs out of the target with '..'; nothing was extracted"
+        )
+    out = (target / Path(*p.parts)).resolve() if p.parts else target.resolve()
+    if target.resolve() not in (out, *out.parents):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside {target}; nothing was extracted")
+    return out
+
+
+def safe_extract(archive: str | Path, target: str | Path) -> list[str]:
+    """Extract a ``.zip`` or ``.tar(.gz)`` into ``target`` after checking every member.
+
+    Refused (:class:`UnsafeArchiveError`, before anything is written): absolute paths, ``..`` components,
+    symbolic or hard links, device files and FIFOs. A finished extraction is marked in ``target`` and not
+    repeated.
+
+    Returns:
+        The member names extracted (empty when the marker says it was done before).
+
+    Raises:
+        UnsafeArchiveError: see above. DownloadError: a corrupt or truncated archive (the partial
+            extraction stays in ``target`` for inspection; the marker is not written).
+    """
+    archive, target = Path(archive), Path(target)
+    marker = target / f".ser_hf_extracted_{archive.name}"
+    if marker.exists():
+        return []
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                infos = z.infolist()
+                for info in infos:
+                    _check_member(info.filename, target, archive)
+                    if stat.S_ISLNK(info.external_attr >> 16):
+                        raise UnsafeArchiveError(
+                            f"{archive}: member {info.filename!r} is a link; nothing was extracted"
+                        )
+                target.mkdir(parents=True, exist_ok=True)  # only once every member is known safe
+                z.extractall(target)
+                names = [i.filename for i in infos]
+        else:
+            with tarfile.open(archive) as t:
+                members = t.getmembers()
+                for m in members:
+                    _check_member(m.name, target, archive)
+                    if m.issym() or m.islnk():
+                        raise UnsafeArchiveError(
+                            f"{archive}: member {m.name!r} is a link to {m.linkname!r}; nothing was extracted"
+                        )
+                    if not (m.isfile() or m.isdir()):
+                        raise UnsafeArchiveError(
+                            f"{archive}: member {m.name!r} is a device or FIFO; nothing was extracted"
+                        )
+                target.mkdir(parents=True, exist_ok=True)  # only once every member is known safe
+                if hasattr(tarfile, "data_filter"):  # second guard: Python's own tar-slip filter (3.11.4+)
+                    t.extractall(target, filter="data")
+                else:
+                    t.extractall(target)
+                names = [m.name for m in members]
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+        if isinstance(err, UnsafeArchiveError):
+            raise
+        raise DownloadError(f"{archive}: corrupt or truncated archive ({err}); delete it and download again") from None
+    target.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"archive": archive.name, "members": len(names)}))
+    return names
+
+
+def zenodo_file(record: str, key: str, api: str | None = None, timeout: float = 60) -> tuple[str, str]:
+    """``(download URL, md5)`` of file ``key`` in Zenodo record ``record``, from the record's metadata.
+
+    Raises:
+        DownloadError: the metadata cannot be fetched, or the record has no such file.
+    """
+    url = f"{api or ZENODO_API}/{record}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            meta = json.load(resp)
+    except (urllib.error.URLError, OSError, json.JSONDecodeError) as err:
+        raise DownloadError(f"{url}: cannot read the Zenodo record ({err})") from None
+    for f in meta.get("files", []):
+        if f.get("key") == key:
+            algo, _, digest = str(f.get("checksum", "")).partition(":")
+            if algo != "md5" or not digest:
+                raise DownloadError(f"{url}: file {key} has no md5 checksum in the record")
+            return f["links"]["self"], digest
+    raise DownloadError(f"{url}: record has no file {key!r}")
+
+
+def download_ravdess(to: str | Path, progress: bool = True) -> Path:
+    """Download, verify and extract RAVDESS speech; returns the folder holding ``Actor_01 .. Actor_24``."""
+    to = Path(to)
+    url, md5 = zenodo_file(RAVDESS_RECORD, RAVDESS_FILE)
+    archive = fetch(url, to / RAVDESS_FILE, md5, progress)
+    safe_extract(archive, to / "ravdess")
+    return to / "ravdess"
+
+
+def download_emovdb(to: str | Path, progress: bool = True, archives: list[str] | None = None) -> tuple[Path, list[str]]:
+    """Download and extract the EmoV-DB English archives; returns the corpus folder and the archives the
+    server did not have (HTTP 404)."""
+    to = Path(to)
+    missing = []
+    for name in archives or EMOVDB_ARCHIVES:
+        try:
+            archive = fetch(f"{OPENSLR_115}/{name}", to / "archives" / name, None, progress)
+        except DownloadError as err:
+            if "HTTP 404" in str(err):
+                missing.append(name)
+                continue
+            raise
+        safe_extract(archive, to / "emovdb")
+    return to / "emovdb", missing
+
+
+def anad_instructions(to: str | Path) -> str:
+    """The manual steps for ANAD (Kaggle needs an account) and the layout ``ser_hf`` expects."""
+    return f"""ANAD is distributed on Kaggle and needs a Kaggle account:
+  1. sign in at https://www.kaggle.com and open
+     https://www.kaggle.com/datasets/suso172/arabic-natural-audio-dataset
+  2. download the archive (or: kaggle datasets download suso172/arabic-natural-audio-dataset)
+  3. unzip it into {Path(to) / "anad"} so that it holds:
+       ANAD.csv
+       1sec_segmented_part1/V1_1 (1).wav ...
+       1sec_segmented_part2/...
+       1sec_segmented_part3/...
+  4. load it: ser_hf.load_corpus("anad", data_dir="{Path(to) / "anad"}")"""
+
+
+__all__ = [
+    "DownloadError",
+    "UnsafeArchiveError",
+    "anad_instructions",
+    "download_emovdb",
+    "download_ravdess",
+    "fetch",
+    "safe_extract",
+    "zenodo_file",
+]
