@@ -48,7 +48,11 @@ def decode_dataset(
 
 
 def select_side(ds: datasets.Dataset, split: SplitDefinition, side: str) -> datasets.Dataset:
-    """Rows whose speaker is on ``side`` (``train``/``validation``/``test``) of ``split``."""
+    """Rows whose speaker is on ``side`` (``train``/``validation``/``test``) of ``split`` (for the
+    ``speaker_dependent`` protocol: rows whose ``id`` is on that side)."""
+    if split.protocol == "speaker_dependent":  # utterance-level sides
+        wanted = set(split.extra["utterances"][side])
+        return ds.select([i for i, u in enumerate(ds["id"]) if u in wanted])
     wanted = set(split.speakers(side))
     idx = [i for i, s in enumerate(ds["speaker"]) if s in wanted]
     return ds.select(idx)

@@ -181,7 +181,11 @@ def evaluate_checkpoint(
         )
     keep_label = {c: k for k, c in enumerate(plan.corpus_index)}
     wanted = set(chosen)
-    rows = [i for i, (s, y) in enumerate(zip(speakers, ds["label"], strict=True)) if s in wanted and y in keep_label]
+    in_scope = [s in wanted for s in speakers]
+    if scope == "test" and saved.protocol == "speaker_dependent":  # utterance-level test side
+        test_ids = set(saved.extra["utterances"]["test"])
+        in_scope = [u in test_ids for u in ds["id"]]
+    rows = [i for i, (ok, y) in enumerate(zip(in_scope, ds["label"], strict=True)) if ok and y in keep_label]
     if not rows:
         raise ValueError(f"no clip of {corpus} is left to score: {len(wanted)} speakers, shared labels {plan.shared}")
     if trim_db is None and saved is not None:
@@ -212,9 +216,7 @@ def evaluate_checkpoint(
         shared_labels=plan.shared,
         dropped_model_labels=plan.dropped_model,
         dropped_corpus_labels=plan.dropped_corpus,
-        clips_dropped_for_labels=int(
-            sum(1 for s, y in zip(speakers, ds["label"], strict=True) if s in wanted) - len(rows)
-        ),
+        clips_dropped_for_labels=int(sum(in_scope) - len(rows)),
         per_speaker=group_ua(pred, ref, subset["speaker"]),
         per_gender=group_ua(pred, ref, subset["gender"]) if all(subset["gender"]) else {},
         leakage=leakage,

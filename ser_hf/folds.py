@@ -31,8 +31,12 @@ class LeakageError(ValueError):
 SIDES = ("train", "validation", "test")
 """The three speaker-disjoint sides of every split."""
 
-PROTOCOLS = ("folds", "loso", "speakers")
-"""``folds``: the corpus's fixed speaker folds; ``loso``: leave-one-speaker-out; ``speakers``: explicit lists."""
+PROTOCOLS = ("folds", "loso", "speakers", "speaker_dependent")
+"""``folds``: the corpus's fixed speaker folds; ``loso``: leave-one-speaker-out; ``speakers``: explicit lists;
+``speaker_dependent``: a random utterance split (80 / 10 / 10, stratified by label) in which every speaker is
+on every side, as EmoBox uses for EmoV-DB. It is never a default: its scores are not speaker-independent and
+are optimistic (every model reaches 93-99 % on EmoV-DB with it)."""
+SPEAKER_DEPENDENT = "speaker_dependent"
 
 CORPUS_FOLDS: dict[str, list[list[str]]] = {
     "ravdess": [[ravdess_speaker(a) for a in range(4 * k + 1, 4 * k + 5)] for k in range(6)],
@@ -92,6 +96,11 @@ class SplitDefinition:
     def __post_init__(self):
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        if self.protocol == SPEAKER_DEPENDENT:  # utterance-level sides (extra["utterances"]); speakers repeat
+            utts = self.extra.get("utterances", {})
+            if any(not utts.get(side) for side in SIDES):
+                raise ValueError("a speaker_dependent split needs utterance ids for every side in extra['utterances']")
+            return
         sides = {side: self.speakers(side) for side in SIDES}
         for side, speakers in sides.items():
             if not speakers:
@@ -136,6 +145,8 @@ def num_folds(corpus: str, speakers: list[str], protocol: str = "folds") -> int:
         return len(speaker_folds(corpus, speakers))
     if protocol == "loso":
         return LeaveOneGroupOut().get_n_splits(groups=speakers)
+    if protocol == SPEAKER_DEPENDENT:
+        return 1
     return 1
 
 
@@ -148,6 +159,8 @@ def make_split(
     test_speakers: list[str] | None = None,
     val_speakers: list[str] | None = None,
     seed: int | None = None,
+    ids: list[str] | None = None,
+    labels: list | None = None,
 ) -> SplitDefinition:
     """Build the speaker-independent split ``fold`` of ``protocol`` over the corpus's speakers.
 
@@ -157,13 +170,16 @@ def make_split(
         protocol: ``folds``, ``loso`` or ``speakers`` (then ``test_speakers`` and ``val_speakers`` are given).
         fold: fold index, ``0 <= fold < num_folds``.
         num_val_speakers: validation speakers taken as described in the module docstring.
-        seed: recorded in the split definition.
+        seed: recorded in the split definition (and the random state of ``speaker_dependent``).
+        ids / labels: utterance ids and labels, needed by ``speaker_dependent`` only.
 
     Raises:
         ValueError: unknown protocol, fold out of range, or speakers missing from the corpus.
         LeakageError: the resulting sides are not speaker-disjoint.
     """
     distinct = sorted(set(speakers))
+    if protocol == SPEAKER_DEPENDENT:
+        return speaker_dependent_split(corpus, speakers, ids, labels, seed)
     if distinct and all(s.startswith(UNKNOWN_SPEAKER_PREFIX) for s in distinct):
         warnings.warn(
             f"corpus {corpus!r}: speakers are unknown, so this split is an utterance-level random split and NOT "
@@ -200,3 +216,46 @@ def make_split(
         val = [distinct[(start + j) % len(distinct)] for j in range(1, num_val_speakers + 1)]
     train = [s for s in distinct if s not in set(test) | set(val)]
     return SplitDefinition(corpus, protocol, fold, train, val, test, seed)
+
+
+def speaker_dependent_split(corpus: str, speakers, ids, labels=None, seed: int | None = None) -> SplitDefinition:
+    """The ``speaker_dependent`` protocol: utterances split 80 / 10 / 10 at random (scikit-learn
+    ``train_test_split``, stratified by ``labels`` when given, ``random_state=seed or 0``).
+
+    Warns (``UserWarning``) that the split is not speaker-independent.
+
+    Raises:
+        ValueError: no utterance ids, or ids and speakers of different lengths.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if ids is None or len(ids) != len(speakers):
+        raise ValueError("protocol 'speaker_dependent' needs the utterance ids of the corpus, one per speaker entry")
+    warnings.warn(
+        f"corpus {corpus!r}, protocol 'speaker_dependent': every speaker is in train, validation and test; the "
+        "scores are NOT speaker-independent and are optimistic",
+        stacklevel=3,
+    )
+    ids = list(ids)
+    state = seed or 0
+    train, rest, _, rest_labels = train_test_split(
+        ids, labels if labels is not None else ids, test_size=0.2, random_state=state, stratify=labels
+    )
+    val, test = train_test_split(
+        rest, test_size=0.5, random_state=state, stratify=rest_labels if labels is not None else None
+    )
+    by_id = dict(zip(ids, speakers, strict=True))
+
+    def spk(side):
+        return sorted({by_id[i] for i in side})
+
+    return SplitDefinition(
+        corpus,
+        SPEAKER_DEPENDENT,
+        None,
+        spk(train),
+        spk(val),
+        spk(test),
+        seed,
+        extra={"utterances": {"train": sorted(train), "validation": sorted(val), "test": sorted(test)}},
+    )

@@ -580,6 +580,8 @@ def main(argv: list[str] | None = None) -> dict:
             data_args.test_speakers,
             data_args.val_speakers,
             training_args.seed,
+            ids=corpus["id"],
+            labels=corpus["label"],
         )
 
     if not data_args.all_folds:

@@ -69,3 +69,48 @@ def test_real_sample_clip(tmp_path):
     assert row["duration_s"] == pytest.approx(4.385, abs=1e-3)
     wav = load_audio(row["audio"], 16000)
     assert wav.dtype == np.float32 and len(wav) == pytest.approx(row["duration_s"] * 16000, abs=2)
+
+
+def test_speaker_dependent_protocol_is_named_warned_and_used_by_training_and_evaluation(tmp_path):
+    from ser_hf.evaluation import evaluate_checkpoint
+    from ser_hf.folds import LeakageError
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    root = write_emovdb_tree(tmp_path / "emovdb", per_style=4)
+    ds = load_corpus("emovdb", root, cache_dir=tmp_path / "cache", verify_counts=False)
+    with pytest.warns(UserWarning, match="NOT speaker-independent"):
+        split = make_split("emovdb", ds["speaker"], "speaker_dependent", ids=ds["id"], labels=ds["label"], seed=1)
+    utts = split.extra["utterances"]
+    assert (len(utts["train"]), len(utts["validation"]), len(utts["test"])) == (64, 8, 8)
+    assert set(utts["train"]) | set(utts["validation"]) | set(utts["test"]) == set(ds["id"])
+    assert not set(utts["train"]) & set(utts["test"]) and split.train_speakers == ["bea", "jenie", "josh", "sam"]
+    with pytest.raises(ValueError, match="needs the utterance ids"):
+        make_split("emovdb", ds["speaker"], "speaker_dependent")
+    assert make_split("emovdb", ds["speaker"]).protocol == "folds"  # the default stays speaker-independent
+
+    out = tmp_path / "run"
+    metrics = train(
+        quick_run_args(
+            "emovdb_melcnn.yaml",
+            root,
+            tmp_path / "cache",
+            out,
+            *"--protocol speaker_dependent --verify_counts false --max_steps 1".split(),
+            *TINY_MELCNN,
+        )
+    )
+    assert metrics["split"]["protocol"] == "speaker_dependent" and metrics["support"] and sum(metrics["support"]) == 8
+    with pytest.raises(LeakageError):
+        evaluate_checkpoint(str(out), "emovdb", str(root), cache_dir=str(tmp_path / "cache"), verify_counts=False)
+    report = evaluate_checkpoint(
+        str(out),
+        "emovdb",
+        str(root),
+        allow_seen_speakers=True,
+        cache_dir=str(tmp_path / "cache"),
+        verify_counts=False,
+        output_dir=tmp_path / "e",
+    )
+    assert report["num_clips"] == 8 and report["leakage"]["seen_speakers"] == ["bea", "jenie", "josh", "sam"]
