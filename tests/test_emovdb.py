@@ -114,3 +114,14 @@ def test_speaker_dependent_protocol_is_named_warned_and_used_by_training_and_eva
         output_dir=tmp_path / "e",
     )
     assert report["num_clips"] == 8 and report["leakage"]["seen_speakers"] == ["bea", "jenie", "josh", "sam"]
+
+
+def test_french_config_reads_the_non_english_speaker(tmp_path):
+    root = write_emovdb_tree(tmp_path / "emovdb", per_style=1)
+    d = root / "fr_Angry"
+    d.mkdir()
+    sf.write(d / "anger_1-28_0007.wav", np.zeros(4410), 44100, subtype="DOUBLE")
+    fr = load_corpus("emovdb", root, "french", cache_dir=tmp_path / "cache")
+    assert len(fr) == 1 and fr[0]["speaker"] == "fr" and fr[0]["gender"] == "male" and fr[0]["sentence_id"] == 7
+    en = load_corpus("emovdb", root, cache_dir=tmp_path / "cache", verify_counts=False)
+    assert "fr" not in set(en["speaker"]) and len(en) == 20

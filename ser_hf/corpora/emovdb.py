@@ -14,14 +14,15 @@ sentence number and ``a-b`` the recording batch. The file-name style must agree 
 
 English speakers and the expected clip counts of the public release: bea (female) 1787, jenie (female) 1790,
 josh (male) 863, sam (male) 2453; 6893 in all. Folds are leave-one-speaker-out (:mod:`ser_hf.folds`): each
-speaker is tested once, the next speaker selects the checkpoint. The French speaker is not handled yet.
+speaker is tested once, the next speaker selects the checkpoint. The ``french`` config reads the male French
+actor (any speaker folder that is not an English one).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -71,8 +72,8 @@ class EmovdbClip:
     batch: str
 
 
-def parse_emovdb_path(path: str | Path) -> EmovdbClip:
-    """Parse ``<speaker>_<Emotion>/<style>_<a>-<b>_<NNNN>.wav``.
+def parse_emovdb_path(path: str | Path, known_speakers: bool = True) -> EmovdbClip:
+    """Parse ``<speaker>_<Emotion>/<style>_<a>-<b>_<NNNN>.wav`` (``known_speakers``: require an English one).
 
     Raises:
         CorpusError: naming the file, when the folder or file name does not follow the layout, the speaker or
@@ -83,7 +84,7 @@ def parse_emovdb_path(path: str | Path) -> EmovdbClip:
     if not folder:
         raise CorpusError(f"{path}: folder {path.parent.name!r} is not <speaker>_<Emotion> (e.g. bea_Amused)")
     speaker, folder_emotion = folder.group(1), folder.group(2).lower()
-    if speaker not in SPEAKERS:
+    if known_speakers and speaker not in SPEAKERS:
         raise CorpusError(f"{path}: speaker {speaker!r} is not one of {', '.join(SPEAKERS)}")
     if folder_emotion not in _FOLDER_EMOTION:
         raise CorpusError(
@@ -103,19 +104,27 @@ class EmovdbConfig(datasets.BuilderConfig):
     """BuilderConfig for EmoV-DB.
 
     Args:
-        speakers: speakers to load (default: the four English speakers).
+        speakers: speakers to load (``english``: default the four English speakers).
         verify_counts: require the documented clip count of every loaded speaker (``False`` loads a subset).
+        language: ``english`` (bea, jenie, josh, sam) or ``french``: the male French actor of the paper, read
+            from every ``<speaker>_<Emotion>`` folder whose speaker is not an English one (the release's name
+            and count for him are not known to ser_hf, so his counts are not checked; with one speaker only
+            the named ``speaker_dependent`` protocol or evaluation applies).
     """
 
-    speakers: list[str] = field(default_factory=lambda: list(SPEAKERS))
+    speakers: list[str] | None = None
     verify_counts: bool = True
+    language: str = "english"
 
 
 class Emovdb(datasets.GeneratorBasedBuilder):
     """EmoV-DB English speakers in the ser_hf schema plus ``sentence_id`` (Arctic sentence) and ``batch``."""
 
     BUILDER_CONFIG_CLASS = EmovdbConfig
-    BUILDER_CONFIGS = [EmovdbConfig(name="english", version=datasets.Version("1.0.0"))]
+    BUILDER_CONFIGS = [
+        EmovdbConfig(name="english", version=datasets.Version("1.0.0"), language="english"),
+        EmovdbConfig(name="french", version=datasets.Version("1.0.0"), language="french", verify_counts=False),
+    ]
     DEFAULT_CONFIG_NAME = "english"
 
     def _info(self):
@@ -134,21 +143,26 @@ class Emovdb(datasets.GeneratorBasedBuilder):
         root = Path(self.config.data_dir).expanduser().resolve()
         if not root.is_dir():
             raise FileNotFoundError(f"EmoV-DB data_dir {root} does not exist or is not a directory")
-        unknown = [s for s in self.config.speakers if s not in SPEAKERS]
+        english = self.config.language == "english"
+        wanted = self.config.speakers or (list(SPEAKERS) if english else None)
+        unknown = [s for s in wanted or [] if english and s not in SPEAKERS]
         if unknown:
             raise CorpusError(f"EmoV-DB speakers {unknown} are not among {', '.join(SPEAKERS)}")
         files = sorted(p for p in root.rglob("*.wav") if p.is_file())
-        clips = [parse_emovdb_path(p) for p in files]
-        clips = [c for c in clips if c.speaker in self.config.speakers]
+        clips = [parse_emovdb_path(p, known_speakers=False) for p in files]
+        if english:
+            clips = [c for c in clips if c.speaker in wanted]
+        else:
+            clips = [c for c in clips if c.speaker not in SPEAKERS and (wanted is None or c.speaker in wanted)]
         if not clips:
             raise CorpusError(
-                f"{root}: no EmoV-DB clips of speakers {self.config.speakers} (<speaker>_<Emotion>/*.wav)"
+                f"{root}: no EmoV-DB {self.config.language} clips (<speaker>_<Emotion>/<style>_<a>-<b>_<NNNN>.wav)"
             )
-        if self.config.verify_counts:
+        if english and self.config.verify_counts:
             counts = Counter(c.speaker for c in clips)
             wrong = [
                 f"{s} has {counts.get(s, 0)} clips, expected {EXPECTED_CLIPS[s]}"
-                for s in self.config.speakers
+                for s in wanted
                 if counts.get(s, 0) != EXPECTED_CLIPS[s]
             ]
             if wrong:
@@ -167,7 +181,7 @@ class Emovdb(datasets.GeneratorBasedBuilder):
                     "audio": str(c.path),
                     "label": EMOTIONS.index(c.emotion),
                     "speaker": c.speaker,
-                    "gender": SPEAKERS[c.speaker],
+                    "gender": SPEAKERS.get(c.speaker, "male"),  # the French actor is male (Adigwe et al.)
                     "duration_s": clip_duration_s(c.path, "EmoV-DB speech audio"),
                     "sentence_id": c.sentence_id,
                     "batch": c.batch,
