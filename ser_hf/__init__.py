@@ -7,11 +7,29 @@ work on its checkpoints.
 
 from . import models  # noqa: F401  (registers the Auto classes)
 from .audio import AudioError, load_audio
-from .corpora import CORPORA, CorpusError, load_corpus
-from .folds import LeakageError, SplitDefinition, make_split
 from .inference import ClipPrediction, EmotionTimeline, predict, predict_timeline
-from .metrics import compute_ser_metrics
 from .models import MelCNNConfig, MelCNNForAudioClassification
+
+# corpora, folds and metrics pull in datasets / scikit-learn / evaluate (about 260 MB of memory): they are
+# imported on first use, so that inference-only users (ser_hf.predict) do not pay for them
+_LAZY = {
+    "CORPORA": ".corpora",
+    "CorpusError": ".corpora",
+    "load_corpus": ".corpora",
+    "LeakageError": ".folds",
+    "SplitDefinition": ".folds",
+    "make_split": ".folds",
+    "compute_ser_metrics": ".metrics",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'ser_hf' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -11,13 +11,17 @@ Evaluation handling is deterministic: no augmentation, and the whole utterance i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import datasets
 import numpy as np
 import torch
 
 from .audio import center_crop, load_audio, random_crop, resample, trim_silence
-from .folds import SplitDefinition
+
+if TYPE_CHECKING:  # datasets and the fold logic are imported where they are used: inference needs neither
+    import datasets
+
+    from .folds import SplitDefinition
 
 
 def decode_dataset(
@@ -41,6 +45,8 @@ def decode_dataset(
         if trim_db is not None:
             wav = trim_silence(wav, top_db=trim_db, frame_length=sampling_rate // 40, hop_length=sampling_rate // 100)
         return {"input_values": wav}
+
+    import datasets
 
     features = ds.features.copy()
     features["input_values"] = datasets.Sequence(datasets.Value("float32"))
