@@ -24,6 +24,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 from .corpora import load_corpus
 from .data import AudioCollator, decode_dataset
 from .folds import LeakageError, SplitDefinition, make_split
+from .inference import batch_probabilities
 from .labels import shared_label_plan
 from .metrics import compute_ser_metrics, plot_confusion_matrix
 
@@ -62,7 +63,6 @@ def group_ua(pred: np.ndarray, ref: np.ndarray, groups: list[str]) -> dict[str, 
     return out
 
 
-@torch.no_grad()
 def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16, max_duration_s: float | None = None):
     """Class probabilities ``(num_clips, num_labels)`` of ``model`` for waveforms at the extractor's rate.
 
@@ -70,13 +70,8 @@ def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16,
     mode: whole clips, centre-cropped to ``max_duration_s`` if given).
     """
     collate = AudioCollator(feature_extractor, train=False, max_eval_duration_s=max_duration_s)
-    device = next(model.parameters()).device
     model.eval()
-    probs = []
-    for start in range(0, len(waves), batch_size):
-        rows = [{"input_values": w, "label": 0} for w in waves[start : start + batch_size]]
-        batch = {k: v.to(device) for k, v in collate(rows).items() if k != "labels"}
-        probs.append(torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy())
+    probs = [batch_probabilities(model, collate, waves[i : i + batch_size]) for i in range(0, len(waves), batch_size)]
     return np.concatenate(probs) if probs else np.zeros((0, model.config.num_labels), dtype=np.float32)
 
 

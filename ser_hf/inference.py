@@ -178,7 +178,9 @@ def audio_files(paths: list[str | Path]) -> list[Path]:
 
 
 @torch.no_grad()
-def _probabilities(clf, collate: AudioCollator, waves: list[np.ndarray]) -> np.ndarray:
+def batch_probabilities(clf, collate: AudioCollator, waves: list[np.ndarray]) -> np.ndarray:
+    """Softmax class probabilities ``(len(waves), num_labels)`` of one batch of waveforms, padded (and cropped)
+    by ``collate`` as in evaluation."""
     device = next(clf.parameters()).device
     batch = collate([{"input_values": w, "label": 0} for w in waves])
     inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
@@ -203,7 +205,7 @@ def predict(model, paths: list[str | Path], batch_size: int = 16, feature_extrac
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         waves = [load_audio(f, fe.sampling_rate) for f in chunk]
-        probs = _probabilities(clf, collate, waves)
+        probs = batch_probabilities(clf, collate, waves)
         for f, w, p in zip(chunk, waves, probs, strict=True):
             k = int(p.argmax())
             results.append(
@@ -319,7 +321,7 @@ def predict_timeline(
 
     def flush():
         if pending:
-            p = _probabilities(clf, collate, [w for _, w in pending])
+            p = batch_probabilities(clf, collate, [w for _, w in pending])
             for (i, _), row in zip(pending, p, strict=True):
                 probs_by_index[i] = row
             pending.clear()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, clip_duration_s, ser_features
+from .common import CorpusError, clip_duration_s, corpus_root, ser_features
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +113,7 @@ class Anad(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        if not self.config.data_dir:
-            raise CorpusError("ANAD: data_dir is required (the folder holding ANAD.csv and 1sec_segmented_part1..3)")
-        root = Path(self.config.data_dir).expanduser().resolve()
-        if not root.is_dir():
-            raise FileNotFoundError(f"ANAD data_dir {root} does not exist or is not a directory")
+        root = corpus_root(self.config.data_dir, "ANAD", "the folder holding ANAD.csv and 1sec_segmented_part1..3")
         labels = read_anad_labels(root / self.config.labels_file)
         files = {}
         for p in sorted(root.rglob("*")):

@@ -46,3 +46,18 @@ def clip_duration_s(path: str | Path, expected: str = "audio") -> float:
     if info.frames == 0:
         raise CorpusError(f"{path}: zero-length clip (0 samples); expected {expected}")
     return float(info.frames) / info.samplerate
+
+
+def corpus_root(data_dir: str | None, corpus: str, expected: str) -> Path:
+    """The resolved corpus folder of a builder config.
+
+    Raises:
+        CorpusError: no ``data_dir`` was given (the message says what folder is ``expected``).
+        FileNotFoundError: ``data_dir`` does not exist or is not a directory.
+    """
+    if not data_dir:
+        raise CorpusError(f"{corpus}: data_dir is required ({expected})")
+    root = Path(data_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{corpus} data_dir {root} does not exist or is not a directory")
+    return root

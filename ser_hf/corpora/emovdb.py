@@ -27,7 +27,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, clip_duration_s, ser_features
+from .common import CorpusError, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["amused", "angry", "disgusted", "neutral", "sleepy"]
 """EmoV-DB styles, in the order of the ``label`` ClassLabel."""
@@ -138,11 +138,7 @@ class Emovdb(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        if not self.config.data_dir:
-            raise CorpusError("EmoV-DB: data_dir is required (the folder holding bea_Amused/, ...)")
-        root = Path(self.config.data_dir).expanduser().resolve()
-        if not root.is_dir():
-            raise FileNotFoundError(f"EmoV-DB data_dir {root} does not exist or is not a directory")
+        root = corpus_root(self.config.data_dir, "EmoV-DB", "the folder holding bea_Amused/, ...")
         english = self.config.language == "english"
         wanted = self.config.speakers or (list(SPEAKERS) if english else None)
         unknown = [s for s in wanted or [] if english and s not in SPEAKERS]

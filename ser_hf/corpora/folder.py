@@ -27,7 +27,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, clip_duration_s, ser_features
+from .common import CorpusError, clip_duration_s, corpus_root, ser_features
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ def read_folder(root: Path, metadata: str | None = None) -> tuple[list[dict], li
         CorpusError: a missing column, a row without path or label, a listed file that does not exist, a
             duplicate file, or a folder without audio (the message names the file and row).
     """
-    if not root.is_dir():
-        raise FileNotFoundError(f"folder corpus data_dir {root} does not exist or is not a directory")
+    root = corpus_root(str(root), "folder corpus", "the folder holding the clips")
     meta = None
     if metadata:
         meta = Path(metadata) if Path(metadata).is_absolute() else root / metadata
@@ -161,10 +160,8 @@ class Folder(datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "default"
 
     def _rows(self):
-        if not self.config.data_dir:
-            raise CorpusError("folder corpus: data_dir is required")
         if not hasattr(self, "_cached_rows"):
-            root = Path(self.config.data_dir).expanduser().resolve()
+            root = corpus_root(self.config.data_dir, "folder corpus", "the folder holding the clips")
             self._cached_rows = read_folder(root, self.config.metadata)
         return self._cached_rows
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, clip_duration_s, ser_features
+from .common import CorpusError, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 """The 8 RAVDESS emotions in the official code order 01..08."""
@@ -140,11 +140,7 @@ class Ravdess(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        if not self.config.data_dir:
-            raise CorpusError("RAVDESS: data_dir is required (the folder holding Actor_01 .. Actor_24)")
-        root = Path(self.config.data_dir).expanduser().resolve()
-        if not root.is_dir():
-            raise FileNotFoundError(f"RAVDESS data_dir {root} does not exist or is not a directory")
+        root = corpus_root(self.config.data_dir, "RAVDESS", "the folder holding Actor_01 .. Actor_24")
         files = self._collect(root)
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"files": files})]
 
