@@ -23,7 +23,7 @@ import torch
 from transformers import AutoModelForAudioClassification, Wav2Vec2Config
 
 from ser_hf.models.pretrained import FinetuneSettings, apply_finetune_mode
-from ser_hf.training import count_parameters
+from ser_hf.models.summary import count_parameters
 
 
 def bench(mode: str, batch_size: int, args) -> dict:

@@ -8,15 +8,69 @@ Everything here works on mono ``float32`` numpy arrays of shape ``(num_samples,)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+# one home for the clip preprocessing: the mel-CNN feature extractor ships it with every checkpoint
+from .models.mel_cnn.feature_extraction_mel_cnn import center_crop, trim_silence
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf")
+"""File types that folders are searched for (libsndfile reads them; anything it reads can be named directly)."""
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "AudioError",
+    "center_crop",
+    "load_audio",
+    "open_audio",
+    "random_crop",
+    "resample",
+    "stream_audio",
+    "trim_silence",
+]
+
 
 class AudioError(ValueError):
     """Raised when an audio file cannot be used; the message names the file and the problem."""
+
+
+@contextmanager
+def open_audio(path: str | os.PathLike) -> Iterator[sf.SoundFile]:
+    """Open an audio file for reading after the checks every reader shares (whole-file and streaming).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        AudioError: the file cannot be decoded (corrupt or not audio), is a RIFF/WAVE file whose ``data`` chunk
+            is cut short (truncated download), or declares no samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such audio file")
+    try:
+        f = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(f"{path}: cannot decode audio ({err}); expected a file libsndfile reads") from err
+    with f:
+        if _wav_data_missing(path):
+            raise AudioError(
+                f"{path}: truncated WAV, its data chunk declares more bytes than the file holds "
+                f"({path.stat().st_size} bytes); download or export it again"
+            )
+        if f.frames == 0:
+            raise AudioError(f"{path}: zero-length audio (0 samples); expected at least one sample")
+        yield f
+
+
+def _check_finite(path, wav: np.ndarray) -> None:
+    if not np.isfinite(wav).all():
+        raise AudioError(
+            f"{path}: {int((~np.isfinite(wav)).sum())} NaN / infinite samples; expected finite audio samples"
+        )
 
 
 def load_audio(path: str | os.PathLike, sampling_rate: int | None = 16000) -> np.ndarray:
@@ -34,29 +88,45 @@ def load_audio(path: str | os.PathLike, sampling_rate: int | None = 16000) -> np
 
     Raises:
         FileNotFoundError: the file does not exist.
-        AudioError: the file cannot be decoded (corrupt or not audio), is truncated (fewer frames than its
-            header declares) or holds no samples.
+        AudioError: see :func:`open_audio`; also fewer frames than the header declares, and NaN / infinite
+            samples (float WAV).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such audio file")
-    try:
-        with sf.SoundFile(path) as f:
-            declared = f.frames
-            source_rate = f.samplerate
-            data = f.read(dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"{path}: cannot decode audio ({err}); expected a file libsndfile reads") from err
-    if declared > 0 and data.shape[0] < declared or _wav_data_missing(path):
+    with open_audio(path) as f:
+        declared, source_rate = f.frames, f.samplerate
+        data = f.read(dtype="float32", always_2d=True)
+    if declared > 0 and data.shape[0] < declared:
         raise AudioError(
-            f"{path}: truncated audio, header declares {declared} frames but only {data.shape[0]} could be read"
+            f"{path}: truncated audio, the header declares {declared} frames but {data.shape[0]} were read"
         )
-    if data.shape[0] == 0:
-        raise AudioError(f"{path}: zero-length audio (0 samples); expected at least one sample")
+    _check_finite(path, data)
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if sampling_rate is not None and source_rate != sampling_rate:
         wav = resample(wav, source_rate, sampling_rate)
     return np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def stream_audio(path: str | os.PathLike, sampling_rate: int, block_s: float = 30.0) -> Iterator[np.ndarray]:
+    """Yield a recording as consecutive mono float32 blocks at ``sampling_rate`` Hz, reading ``block_s``
+    seconds at a time (soundfile) and resampling with a streaming soxr resampler, so memory does not grow
+    with the recording's length.
+
+    Raises:
+        FileNotFoundError / AudioError: as :func:`load_audio` (checked before the first block is yielded, except
+            NaN / infinite samples, which are found in the block that holds them).
+    """
+    with open_audio(path) as f:
+        rs = None if f.samplerate == sampling_rate else soxr.ResampleStream(f.samplerate, sampling_rate, 1, "float32")
+        frames = max(1, int(block_s * f.samplerate))
+        while True:
+            block = f.read(frames, dtype="float32", always_2d=True)
+            last = len(block) < frames
+            _check_finite(path, block)
+            mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+            out = mono if rs is None else rs.resample_chunk(np.ascontiguousarray(mono), last=last)
+            if len(out):
+                yield out.astype(np.float32, copy=False)
+            if last:
+                break
 
 
 def _wav_data_missing(path: Path) -> bool:
@@ -87,46 +157,9 @@ def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return soxr.resample(wav, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
-def trim_silence(wav: np.ndarray, top_db: float = 30.0, frame_length: int = 400, hop_length: int = 160) -> np.ndarray:
-    """Remove leading and trailing silence.
-
-    A frame is silent when its RMS is more than ``top_db`` dB below the loudest frame's RMS; the result runs
-    from the first to the last non-silent frame. Same rule as ``librosa.effects.trim`` (its default is 60 dB;
-    the seeds used 30 dB). Audio that is silent throughout is returned unchanged.
-
-    Args:
-        wav: ``(num_samples,)`` float waveform.
-        top_db: threshold in dB below the loudest frame.
-        frame_length: analysis frame in samples (400 = 25 ms at 16 kHz).
-        hop_length: frame step in samples (160 = 10 ms at 16 kHz).
-
-    Returns:
-        ``(num_trimmed_samples,)`` view of ``wav``.
-    """
-    if wav.shape[0] < frame_length:
-        return wav
-    frames = np.lib.stride_tricks.sliding_window_view(wav, frame_length)[::hop_length]
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    peak = rms.max()
-    if peak <= 0:
-        return wav
-    loud = np.flatnonzero(20 * np.log10(np.maximum(rms, 1e-10) / peak) > -top_db)
-    start = loud[0] * hop_length
-    end = min(wav.shape[0], loud[-1] * hop_length + frame_length)
-    return wav[start:end]
-
-
 def random_crop(wav: np.ndarray, max_samples: int, rng: np.random.Generator) -> np.ndarray:
     """Crop ``(num_samples,)`` to at most ``max_samples`` at a uniformly random offset (training)."""
     if wav.shape[0] <= max_samples:
         return wav
     start = int(rng.integers(0, wav.shape[0] - max_samples + 1))
-    return wav[start : start + max_samples]
-
-
-def center_crop(wav: np.ndarray, max_samples: int) -> np.ndarray:
-    """Crop ``(num_samples,)`` to at most ``max_samples`` around its centre (deterministic evaluation)."""
-    if wav.shape[0] <= max_samples:
-        return wav
-    start = (wav.shape[0] - max_samples) // 2
     return wav[start : start + max_samples]

@@ -103,7 +103,6 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--protocol", default=None, help="fold protocol (default: the checkpoint's, else folds)")
     parser.add_argument("--allow_seen_speakers", action="store_true", help="score seen speakers (flagged)")
     parser.add_argument("--label_alias", type=_alias, action="append", default=[], help="ALIAS=CANONICAL label")
-    parser.add_argument("--trim_db", type=float, default=None, help="silence trim (default: the run's)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--output_dir", default=None, help="report folder (default: MODEL/eval_<corpus>_<scope>)")
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
@@ -123,7 +122,6 @@ def evaluate_main(argv: list[str]) -> int:
         output_dir=args.output_dir,
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
-        trim_db=args.trim_db,
         label_aliases=dict(args.label_alias) or None,
         **kwargs,
     )
@@ -159,7 +157,6 @@ def compare_main(argv: list[str]) -> int:
     parser.add_argument("--reference", default=None, help="system the others are compared with (default: first)")
     parser.add_argument("--num_bootstrap", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trim_db", type=float, default=None, help="silence trim (default: each run's)")
     parser.add_argument("--cache_dir", default=None)
     args = parser.parse_args(argv)
     from .compare import compare_systems
@@ -176,7 +173,6 @@ def compare_main(argv: list[str]) -> int:
         num_bootstrap=args.num_bootstrap,
         seed=args.seed,
         command="ser-hf compare " + " ".join(argv),
-        trim_db=args.trim_db,
         cache_dir=args.cache_dir,
     )
     for s in report["systems"]:

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import format_mean_std, mean_std, unweighted_average_recall
+from .run import RunRecord, is_run_dir
+
 logger = logging.getLogger(__name__)
 
 METRICS = ("ua", "wa", "macro_f1")
@@ -37,7 +40,7 @@ class FoldResult:
     fold: int
     run_dir: Path
     metrics: dict  # evaluation report (metrics.json of eval_<corpus>_test)
-    training: dict  # the run's own metrics.json
+    training: RunRecord  # the run's own record
     predictions: list[dict]  # predictions.jsonl lines
 
 
@@ -50,11 +53,10 @@ def fold_dirs(root: str | Path) -> dict[int, Path]:
     root = Path(root)
     found = {}
     for d in sorted(root.glob("fold_*")):
-        if (d / "metrics.json").is_file() and (d / "split.json").is_file():
+        if is_run_dir(d):
             found[int(d.name.split("_", 1)[1])] = d
-    if not found and (root / "metrics.json").is_file() and (root / "split.json").is_file():
-        split = json.loads((root / "split.json").read_text())
-        found[int(split.get("fold") or 0)] = root
+    if not found and is_run_dir(root):
+        found[int(RunRecord.load(root).split.fold or 0)] = root
     if not found:
         raise FileNotFoundError(f"{root}: no finished run (metrics.json + split.json) and no fold_K/ run directories")
     return found
@@ -68,26 +70,17 @@ def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kw
     if not (out / "metrics.json").is_file():
         evaluate_checkpoint(str(run_dir), corpus, data_dir, split="test", output_dir=str(out), **eval_kwargs)
     metrics = json.loads((out / "metrics.json").read_text())
-    training = json.loads((run_dir / "metrics.json").read_text())
+    training = RunRecord.load(run_dir)
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
-    if abs(metrics["ua"] - training.get("ua", metrics["ua"])) > 1e-6:
+    if abs(metrics["ua"] - training.ua) > 1e-6:
         logger.warning(
-            "%s: UA on re-evaluation %.4f differs from the training report %.4f (preprocessing differs? see trim_db)",
+            "%s: UA on re-evaluation %.4f differs from the training report %.4f (a run written before the "
+            "preprocessing was stored with the checkpoint?)",
             run_dir,
             metrics["ua"],
-            training["ua"],
+            training.ua,
         )
     return FoldResult(fold, run_dir, metrics, training, predictions)
-
-
-def _ua_from_arrays(correct: np.ndarray, ref: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """UA of every bootstrap row: ``correct`` and ``ref`` are ``(num_bootstrap, num_clips)``."""
-    recalls = []
-    for c in classes:
-        m = ref == c
-        n = m.sum(1)
-        recalls.append(np.where(n > 0, (correct & m).sum(1) / np.maximum(n, 1), np.nan))
-    return np.nanmean(np.stack(recalls, 1), axis=1)
 
 
 def paired_bootstrap_ua(
@@ -100,7 +93,7 @@ def paired_bootstrap_ua(
     """
     rng = np.random.default_rng(seed)
     by_fold_b = {r.fold: r for r in b}
-    ca, cb, refs, idx_parts, offset = [], [], [], [], 0
+    pred_a, pred_b, refs, idx_parts, offset = [], [], [], [], 0
     for ra in a:
         rb = by_fold_b.get(ra.fold)
         if rb is None:
@@ -110,19 +103,19 @@ def paired_bootstrap_ua(
         if pa.keys() != pb.keys():
             raise ValueError(f"fold {ra.fold}: the two systems were scored on different clips")
         ids = sorted(pa)
-        ca.append(np.array([pa[i]["prediction"] == pa[i]["reference"] for i in ids]))
-        cb.append(np.array([pb[i]["prediction"] == pb[i]["reference"] for i in ids]))
-        refs.append(np.array([pa[i]["reference"] for i in ids]))
+        pred_a += [pa[i]["prediction"] for i in ids]
+        pred_b += [pb[i]["prediction"] for i in ids]
+        refs += [pa[i]["reference"] for i in ids]
         n = len(ids)
         idx_parts.append(offset + rng.integers(0, n, size=(num_bootstrap, n)))  # resample within the fold
         offset += n
     if not idx_parts:
         raise ValueError("the systems share no fold")
-    ca, cb, ref = np.concatenate(ca), np.concatenate(cb), np.concatenate(refs)
-    idx = np.concatenate(idx_parts, axis=1)
-    classes = np.unique(ref)
-    point = float(_ua_from_arrays(cb[None], ref[None], classes)[0] - _ua_from_arrays(ca[None], ref[None], classes)[0])
-    diffs = _ua_from_arrays(cb[idx], ref[idx], classes) - _ua_from_arrays(ca[idx], ref[idx], classes)
+    codes = {label: k for k, label in enumerate(sorted(set(refs) | set(pred_a) | set(pred_b)))}
+    pa_, pb_, ref = (np.array([codes[x] for x in v]) for v in (pred_a, pred_b, refs))
+    idx = np.concatenate(idx_parts, axis=1)  # (num_bootstrap, num_clips)
+    point = unweighted_average_recall(pb_, ref) - unweighted_average_recall(pa_, ref)
+    diffs = unweighted_average_recall(pb_[idx], ref[idx]) - unweighted_average_recall(pa_[idx], ref[idx])
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {
         "ua_difference": point,
@@ -138,26 +131,21 @@ def summarize_system(name: str, folds: list[FoldResult]) -> dict:
     """Mean +- std (ddof=1) over folds, parameters, training wall time and device, inference RTF."""
     out = {"name": name, "folds": [r.fold for r in folds], "num_folds": len(folds)}
     for key in METRICS:
-        vals = np.array([r.metrics[key] for r in folds])
         out[key] = {
-            "mean": float(vals.mean()),
-            "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+            **mean_std([r.metrics[key] for r in folds]),
             "per_fold": {r.fold: float(r.metrics[key]) for r in folds},
         }
     t0 = folds[0].training
-    out["parameters"] = t0.get("parameters")
-    out["model"] = t0.get("model", {"family": "mel_cnn"})
-    out["train_wall_time_s"] = float(sum(r.training.get("train_wall_time_s", 0.0) for r in folds))
-    out["train_device"] = sorted({str(r.training.get("device")) for r in folds})
+    out["parameters"] = t0.parameters or None
+    out["model"] = t0.model or {"family": "mel_cnn"}
+    out["preprocessing"] = t0.preprocessing
+    out["train_wall_time_s"] = float(sum(r.training.runtime.get("train_wall_time_s", 0.0) for r in folds))
+    out["train_device"] = sorted({str(r.training.runtime.get("device")) for r in folds})
     inf = [r.metrics["inference"] for r in folds]
     out["inference_rtf"] = float(sum(i["wall_s"] for i in inf) / sum(i["audio_s"] for i in inf))
     out["inference_device"] = sorted({f"{i['device']} ({i['threads']} threads)" for i in inf})
     out["run_dirs"] = [str(r.run_dir) for r in folds]
     return out
-
-
-def _fmt(m: dict) -> str:
-    return f"{m['mean']:.3f} +- {m['std']:.3f}" if m["std"] is not None else f"{m['mean']:.3f} (1 fold)"
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -184,9 +172,10 @@ def write_report(report: dict, out: Path) -> None:
     for s in systems:
         p = s["parameters"] or {}
         params = f"{p.get('trainable', 0):,} / {p.get('total', 0):,}" if p else "-"
+        scores = " | ".join(format_mean_std(s[k]) for k in METRICS)
         lines.append(
-            f"| {s['name']} | {','.join(map(str, s['folds']))} | {_fmt(s['ua'])} | {_fmt(s['wa'])} | "
-            f"{_fmt(s['macro_f1'])} | {params} | {s['train_wall_time_s']:.0f} s | {'; '.join(s['train_device'])} | "
+            f"| {s['name']} | {','.join(map(str, s['folds']))} | {scores} | {params} | "
+            f"{s['train_wall_time_s']:.0f} s | {'; '.join(s['train_device'])} | "
             f"{s['inference_rtf']:.4f} ({'; '.join(s['inference_device'])}) |"
         )
     folds = sorted({f for s in systems for f in s["folds"]})
@@ -212,7 +201,9 @@ def write_report(report: dict, out: Path) -> None:
     width = 0.8 / len(systems)
     for i, s in enumerate(systems):
         xs = [folds.index(f) + i * width for f in s["folds"]]
-        ax.bar(xs, [s["ua"]["per_fold"][f] for f in s["folds"]], width, label=f"{s['name']} ({_fmt(s['ua'])})")
+        ax.bar(
+            xs, [s["ua"]["per_fold"][f] for f in s["folds"]], width, label=f"{s['name']} ({format_mean_std(s['ua'])})"
+        )
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(folds))], [f"fold {f}" for f in folds])
     ax.set_ylabel("test UA")
     ax.set_ylim(0, 1)
@@ -239,7 +230,7 @@ def compare_systems(
     Args:
         systems: ``{name: run directory}`` in report order.
         reference: system the others are compared with (default: the first).
-        **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``, ``trim_db``).
+        **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``).
 
     Returns:
         The report (also ``report.json``).

@@ -1,11 +1,13 @@
 """From corpus rows to model batches: decoding, speaker-side selection, augmentation and padding.
 
-Pipeline: :func:`decode_dataset` decodes every clip once (soundfile + soxr, optional silence trim) into an
-``input_values`` column cached by ``datasets``; :class:`AudioCollator` then crops, augments (training only)
-and pads each batch with the model's feature extractor.
+Pipeline: :func:`decode_dataset` decodes every clip once (soundfile + soxr: mono at the model's rate, exactly
+what a ``pipeline()`` user reads from the file) into an ``input_values`` column cached by ``datasets``;
+:class:`AudioCollator` then makes each batch.
 
-Evaluation handling is deterministic: no augmentation, and the whole utterance is used, centre-cropped to
-``max_eval_duration_s`` when that is set (default: no crop; RAVDESS clips last 2.9-5.3 s).
+What happens to a clip before the model sees it at evaluation time is defined once, by the checkpoint's feature
+extractor (:func:`featurize`: silence trim and centre crop for the mel-CNN, the fixed window for Whisper), and
+saved with the checkpoint, so validation, test, ``ser-hf evaluate``, ``ser-hf predict`` and ``pipeline()`` feed
+the model the same input. Training applies the same trim, then augmentation and a random crop.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .audio import center_crop, load_audio, random_crop, resample, trim_silence
+from .audio import load_audio, random_crop, resample
 
 if TYPE_CHECKING:  # datasets and the fold logic are imported where they are used: inference needs neither
     import datasets
@@ -24,33 +26,66 @@ if TYPE_CHECKING:  # datasets and the fold logic are imported where they are use
     from .folds import SplitDefinition
 
 
-def decode_dataset(
-    ds: datasets.Dataset, sampling_rate: int, trim_db: float | None = None, num_proc: int | None = None
-) -> datasets.Dataset:
-    """Add ``input_values`` (float32 waveform ``(num_samples,)`` at ``sampling_rate`` Hz) to every row.
+def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | None = None) -> datasets.Dataset:
+    """Add ``input_values`` (float32 mono waveform ``(num_samples,)`` at ``sampling_rate`` Hz) to every row.
+
+    Nothing else is done to the clip here: trimming and cropping belong to the checkpoint's feature extractor
+    (:func:`featurize`), so that they are the same for every consumer.
 
     Args:
         ds: a corpus from :func:`ser_hf.load_corpus` (needs the ``audio`` path column).
         sampling_rate: target rate in Hz (the model feature extractor's).
-        trim_db: trim leading/trailing silence quieter than this many dB below the peak (``None``: keep).
         num_proc: worker processes for decoding.
 
     Raises:
-        FileNotFoundError / ser_hf.audio.AudioError: a clip is missing, corrupt, truncated or empty (the
-            message names the file).
+        FileNotFoundError / ser_hf.audio.AudioError: a clip is missing, corrupt, truncated, empty or holds NaN /
+            infinite samples (the message names the file).
     """
 
     def decode(example):
-        wav = load_audio(example["audio"], sampling_rate)
-        if trim_db is not None:
-            wav = trim_silence(wav, top_db=trim_db, frame_length=sampling_rate // 40, hop_length=sampling_rate // 100)
-        return {"input_values": wav}
+        return {"input_values": load_audio(example["audio"], sampling_rate)}
 
     import datasets
 
     features = ds.features.copy()
     features["input_values"] = datasets.Sequence(datasets.Value("float32"))
     return ds.map(decode, features=features, num_proc=num_proc, desc="decode + resample")
+
+
+def fixed_window(feature_extractor) -> int | None:
+    """Input length in samples of a fixed-window extractor (Whisper's ``n_samples``), ``None`` for others."""
+    fe = feature_extractor
+    return int(fe.n_samples) if hasattr(fe, "nb_max_frames") and getattr(fe, "n_samples", None) else None
+
+
+def batches_exactly(feature_extractor) -> bool:
+    """Whether a padded batch gives every clip the same logits as the clip alone (what ``pipeline()`` computes).
+
+    True for extractors that return an attention mask (the model ignores the padding) and for fixed-window
+    extractors (every clip is padded to the window anyway). False for group-norm wav2vec2-base style extractors
+    (no attention mask): their evaluation runs one clip at a time.
+    """
+    return (
+        bool(getattr(feature_extractor, "return_attention_mask", False)) or fixed_window(feature_extractor) is not None
+    )
+
+
+def featurize(feature_extractor, waves: list[np.ndarray]) -> dict:
+    """Model inputs for a batch of mono waveforms at the extractor's rate, made by the checkpoint's own feature
+    extractor with its own preprocessing, as ``pipeline("audio-classification")`` makes them for one clip.
+
+    Returns:
+        ``input_values`` ``(batch_size, max_num_samples)`` (or ``input_features`` ``(batch_size, n_mels,
+        num_frames)`` for Whisper), plus ``attention_mask`` when the extractor returns one.
+
+    Raises:
+        ValueError: a clip the extractor refuses (empty, NaN / infinite samples), from the extractor.
+    """
+    fe = feature_extractor
+    kwargs = {"sampling_rate": fe.sampling_rate, "return_tensors": "pt"}
+    if fixed_window(fe) is None:
+        kwargs["padding"] = True  # Whisper's extractor pads (and truncates) to its window by default
+    return dict(fe(list(waves), **kwargs))
 
 
 def select_side(ds: datasets.Dataset, split: SplitDefinition, side: str) -> datasets.Dataset:
@@ -98,11 +133,11 @@ class WaveformAugment:
 class AudioCollator:
     """Batch rows ``{"input_values": (num_samples,), "label": int}`` into model inputs.
 
-    Training: optional :class:`WaveformAugment`, then a random crop to ``max_duration_s``. Evaluation: centre
-    crop to ``max_eval_duration_s`` if set. Padding and the attention mask come from the model's feature
-    extractor, so a model whose extractor has ``return_attention_mask=False`` (group-norm wav2vec2-base)
-    gets none. A fixed-window extractor (Whisper's, ``n_samples`` long) pads every clip to its window, and
-    longer clips are cropped to the window (random crop in training, centre crop in evaluation).
+    Evaluation (``train=False``): :func:`featurize`, the checkpoint's own preprocessing. Training: the extractor's
+    silence trim (when it has one), optional :class:`WaveformAugment`, a random crop to ``max_duration_s`` (and
+    to a fixed-window extractor's window), then padding by the extractor without its evaluation preprocessing.
+    Padding and the attention mask come from the feature extractor, so a model whose extractor has
+    ``return_attention_mask=False`` (group-norm wav2vec2-base) gets none.
 
     Returns:
         ``input_values`` ``(batch_size, max_num_samples)`` (or ``input_features`` for extractors that make
@@ -114,7 +149,6 @@ class AudioCollator:
         feature_extractor,
         train: bool,
         max_duration_s: float | None = None,
-        max_eval_duration_s: float | None = None,
         augment: WaveformAugment | None = None,
         seed: int = 0,
     ):
@@ -122,28 +156,29 @@ class AudioCollator:
         self.sr = feature_extractor.sampling_rate
         self.train = train
         self.max_samples = int(max_duration_s * self.sr) if max_duration_s else None
-        self.max_eval_samples = int(max_eval_duration_s * self.sr) if max_eval_duration_s else None
-        self.pad_kwargs = {"padding": True}
-        window = getattr(feature_extractor, "n_samples", None) if hasattr(feature_extractor, "nb_max_frames") else None
-        if window:  # Whisper: fixed input length
-            self.pad_kwargs = {"padding": "max_length", "max_length": int(window), "truncation": True}
+        window = fixed_window(feature_extractor)
+        if window:  # Whisper: a training crop longer than the window would be truncated anyway
             self.max_samples = min(self.max_samples or window, window)
-            self.max_eval_samples = min(self.max_eval_samples or window, window)
         self.augment = augment
         self.rng = np.random.default_rng(seed)
 
+    def _train_inputs(self, waves: list[np.ndarray]) -> dict:
+        out = []
+        trim = getattr(self.fe, "trim", None)
+        for wav in waves:
+            if trim is not None:
+                wav = trim(wav)
+            if self.augment is not None:
+                wav = self.augment(wav, self.sr, self.rng)
+            if self.max_samples:
+                wav = random_crop(wav, self.max_samples, self.rng)
+            out.append(wav)
+        if trim is not None:  # ser_hf's extractor: pad only, its preprocessing was applied above
+            return dict(self.fe(out, sampling_rate=self.sr, return_tensors="pt", padding=True, preprocess=False))
+        return featurize(self.fe, out)
+
     def __call__(self, rows: list[dict]) -> dict:
-        waves = []
-        for row in rows:
-            wav = np.asarray(row["input_values"], dtype=np.float32)
-            if self.train:
-                if self.augment is not None:
-                    wav = self.augment(wav, self.sr, self.rng)
-                if self.max_samples:
-                    wav = random_crop(wav, self.max_samples, self.rng)
-            elif self.max_eval_samples:
-                wav = center_crop(wav, self.max_eval_samples)
-            waves.append(wav)
-        batch = self.fe(waves, sampling_rate=self.sr, return_tensors="pt", **self.pad_kwargs)
+        waves = [np.asarray(row["input_values"], dtype=np.float32) for row in rows]
+        batch = self._train_inputs(waves) if self.train else featurize(self.fe, waves)
         batch["labels"] = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
-        return dict(batch)
+        return batch

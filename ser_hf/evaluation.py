@@ -5,6 +5,10 @@
 (:mod:`ser_hf.labels`): the model's probabilities are renormalised over the shared labels, clips of labels the
 model cannot predict are left out, and both dropped sets are named in the report.
 
+Every clip goes through the checkpoint's own feature extractor (:func:`ser_hf.inference.batch_probabilities`), the
+one definition of its preprocessing (silence trim, crop, window), exactly as ``pipeline("audio-classification")``
+runs it: an evaluation never re-decides how clips are trimmed.
+
 Leakage guard: every ser_hf checkpoint carries ``split.json`` (corpus, speakers per side). Scoring a model on
 speakers of its own training or validation side raises :class:`ser_hf.folds.LeakageError` unless
 ``allow_seen_speakers`` is set; the report then lists the seen speakers under ``leakage``.
@@ -19,14 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from .corpora import load_corpus
-from .data import AudioCollator, decode_dataset
+from .data import decode_dataset
 from .folds import LeakageError, SplitDefinition, make_split
-from .inference import batch_probabilities
+from .inference import batch_probabilities, load_classifier
 from .labels import shared_label_plan
-from .metrics import compute_ser_metrics, plot_confusion_matrix
+from .metrics import compute_ser_metrics, plot_confusion_matrix, unweighted_average_recall
+from .models.summary import describe_preprocessing
 
 logger = logging.getLogger(__name__)
 
@@ -48,30 +52,25 @@ def load_checkpoint_split(model: str) -> SplitDefinition | None:
         return None
 
 
-def _ua(pred: np.ndarray, ref: np.ndarray) -> float:
-    classes = np.unique(ref)
-    return float(np.mean([(pred[ref == c] == c).mean() for c in classes]))
-
-
 def group_ua(pred: np.ndarray, ref: np.ndarray, groups: list[str]) -> dict[str, dict]:
     """UA (mean recall over the classes present in the group) and clip count per group, e.g. per speaker."""
     groups_arr = np.asarray(groups)
     out = {}
     for g in sorted(set(groups)):
         m = groups_arr == g
-        out[g] = {"ua": _ua(pred[m], ref[m]), "clips": int(m.sum())}
+        out[g] = {"ua": unweighted_average_recall(pred[m], ref[m]), "clips": int(m.sum())}
     return out
 
 
-def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16, max_duration_s: float | None = None):
-    """Class probabilities ``(num_clips, num_labels)`` of ``model`` for waveforms at the extractor's rate.
-
-    Batches are padded by the feature extractor as in training (:class:`ser_hf.data.AudioCollator`, evaluation
-    mode: whole clips, centre-cropped to ``max_duration_s`` if given).
-    """
-    collate = AudioCollator(feature_extractor, train=False, max_eval_duration_s=max_duration_s)
+def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16) -> np.ndarray:
+    """Class probabilities ``(num_clips, num_labels)`` of ``model`` for mono waveforms at the extractor's rate,
+    in batches of ``batch_size`` through :func:`ser_hf.inference.batch_probabilities` (the checkpoint's own
+    preprocessing, as ``pipeline()`` applies it)."""
     model.eval()
-    probs = [batch_probabilities(model, collate, waves[i : i + batch_size]) for i in range(0, len(waves), batch_size)]
+    probs = [
+        batch_probabilities(model, feature_extractor, waves[i : i + batch_size])
+        for i in range(0, len(waves), batch_size)
+    ]
     return np.concatenate(probs) if probs else np.zeros((0, model.config.num_labels), dtype=np.float32)
 
 
@@ -87,7 +86,6 @@ def evaluate_checkpoint(
     output_dir: str | None = None,
     cache_dir: str | None = None,
     batch_size: int = 16,
-    trim_db: float | None = None,
     label_aliases: dict[str, str] | None = None,
     **corpus_kwargs,
 ) -> dict:
@@ -104,8 +102,6 @@ def evaluate_checkpoint(
         allow_seen_speakers: score speakers the model was trained or validated on, flagged in the report.
         output_dir: where the report goes (default: ``<model>/eval_<corpus>[_fold<k>|_<split>]`` for a local
             model, else ``eval_<corpus>...`` in the working directory). An existing report is not overwritten.
-        trim_db: silence trim in dB below the peak; ``None`` uses the training run's setting stored in
-            ``split.json`` (``extra.trim_db``), and keeps the clips whole when the checkpoint does not say.
         label_aliases: extra ``alias -> canonical`` label mappings (see :mod:`ser_hf.labels`).
         **corpus_kwargs: builder config fields (``metadata=...`` for a folder corpus).
 
@@ -163,8 +159,7 @@ def evaluate_checkpoint(
         if seen:
             logger.warning("scoring speakers the model has seen in training / validation: %s", seen)
 
-    clf = AutoModelForAudioClassification.from_pretrained(model)
-    fe = AutoFeatureExtractor.from_pretrained(model)
+    clf, fe = load_classifier(model)
     model_labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
     corpus_labels = ds.features["label"].names
     plan = shared_label_plan(model_labels, corpus_labels, label_aliases)
@@ -183,14 +178,11 @@ def evaluate_checkpoint(
     rows = [i for i, (ok, y) in enumerate(zip(in_scope, ds["label"], strict=True)) if ok and y in keep_label]
     if not rows:
         raise ValueError(f"no clip of {corpus} is left to score: {len(wanted)} speakers, shared labels {plan.shared}")
-    if trim_db is None and saved is not None:
-        trim_db = saved.extra.get("trim_db")
-    subset = decode_dataset(ds.select(rows), fe.sampling_rate, trim_db)
+    subset = decode_dataset(ds.select(rows), fe.sampling_rate)
     waves = [np.asarray(w, dtype=np.float32) for w in subset.with_format("numpy")["input_values"]]
 
-    max_s = saved.extra.get("max_eval_duration_s") if saved is not None else None
     start = time.perf_counter()
-    probs = predict_probabilities(clf, fe, waves, batch_size, max_s)[:, plan.model_index]
+    probs = predict_probabilities(clf, fe, waves, batch_size)[:, plan.model_index]
     inference_s = time.perf_counter() - start
     audio_s = sum(len(w) for w in waves) / fe.sampling_rate
     probs = probs / probs.sum(axis=1, keepdims=True)  # renormalised over the shared labels
@@ -206,7 +198,7 @@ def evaluate_checkpoint(
         scope=scope,
         speakers=sorted(wanted & set(subset["speaker"])),
         num_clips=len(rows),
-        trim_db=trim_db,
+        preprocessing=describe_preprocessing(fe),
         label_names=plan.shared,
         shared_labels=plan.shared,
         dropped_model_labels=plan.dropped_model,

@@ -25,12 +25,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx2  # huggingface_hub's HTTP client
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
+
+from .metrics import format_mean_std
+from .run import RunRecord, RunRecordError
 
 TEMPLATE = Path(__file__).with_name("model_card_template.md")  # a link to model_cards/template.md
 UPLOADED = ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "split.json")
@@ -106,14 +110,19 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
         PushError: the run has no ``metrics.json`` or ``config.json``.
     """
     run = Path(run_dir)
-    metrics, config = _load_json(run / "metrics.json"), _load_json(run / "config.json")
-    if not metrics or not config:
-        raise PushError(f"{run}: not a finished ser_hf run (metrics.json and config.json are needed)")
-    split = metrics.get("split", {})
+    config = _load_json(run / "config.json")
+    try:
+        record = RunRecord.load(run)
+    except RunRecordError as err:
+        raise PushError(f"{run}: not a finished ser_hf run ({err})") from None
+    if not config:
+        raise PushError(f"{run}: not a finished ser_hf run (config.json is needed)")
+    metrics = record.test
+    split = asdict(record.split)
     corpus = split.get("corpus", "unknown")
     info = CORPUS_INFO.get(corpus, {})
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    model = metrics.get("model", {"family": "mel_cnn"})
+    model = record.model or {"family": "mel_cnn"}
     family = model.get("family", "mel_cnn")
     model_type = config.get("model_type", "")
     if base_model is None and family == "pretrained":
@@ -164,7 +173,7 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
         eval_results=eval_results,
     )
 
-    params = metrics.get("parameters", {})
+    params = record.parameters
     if family == "pretrained":
         lora = model.get("lora")
         summary = (
@@ -194,15 +203,16 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
         ("per_device_train_batch_size", "Batch size per device"),
         ("seed", "Seed"),
     ):
-        if key in metrics.get("training", {}):
-            hyper.append(f"- {label}: {metrics['training'][key]}")
-    hyper.append(f"- Checkpoint selection: best validation {metrics.get('select_best_by', 'ua').upper()}")
-    hyper.append(f"- Training time: {metrics.get('train_wall_time_s', 0):.0f} s on {metrics.get('device')}")
+        if key in record.training:
+            hyper.append(f"- {label}: {record.training[key]}")
+    runtime = record.runtime
+    hyper.append(f"- Checkpoint selection: best validation {runtime.get('select_best_by', 'ua').upper()}")
+    hyper.append(f"- Training time: {runtime.get('train_wall_time_s', 0):.0f} s on {runtime.get('device')}")
 
     if cv:
         header = f"{cv['num_folds']}-fold cross-validation, mean +- std | this checkpoint (fold {fold} test)"
         rows = [
-            f"{name} | {_fmt(cv[k]['mean'])} +- {_fmt(cv[k]['std'])} | {_fmt(metrics[k])}"
+            f"{name} | {format_mean_std(cv[k], digits=1, scale=100)} | {_fmt(metrics[k])}"
             for k, name in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)"))
         ]
         intro = (
@@ -222,7 +232,8 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
     remote = family != "pretrained"
     fe = _load_json(run / "preprocessor_config.json")
     window = fe.get("chunk_length") if model_type == "whisper" else None
-    trim = split.get("extra", {}).get("trim_db")
+    prep = record.preprocessing
+    trim, crop = prep.get("trim_db"), prep.get("center_crop_s")
     card = ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATE),
@@ -251,7 +262,14 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
             f"{split.get('val_speakers')}, tested on {split.get('test_speakers')}"
         ),
         preprocessing=f"mono, {fe.get('sampling_rate', 16000)} Hz"
-        + (f", leading / trailing silence below {trim} dB trimmed" if trim else ""),
+        + (f", leading / trailing silence more than {trim:g} dB below the loudest frame trimmed" if trim else "")
+        + (f", centre-cropped to {crop:g} s" if crop else "")
+        + (f", padded to a {window} s window (longer audio keeps its first {window} s)" if window else "")
+        + (
+            " (all done by the feature extractor shipped here, so `pipeline()` applies it to raw audio)"
+            if trim or crop
+            else " (raw audio as `pipeline()` receives it; no silence trimming)"
+        ),
         hyperparameters="\n".join(hyper),
         results_intro=intro,
         results_header=header,
@@ -404,10 +422,12 @@ def push_to_hub(
             "no Hugging Face token: set HF_TOKEN or run `hf auth login` (or use --dry-run to only build the "
             f"folder); nothing was uploaded and {run} is unchanged"
         )
-    metrics = _load_json(run / "metrics.json")
+    try:
+        record = RunRecord.load(run)
+    except RunRecordError as err:
+        raise PushError(f"{run}: not a finished ser_hf run ({err})") from None
     message = commit_message or (
-        f"ser_hf: {metrics.get('split', {}).get('corpus', '')} fold {metrics.get('split', {}).get('fold')} "
-        f"checkpoint (test UA {metrics.get('ua', 0):.4f})"
+        f"ser_hf: {record.split.corpus} fold {record.split.fold} checkpoint (test UA {record.ua:.4f})"
     )
     tmp = None
     if output_dir is None:

@@ -7,30 +7,28 @@
   non-speech by energy, optionally smooths the probabilities over time, and returns an :class:`EmotionTimeline`
   that writes CSV / JSONL and plots class probabilities over time.
 
-Both run the model in batches through its own feature extractor, as in training and evaluation. Models
-load with ``AutoModelForAudioClassification`` (local folder or hub id; ser_hf's mel-CNN is registered on
-import, other checkpoints need no ser_hf).
+Both run the model in batches through its own feature extractor (:func:`ser_hf.data.featurize`), which holds the
+checkpoint's clip preprocessing, exactly as ``pipeline("audio-classification")`` and evaluation run it. Models
+load with :func:`load_classifier` (local folder or hub id; ser_hf's mel-CNN is registered on import, other
+checkpoints need no ser_hf).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-from .audio import AudioError, load_audio
-from .data import AudioCollator
+from .audio import AUDIO_EXTENSIONS, AudioError, load_audio, stream_audio
+from .data import batches_exactly, featurize
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf")
-"""File types a folder is searched for (anything libsndfile decodes can also be named directly)."""
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -149,11 +147,59 @@ class EmotionTimeline:
 
 
 def load_classifier(model: str, device: str | None = None):
-    """``(model, feature_extractor)`` in eval mode on ``device`` (default: CUDA when available)."""
+    """The one checkpoint loader of ser_hf: ``(model, feature_extractor)`` in eval mode on ``device``.
+
+    Args:
+        model: checkpoint folder or hub id (``AutoModelForAudioClassification`` + ``AutoFeatureExtractor``).
+        device: ``"cpu"``, ``"cuda"``, ...; default CUDA when available, else CPU.
+
+    A run directory written before the preprocessing was stored with the checkpoint (its ``metrics.json`` has no
+    ``format_version``) is run with the preprocessing it was trained with, read from its ``split.json``: a mel-CNN
+    gets a :class:`ser_hf.models.MelCNNFeatureExtractor` with that silence trim (with a warning: ``pipeline()`` on
+    the folder itself does not trim).
+
+    Raises:
+        OSError: no checkpoint at ``model`` (from transformers, naming it).
+        ser_hf.run.RunRecordError: a legacy transformer run trained on silence-trimmed clips, which its stock
+            feature extractor cannot reproduce (the message says what to do).
+    """
     clf = AutoModelForAudioClassification.from_pretrained(model)
-    fe = AutoFeatureExtractor.from_pretrained(model)
+    fe = _legacy_preprocessing(model, clf, AutoFeatureExtractor.from_pretrained(model))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return clf.to(device).eval(), fe
+
+
+def _legacy_preprocessing(model: str, clf, fe):
+    from .run import RunRecord, RunRecordError, is_legacy_run
+
+    if hasattr(fe, "trim") or not is_legacy_run(model):
+        return fe
+    record = RunRecord.load(model)
+    trim, crop = record.preprocessing.get("trim_db"), record.preprocessing.get("center_crop_s")
+    if trim is None and crop is None:
+        return fe
+    if clf.config.model_type != "mel_cnn":
+        raise RunRecordError(
+            f"{model} was trained on silence-trimmed / cropped clips (trim_db {trim}, crop {crop} s in its split.json) "
+            "but its feature extractor cannot trim, so pipeline() users of this checkpoint get untrimmed audio and "
+            "other scores than its report; train it again with the current config (transformer recipes train on "
+            "untrimmed audio) to get a checkpoint whose report holds for pipeline() users"
+        )
+    from .models import MelCNNFeatureExtractor
+
+    logger.warning(
+        "%s predates storing the preprocessing with the checkpoint: ser_hf applies its silence trim (%s dB) from "
+        "split.json, but pipeline() on this folder does not; train it again to ship the trim with the checkpoint",
+        model,
+        trim,
+    )
+    return MelCNNFeatureExtractor(
+        sampling_rate=fe.sampling_rate,
+        padding_value=fe.padding_value,
+        return_attention_mask=fe.return_attention_mask,
+        trim_db=trim,
+        center_crop_s=crop,
+    )
 
 
 def audio_files(paths: list[str | Path]) -> list[Path]:
@@ -178,12 +224,21 @@ def audio_files(paths: list[str | Path]) -> list[Path]:
 
 
 @torch.no_grad()
-def batch_probabilities(clf, collate: AudioCollator, waves: list[np.ndarray]) -> np.ndarray:
-    """Softmax class probabilities ``(len(waves), num_labels)`` of one batch of waveforms, padded (and cropped)
-    by ``collate`` as in evaluation."""
+def batch_probabilities(clf, feature_extractor, waves: list[np.ndarray]) -> np.ndarray:
+    """Softmax class probabilities ``(len(waves), num_labels)`` of mono waveforms at the extractor's rate, made
+    by the checkpoint's own feature extractor (:func:`ser_hf.data.featurize`), so every clip gets what
+    ``pipeline("audio-classification")`` gives it. Models whose extractor returns no attention mask (and has no
+    fixed window) run one clip at a time, since zero padding would change their output.
+
+    Raises:
+        ValueError: a clip the feature extractor refuses (empty, NaN / infinite samples).
+    """
+    if not waves:
+        return np.zeros((0, clf.config.num_labels), dtype=np.float32)
+    if len(waves) > 1 and not batches_exactly(feature_extractor):
+        return np.concatenate([batch_probabilities(clf, feature_extractor, [w]) for w in waves])
     device = next(clf.parameters()).device
-    batch = collate([{"input_values": w, "label": 0} for w in waves])
-    inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+    inputs = {k: v.to(device) for k, v in featurize(feature_extractor, waves).items()}
     return torch.softmax(clf(**inputs).logits.float(), dim=-1).cpu().numpy()
 
 
@@ -200,12 +255,11 @@ def predict(model, paths: list[str | Path], batch_size: int = 16, feature_extrac
     clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
     labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
     files = audio_files(paths)
-    collate = AudioCollator(fe, train=False)
     results = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         waves = [load_audio(f, fe.sampling_rate) for f in chunk]
-        probs = batch_probabilities(clf, collate, waves)
+        probs = batch_probabilities(clf, fe, waves)
         for f, w, p in zip(chunk, waves, probs, strict=True):
             k = int(p.argmax())
             results.append(
@@ -218,37 +272,6 @@ def predict(model, paths: list[str | Path], batch_size: int = 16, feature_extrac
                 )
             )
     return results
-
-
-def stream_audio(path: str | Path, sampling_rate: int, block_s: float = 30.0) -> Iterator[np.ndarray]:
-    """Yield a recording as consecutive mono float32 blocks at ``sampling_rate`` Hz, reading ``block_s``
-    seconds at a time (soundfile) and resampling with a streaming soxr resampler, so memory does not grow
-    with the recording's length.
-
-    Raises:
-        FileNotFoundError / AudioError: missing, unreadable or zero-length file (named).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such audio file")
-    try:
-        f = sf.SoundFile(str(path))
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"{path}: cannot decode audio ({err}); expected a file libsndfile reads") from err
-    with f:
-        if f.frames == 0:
-            raise AudioError(f"{path}: zero-length audio (0 samples); expected at least one sample")
-        rs = None if f.samplerate == sampling_rate else soxr.ResampleStream(f.samplerate, sampling_rate, 1, "float32")
-        frames = max(1, int(block_s * f.samplerate))
-        while True:
-            block = f.read(frames, dtype="float32", always_2d=True)
-            last = len(block) < frames
-            mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-            out = mono if rs is None else rs.resample_chunk(np.ascontiguousarray(mono), last=last)
-            if len(out):
-                yield out.astype(np.float32, copy=False)
-            if last:
-                break
 
 
 def _release_freed_memory() -> None:
@@ -311,7 +334,6 @@ def predict_timeline(
     labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
     sr = fe.sampling_rate
     win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
-    collate = AudioCollator(fe, train=False)
 
     segments: list[TimelineSegment] = []
     pending: list[tuple[int, np.ndarray]] = []  # (start sample, window) of speech windows not yet classified
@@ -321,7 +343,7 @@ def predict_timeline(
 
     def flush():
         if pending:
-            p = batch_probabilities(clf, collate, [w for _, w in pending])
+            p = batch_probabilities(clf, fe, [w for _, w in pending])
             for (i, _), row in zip(pending, p, strict=True):
                 probs_by_index[i] = row
             pending.clear()

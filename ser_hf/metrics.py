@@ -17,6 +17,45 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
+def unweighted_average_recall(predictions, references) -> np.ndarray | float:
+    """UA / UAR: the mean over classes present in ``references`` of each class's recall (Schuller et al. 2009).
+
+    The one UA of ser_hf: metrics, per-speaker / per-gender breakdowns and the bootstrap all call it.
+
+    Args:
+        predictions / references: class indices (or labels) of shape ``(num_utterances,)``, or
+            ``(num_rows, num_utterances)`` to score many rows at once (bootstrap resamples); classes absent from a
+            row's references are left out of that row's mean.
+
+    Returns:
+        A float for 1-D inputs, else ``(num_rows,)`` floats.
+    """
+    pred, ref = np.asarray(predictions), np.asarray(references)
+    correct = pred == ref
+    recalls = []
+    for c in np.unique(ref):
+        m = ref == c
+        n = m.sum(-1)
+        recalls.append(np.where(n > 0, (correct & m).sum(-1) / np.maximum(n, 1), np.nan))
+    ua = np.nanmean(np.stack(recalls, -1), axis=-1)
+    return float(ua) if ua.ndim == 0 else ua
+
+
+def mean_std(values) -> dict:
+    """``{"mean", "std"}`` of per-fold (or per-seed) scores; ``std`` is the sample standard deviation (ddof=1),
+    ``None`` when there is a single value (a spread of one run is not zero, it is unknown)."""
+    vals = np.asarray(list(values), dtype=float)
+    if vals.size == 0:
+        raise ValueError("mean_std needs at least one value")
+    return {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if vals.size > 1 else None}
+
+
+def format_mean_std(m: dict, digits: int = 3, scale: float = 1.0) -> str:
+    """``"0.612 +- 0.034"`` (or ``"0.612 (1 run)"`` when ``std`` is ``None``) for reports and cards."""
+    mean = f"{scale * m['mean']:.{digits}f}"
+    return f"{mean} +- {scale * m['std']:.{digits}f}" if m.get("std") is not None else f"{mean} (1 run)"
+
+
 class SERMetrics(evaluate.Metric):
     """``compute(predictions, references, num_labels=None)`` -> dict.
 
@@ -48,7 +87,7 @@ class SERMetrics(evaluate.Metric):
         absent = [i for i in labels if i not in present]
         return {
             "wa": float(accuracy_score(y_true, y_pred)),
-            "ua": float(np.mean(r[present])),
+            "ua": unweighted_average_recall(y_pred, y_true),
             "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0.0)),
             "per_class_recall": [None if i in absent else float(r[i]) for i in labels],
             "per_class_precision": [float(v) for v in p],

@@ -1,10 +1,12 @@
 """Training and cross-validation with ``transformers.Trainer`` (the logic behind ``scripts/finetune.py``).
 
 A run directory (one fold) ends up holding: the best checkpoint by validation UA (``config.json`` with
-``id2label``, ``model.safetensors``, ``preprocessor_config.json``), ``split.json`` (corpus, protocol, fold,
-speakers per side, seed), ``metrics.json`` (test WA, UA, macro-F1, per-class recall, confusion matrix,
-trainable parameters, wall time) and ``confusion_matrix.png``. ``--all_folds`` writes one such directory per
-fold under ``output_dir/fold_K`` and ``cv_results.json`` with mean and sample standard deviation (ddof=1).
+``id2label``, ``model.safetensors``, ``preprocessor_config.json``: the feature extractor, which holds the clip
+preprocessing), the run record (:class:`ser_hf.run.RunRecord`: ``metrics.json`` and ``split.json``) and
+``confusion_matrix.png``. The test scores are computed on the saved checkpoint, loaded back from the run
+directory and fed through its own feature extractor, as ``pipeline("audio-classification")`` users run it.
+``--all_folds`` writes one such directory per fold under ``output_dir/fold_K`` and ``cv_results.json`` with mean
+and sample standard deviation (ddof=1).
 """
 
 from __future__ import annotations
@@ -21,31 +23,26 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from peft import PeftModel
-from transformers import (
-    HfArgumentParser,
-    Trainer,
-    TrainingArguments,
-    Wav2Vec2FeatureExtractor,
-    set_seed,
-)
+from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
 
 from .corpora import load_corpus
-from .data import AudioCollator, WaveformAugment, decode_dataset, select_side
+from .data import AudioCollator, WaveformAugment, decode_dataset, featurize, select_side
 from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
-from .metrics import compute_ser_metrics, plot_confusion_matrix, trainer_compute_metrics
-from .models import MelCNNConfig, MelCNNForAudioClassification
+from .metrics import compute_ser_metrics, mean_std, plot_confusion_matrix, trainer_compute_metrics
+from .models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 from .models.pretrained import (
     FINETUNE_MODES,
-    HEAD_MODULES,
     FinetuneSettings,
     apply_finetune_mode,
     export_merged,
+    is_adapter_model,
     load_backbone,
     load_extra_weights,
     save_adapter,
     save_extra_weights,
 )
+from .models.summary import count_parameters, describe_model, describe_preprocessing
+from .run import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +98,11 @@ class ModelArguments:
     classifier_proj_size: int | None = field(
         default=None, metadata={"help": "pretrained: projector width before the classifier (default: config's)."}
     )
-    whisper_window_s: int | None = field(
+    whisper_window_s: int = field(
         default=8,
         metadata={
-            "help": "whisper: input window in whole seconds instead of Whisper's 30 s (longer clips are "
-            "centre-cropped to it); 0 keeps 30 s."
+            "help": "whisper: input window in whole seconds instead of Whisper's 30 s (the saved feature extractor "
+            "pads to it and keeps the first N s of longer clips, in evaluation and pipeline() alike); 0 keeps 30 s."
         },
     )
     n_mels: int = field(default=64, metadata={"help": "mel-CNN: mel bands of the log-mel front end."})
@@ -154,11 +151,20 @@ class DataArguments:
     num_val_speakers: int = field(default=2, metadata={"help": "Validation speakers per fold (see ser_hf.folds)."})
     sampling_rate: int = field(default=16000, metadata={"help": "Model input sampling rate in Hz."})
     trim_db: float | None = field(
-        default=None, metadata={"help": "Trim leading/trailing silence below this many dB under the peak."}
+        default=None,
+        metadata={
+            "help": "mel-CNN: trim leading/trailing silence below this many dB under the peak; stored in the "
+            "checkpoint's feature extractor, so evaluation, predict and pipeline() trim the same way. Transformer "
+            "exports keep their stock feature extractor, which cannot trim: they train on untrimmed audio."
+        },
     )
     max_duration_s: float | None = field(default=3.0, metadata={"help": "Training random-crop length in seconds."})
     max_eval_duration_s: float | None = field(
-        default=None, metadata={"help": "Evaluation centre-crop length in seconds (default: whole clip)."}
+        default=None,
+        metadata={
+            "help": "mel-CNN: evaluation centre-crop length in seconds, stored in the feature extractor (default: "
+            "whole clip)."
+        },
     )
     augment: bool = field(default=True, metadata={"help": "Waveform augmentation (speed, gain, noise) in training."})
     class_weighted_loss: bool = field(
@@ -186,6 +192,14 @@ class DataArguments:
             raise ValueError(
                 f"--select_best_by {self.select_best_by!r} is not valid; choose one of {', '.join(SELECT_BY)}"
             )
+        if self.trim_db is not None and not self.trim_db > 0:
+            raise ValueError(f"--trim_db must be a positive number of dB below the peak, got {self.trim_db}")
+        for flag in ("max_duration_s", "max_eval_duration_s"):
+            value = getattr(self, flag)
+            if value is not None and not value > 0:
+                raise ValueError(f"--{flag} must be a positive number of seconds, got {value}")
+        if self.sampling_rate <= 0:
+            raise ValueError(f"--sampling_rate must be a positive number of Hz, got {self.sampling_rate}")
 
 
 def yaml_to_argv(path: str | os.PathLike) -> list[str]:
@@ -237,21 +251,50 @@ def check_output_dir(path: Path, overwrite: bool) -> None:
     shutil.rmtree(path)
 
 
-def build_model(model_args: ModelArguments, label_names: list[str], sampling_rate: int):
+def check_preprocessing_flags(model: str, trim_db: float | None, center_crop_s: float | None) -> None:
+    """Refuse clip preprocessing that a model family cannot ship with its checkpoint.
+
+    Raises:
+        ValueError: ``--trim_db`` or ``--max_eval_duration_s`` for ``--model pretrained``: a transformer checkpoint
+            is exported with its stock feature extractor (so that ``pipeline()`` loads it without remote code),
+            which cannot trim or crop, so its users would feed it other audio than its report was measured on.
+    """
+    if model == "pretrained" and (trim_db is not None or center_crop_s is not None):
+        flag = "--trim_db" if trim_db is not None else "--max_eval_duration_s"
+        raise ValueError(
+            f"{flag} is for the mel-CNN only: a transformer checkpoint is exported with its stock feature extractor "
+            "(so that pipeline() loads it without remote code), which cannot trim silence or crop, and pipeline() "
+            f"users would feed it other audio than its report was measured on; remove {flag} (set it to null in "
+            "the YAML) and train on untrimmed audio"
+        )
+
+
+def build_model(
+    model_args: ModelArguments,
+    label_names: list[str],
+    sampling_rate: int,
+    trim_db: float | None = None,
+    center_crop_s: float | None = None,
+):
     """Return ``(model, feature_extractor)`` with ``id2label``/``label2id`` in the model config.
 
     ``--model pretrained`` loads ``--model_name_or_path`` and applies ``--finetune_mode`` (a ``PeftModel`` for
-    ``lora``).
+    ``lora``). The mel-CNN gets a :class:`ser_hf.models.MelCNNFeatureExtractor` holding the clip preprocessing
+    (``trim_db``, ``center_crop_s``), saved with the checkpoint.
 
     Raises:
-        ValueError: the pretrained feature extractor expects another sampling rate than ``--sampling_rate``.
+        ValueError: the pretrained feature extractor expects another sampling rate than ``--sampling_rate``, or
+            ``--trim_db`` / ``--max_eval_duration_s`` is given for a pretrained transformer (its exported
+            checkpoint keeps the stock feature extractor, which cannot trim or crop, so ``pipeline()`` users
+            would feed it other audio than it was evaluated on).
     """
+    check_preprocessing_flags(model_args.model, trim_db, center_crop_s)
     if model_args.model == "pretrained":
         model, fe = load_backbone(
             model_args.model_name_or_path,
             label_names,
             weighted_layer_sum=model_args.finetune.weighted_layer_sum,
-            whisper_window_s=model_args.whisper_window_s or None,
+            whisper_window_s=model_args.whisper_window_s,
             classifier_proj_size=model_args.classifier_proj_size,
         )
         if fe.sampling_rate != sampling_rate:
@@ -274,38 +317,8 @@ def build_model(model_args: ModelArguments, label_names: list[str], sampling_rat
         id2label=id2label,
         label2id=label2id,
     )
-    fe = Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=sampling_rate, padding_value=0.0, do_normalize=False, return_attention_mask=True
-    )
+    fe = MelCNNFeatureExtractor(sampling_rate=sampling_rate, trim_db=trim_db, center_crop_s=center_crop_s)
     return MelCNNForAudioClassification(config), fe
-
-
-def count_parameters(model: torch.nn.Module) -> dict:
-    """Parameter counts: ``trainable``, ``total``, ``trainable_share`` (trainable / total), and the split
-    between the classification head (projector, classifier, layer weights) and the backbone:
-    ``head``, ``backbone``, ``trainable_backbone``, ``trainable_backbone_share`` (trainable backbone / backbone).
-    A model without those head modules (the mel-CNN) counts everything as backbone; peft's frozen copies of the
-    original head (``original_module``) are not counted, as the exported model does not hold them."""
-
-    def is_head(name: str) -> bool:
-        name = name.removeprefix("base_model.model.")
-        return name.split(".")[0] in (*HEAD_MODULES, "layer_weights")
-
-    counts = {"trainable": 0, "total": 0, "head": 0, "backbone": 0, "trainable_backbone": 0}
-    for name, p in model.named_parameters():
-        if ".original_module." in name:
-            continue
-        n = p.numel()
-        counts["total"] += n
-        counts["trainable"] += n if p.requires_grad else 0
-        if is_head(name):
-            counts["head"] += n
-        else:
-            counts["backbone"] += n
-            counts["trainable_backbone"] += n if p.requires_grad else 0
-    counts["trainable_share"] = counts["trainable"] / max(counts["total"], 1)
-    counts["trainable_backbone_share"] = counts["trainable_backbone"] / max(counts["backbone"], 1)
-    return counts
 
 
 def weighted_ce(weights: torch.Tensor):
@@ -321,22 +334,21 @@ def weighted_ce(weights: torch.Tensor):
 def run_fold(model_args, data_args, training_args, decoded, label_names, split: SplitDefinition) -> dict:
     """Train on ``split``'s train side, select by validation, test on its test side; write the run directory.
 
+    The test scores come from the saved checkpoint loaded back from the run directory and fed through its own
+    feature extractor (:func:`ser_hf.inference.batch_probabilities`), i.e. what ``pipeline()`` users get.
+
     Returns:
-        The test metrics dict written to ``metrics.json``.
+        The test metrics dict written to ``metrics.json`` (:meth:`ser_hf.run.RunRecord.to_dict`).
     """
     out = Path(training_args.output_dir)
     set_seed(training_args.seed)
-    # evaluation (ser_hf.evaluation) replays the run's preprocessing from split.json
-    split.extra.update(
-        trim_db=data_args.trim_db,
-        sampling_rate=data_args.sampling_rate,
-        max_eval_duration_s=data_args.max_eval_duration_s,
-    )
     sides = {
         s: select_side(decoded, split, s).select_columns(["input_values", "label"]).with_format("numpy")
         for s in ("train", "validation", "test")
     }
-    model, fe = build_model(model_args, label_names, data_args.sampling_rate)
+    model, fe = build_model(
+        model_args, label_names, data_args.sampling_rate, data_args.trim_db, data_args.max_eval_duration_s
+    )
     params = count_parameters(model)
     print(
         f"[ser_hf] fold {split.fold}: train {len(sides['train'])} / validation {len(sides['validation'])} / "
@@ -355,7 +367,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     train_collator = AudioCollator(
         fe, train=True, max_duration_s=data_args.max_duration_s, augment=augment, seed=training_args.seed
     )
-    eval_collator = AudioCollator(fe, train=False, max_eval_duration_s=data_args.max_eval_duration_s)
+    eval_collator = AudioCollator(fe, train=False)
 
     trainer = SERTrainer(
         eval_data_collator=eval_collator,
@@ -372,12 +384,45 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     train_result = trainer.train(ignore_keys_for_eval=OUTPUTS_NOT_PREDICTIONS)
     wall = time.time() - start
 
-    pred = trainer.predict(sides["test"], ignore_keys=OUTPUTS_NOT_PREDICTIONS, metric_key_prefix="test")
-    metrics = compute_ser_metrics(pred.predictions.argmax(-1), pred.label_ids, len(label_names))
-    metrics.update(
+    test_waves = [np.asarray(w, dtype=np.float32) for w in sides["test"]["input_values"]]
+    test_labels = np.asarray(sides["test"]["label"])
+    runtime = {
+        "train_wall_time_s": wall,
+        "train_runtime_s": train_result.metrics.get("train_runtime"),
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation": trainer.state.best_metric,
+        "select_best_by": data_args.select_best_by,
+        "device": str(training_args.device)
+        + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
+        "threads": torch.get_num_threads(),
+        "world_size": training_args.world_size,
+    }
+    trained = trainer.accelerator.unwrap_model(trainer.model)
+    description = describe_model(trained, model_args.model_name_or_path, model_args.finetune)
+    if trainer.is_world_process_zero():
+        if is_adapter_model(trained):
+            # adapter-only artifact first: merging below changes the model in place
+            save_adapter(trained, out / "adapter")
+            diff = export_merged(trained, fe, out, featurize(fe, test_waves[:8]))
+            runtime["export_max_abs_logit_diff"] = diff
+            print(f"[ser_hf] merged LoRA export: largest logit difference to the adapter model {diff:.2e}")
+        else:
+            trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor
+    trainer.accelerator.wait_for_everyone()
+
+    # what users get: the saved checkpoint, loaded back, through its own feature extractor
+    from .evaluation import predict_probabilities
+    from .inference import load_classifier
+
+    shipped, shipped_fe = load_classifier(str(out), device=str(training_args.device))
+    probs = predict_probabilities(shipped, shipped_fe, test_waves, training_args.per_device_eval_batch_size)
+    record = RunRecord(
+        split=split,
         label_names=label_names,
-        split=split.__dict__,
-        model=model_description(model_args, model),
+        test=compute_ser_metrics(probs.argmax(-1), test_labels, len(label_names)),
+        preprocessing=describe_preprocessing(shipped_fe),
+        model=description,
+        parameters=params,
         training={
             k: getattr(training_args, k)
             for k in (
@@ -394,63 +439,26 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
                 "fp16",
             )
         }
-        | {"max_duration_s": data_args.max_duration_s, "trim_db": data_args.trim_db, "augment": data_args.augment},
-        parameters=params,
-        train_wall_time_s=wall,
-        train_runtime_s=train_result.metrics.get("train_runtime"),
-        best_checkpoint=trainer.state.best_model_checkpoint,
-        best_validation=trainer.state.best_metric,
-        select_best_by=data_args.select_best_by,
-        device=str(training_args.device) + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
-        world_size=training_args.world_size,
+        | {
+            "max_duration_s": data_args.max_duration_s,
+            "augment": data_args.augment,
+            "class_weighted_loss": data_args.class_weighted_loss,
+        },
+        runtime=runtime,
     )
     if trainer.is_world_process_zero():
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        if isinstance(model, PeftModel):
-            # adapter-only artifact first: merging below changes the model in place
-            save_adapter(model, out / "adapter")
-            batch = eval_collator([sides["test"][i] for i in range(min(8, len(sides["test"])))])
-            diff = export_merged(model, fe, out, batch)
-            metrics["export_max_abs_logit_diff"] = diff
-            print(f"[ser_hf] merged LoRA export: largest logit difference to the adapter model {diff:.2e}")
-        else:
-            trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor
-        split.save(out / "split.json")
-        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        record.save(out)
         plot_confusion_matrix(
-            metrics["confusion_matrix"],
+            record.test["confusion_matrix"],
             label_names,
             out / "confusion_matrix.png",
-            title=f"{split.corpus} fold {split.fold}: UA {metrics['ua']:.3f}",
+            title=f"{split.corpus} fold {split.fold}: UA {record.ua:.3f}",
         )
     print(
-        f"[ser_hf] fold {split.fold} test: WA {metrics['wa']:.4f}  UA {metrics['ua']:.4f}  "
-        f"macro-F1 {metrics['macro_f1']:.4f}  ({wall:.0f} s)"
+        f"[ser_hf] fold {split.fold} test: WA {record.wa:.4f}  UA {record.ua:.4f}  "
+        f"macro-F1 {record.macro_f1:.4f}  ({wall:.0f} s)"
     )
-    return metrics
-
-
-def model_description(model_args: ModelArguments, model=None) -> dict:
-    """What was trained, for ``metrics.json`` (and the model card); ``model`` gives the LoRA target modules."""
-    if model_args.model != "pretrained":
-        return {"family": "mel_cnn", "n_mels": model_args.n_mels, "channels": model_args.channels}
-    ft = model_args.finetune
-    desc = {
-        "family": "pretrained",
-        "base_model": model_args.model_name_or_path,
-        "finetune_mode": ft.mode,
-        "weighted_layer_sum": ft.weighted_layer_sum,
-    }
-    if ft.mode == "lora":
-        desc["lora"] = {
-            "rank": ft.lora_rank,
-            "alpha": ft.lora_alpha,
-            "dropout": ft.lora_dropout,
-            "target_modules": ft.lora_target_modules,
-        }
-        if isinstance(model, PeftModel):
-            desc["lora"]["target_modules"] = sorted(model.peft_config["default"].target_modules)
-    return desc
+    return record.to_dict()
 
 
 class SERTrainer(Trainer):
@@ -467,15 +475,11 @@ class SERTrainer(Trainer):
 
     def _save(self, output_dir=None, state_dict=None):
         super()._save(output_dir, state_dict)
-        model = self.accelerator.unwrap_model(self.model)
-        if isinstance(model, PeftModel):
-            save_extra_weights(model, output_dir or self.args.output_dir)
+        save_extra_weights(self.accelerator.unwrap_model(self.model), output_dir or self.args.output_dir)
 
     def _load_best_model(self):
         super()._load_best_model()
-        model = self.accelerator.unwrap_model(self.model)
-        if isinstance(model, PeftModel):
-            load_extra_weights(model, self.state.best_model_checkpoint)
+        load_extra_weights(self.accelerator.unwrap_model(self.model), self.state.best_model_checkpoint)
 
     def _with_eval_collator(self, make_loader, *args):
         train_collator, self.data_collator = self.data_collator, self.eval_data_collator
@@ -510,18 +514,20 @@ def reuse_fold(metrics_path: Path, split: SplitDefinition) -> dict:
 
 
 def summarize(folds: dict[int, dict]) -> dict:
-    """Mean and sample standard deviation (ddof=1) of WA, UA and macro-F1 over folds."""
+    """Mean and sample standard deviation (ddof=1; ``None`` for one fold) of WA, UA and macro-F1 over folds
+    (:func:`ser_hf.metrics.mean_std`)."""
     summary = {"num_folds": len(folds), "folds": {}}
     for key in ("wa", "ua", "macro_f1"):
-        vals = np.array([m[key] for m in folds.values()])
-        summary[key] = {
-            "mean": float(vals.mean()),
-            "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
-            "per_fold": vals.tolist(),
-        }
-    summary["train_wall_time_s"] = float(sum(m["train_wall_time_s"] for m in folds.values()))
+        vals = [m[key] for m in folds.values()]
+        summary[key] = {**mean_std(vals), "per_fold": vals}
+    summary["train_wall_time_s"] = float(sum(_runtime(m).get("train_wall_time_s", 0.0) for m in folds.values()))
     summary["folds"] = {k: {"wa": m["wa"], "ua": m["ua"], "macro_f1": m["macro_f1"]} for k, m in folds.items()}
     return summary
+
+
+def _runtime(metrics: dict) -> dict:
+    """Run facts of a ``metrics.json`` dict (format 2 nests them under ``runtime``; legacy runs: top level)."""
+    return metrics.get("runtime", metrics)
 
 
 def publish(run_dir: Path, training_args: TrainingArguments) -> None:
@@ -541,6 +547,7 @@ def publish(run_dir: Path, training_args: TrainingArguments) -> None:
 def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, load and decode the corpus, then train one fold or all of them."""
     model_args, data_args, training_args = parse_args(argv)
+    check_preprocessing_flags(model_args.model, data_args.trim_db, data_args.max_eval_duration_s)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     # ser_hf publishes the finished run itself (merged safetensors + model card), not the Trainer's checkpoints
     push, training_args.push_to_hub = training_args.push_to_hub, False
@@ -567,7 +574,7 @@ def main(argv: list[str] | None = None) -> dict:
         kwargs["metadata"] = data_args.metadata
     corpus = load_corpus(data_args.corpus, data_args.data_dir, data_args.corpus_config, data_args.cache_dir, **kwargs)
     label_names = corpus.features["label"].names
-    decoded = decode_dataset(corpus, data_args.sampling_rate, data_args.trim_db, data_args.preprocessing_num_workers)
+    decoded = decode_dataset(corpus, data_args.sampling_rate, data_args.preprocessing_num_workers)
     speakers = corpus["speaker"]
 
     def split_for(fold):
@@ -608,7 +615,7 @@ def main(argv: list[str] | None = None) -> dict:
         (root / "cv_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     if push and training_args.process_index == 0:
         # the checkpoint chosen for publishing is the fold with the best validation score, never the best test
-        best = max(results, key=lambda k: results[k].get("best_validation") or 0.0)
+        best = max(results, key=lambda k: _runtime(results[k]).get("best_validation") or 0.0)
         publish(root / f"fold_{best}", training_args)
     print(
         "[ser_hf] cross-validation: "

@@ -57,15 +57,25 @@ def tone(emotion: int, seconds: float, sr: int, seed: int) -> np.ndarray:
     return (wav + 0.01 * rng.standard_normal(t.shape)).astype(np.float32)
 
 
-def write_ravdess_tree(root: Path, actors=range(1, 25), seconds: float = 0.3) -> Path:
-    """Write RAVDESS speech in the official zip layout: Actor_XX/*.wav, 48 kHz 16-bit, one stereo file."""
+def write_ravdess_tree(
+    root: Path, actors=range(1, 25), seconds: float = 0.3, silence_s: float = 0.0, sr: int = RAVDESS_SR
+) -> Path:
+    """Write RAVDESS speech in the official zip layout: Actor_XX/*.wav, 48 kHz 16-bit, one stereo file.
+
+    ``silence_s`` > 0 puts that much near-silence (noise 50-60 dB below the tone) before and after every tone,
+    with a length that varies by clip, as in the real recordings."""
     for i, (actor, emotion, stem) in enumerate(ravdess_names(actors)):
         folder = root / f"Actor_{actor:02d}"
         folder.mkdir(parents=True, exist_ok=True)
-        wav = tone(emotion, seconds, RAVDESS_SR, i)
+        wav = tone(emotion, seconds, sr, i)
+        if silence_s:
+            rng = np.random.default_rng(10_000 + i)
+            lead, tail = (int(sr * silence_s * f) for f in rng.uniform(0.5, 1.5, 2))
+            quiet = [(3e-4 * rng.standard_normal(n)).astype(np.float32) for n in (lead, tail)]
+            wav = np.concatenate([quiet[0], wav, quiet[1]])
         if stem == "03-01-02-01-01-02-01":  # stereo in the real corpus too
             wav = np.stack([wav, 0.5 * wav], axis=1)
-        sf.write(folder / f"{stem}.wav", wav, RAVDESS_SR, subtype="PCM_16")
+        sf.write(folder / f"{stem}.wav", wav, sr, subtype="PCM_16")
     return root
 
 

@@ -3,7 +3,8 @@ import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from ser_hf import load_corpus, make_split
-from ser_hf.data import AudioCollator, WaveformAugment, decode_dataset, select_side
+from ser_hf.data import AudioCollator, WaveformAugment, batches_exactly, decode_dataset, select_side
+from ser_hf.models import MelCNNFeatureExtractor
 
 
 def fe(mask=True):
@@ -29,7 +30,37 @@ def test_eval_collator_is_deterministic_and_uncropped():
     a, b = collate(rows([16000, 4000])), collate(rows([16000, 4000]))
     assert torch.equal(a["input_values"], b["input_values"])
     assert a["input_values"].shape == (2, 16000)
-    assert AudioCollator(fe(), train=False, max_eval_duration_s=0.5)(rows([16000]))["input_values"].shape == (1, 8000)
+    # the evaluation crop belongs to the checkpoint's feature extractor
+    cropping = MelCNNFeatureExtractor(center_crop_s=0.5)
+    assert AudioCollator(cropping, train=False)(rows([16000]))["input_values"].shape == (1, 8000)
+
+
+def silence_padded(n_speech: int, n_silence: int) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    speech = 0.3 * rng.standard_normal(n_speech).astype(np.float32)
+    quiet = 1e-4 * rng.standard_normal(n_silence).astype(np.float32)
+    return np.concatenate([quiet, speech, quiet])
+
+
+def test_collators_trim_with_the_extractor_settings():
+    wav = silence_padded(8000, 8000)  # 0.5 s speech between 0.5 s of near-silence
+    trimming = MelCNNFeatureExtractor(trim_db=30)
+    evaluated = AudioCollator(trimming, train=False)([{"input_values": wav, "label": 0}])
+    assert 8000 <= evaluated["input_values"].shape[1] <= 8800  # trimmed to the speech (+ one frame per edge)
+    # training trims first, then crops: a 0.25 s crop is taken from the speech, never from the silence
+    train = AudioCollator(trimming, train=True, max_duration_s=0.25, seed=3)
+    for _ in range(5):
+        crop = train([{"input_values": wav, "label": 0}])["input_values"][0]
+        assert crop.shape[0] == 4000 and float(crop.abs().mean()) > 0.1
+    untrimmed = AudioCollator(MelCNNFeatureExtractor(), train=False)([{"input_values": wav, "label": 0}])
+    assert untrimmed["input_values"].shape[1] == 24000
+
+
+def test_batching_is_exact_only_with_a_mask_or_a_fixed_window():
+    from transformers import WhisperFeatureExtractor
+
+    assert batches_exactly(fe(mask=True)) and not batches_exactly(fe(mask=False))
+    assert batches_exactly(WhisperFeatureExtractor(feature_size=80))
 
 
 def test_no_attention_mask_for_group_norm_style_extractors():

@@ -43,7 +43,7 @@ def test_own_test_side_reproduces_the_training_report(checkpoint, ravdess_dir, t
     assert sorted(report["per_speaker"]) == ["Actor_01", "Actor_02", "Actor_03", "Actor_04"]
     assert sorted(report["per_gender"]) == ["female", "male"]
     assert report["leakage"] == {"checked": True, "seen_speakers": []}
-    assert report["trim_db"] == 30  # replayed from the run's split.json
+    assert report["preprocessing"]["trim_db"] == 30  # the checkpoint's own feature extractor trims
     assert (tmp_path / "e" / "confusion_matrix.png").exists()
     lines = (tmp_path / "e" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 240 and set(json.loads(lines[0])) == {

@@ -50,7 +50,7 @@ def test_lora_run_per_backbone_writes_adapter_and_merged_export(
     assert (out / "adapter" / "adapter_model.safetensors").exists()
     assert metrics["model"]["finetune_mode"] == "lora" and metrics["model"]["lora"]["rank"] == 8
     assert 0 < metrics["parameters"]["trainable"] < metrics["parameters"]["total"]
-    assert metrics["export_max_abs_logit_diff"] <= 1e-4
+    assert metrics["runtime"]["export_max_abs_logit_diff"] <= 1e-4
     assert json.loads((out / "metrics.json").read_text())["parameters"] == metrics["parameters"]
     model = AutoModelForAudioClassification.from_pretrained(out)
     assert model.config.model_type == model_type and model.config.id2label[4] == "angry"
@@ -111,7 +111,7 @@ def test_two_process_cpu_run_with_gloo(ravdess_dir, tiny_backbones, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["world_size"] == 2
+    assert metrics["runtime"]["world_size"] == 2
     # both processes trained (each printed its fold header), only the main process exported
     assert done.stdout.count("[ser_hf] fold 0: train 1080") == 2
     assert done.stdout.count("[ser_hf] merged LoRA export") == 1

@@ -70,6 +70,7 @@ MELCNN_FILES = [
     "config.json",
     "configuration_mel_cnn.py",
     "confusion_matrix.png",
+    "feature_extraction_mel_cnn.py",
     "metrics.json",
     "model.safetensors",
     "modeling_mel_cnn.py",

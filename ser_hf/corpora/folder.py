@@ -27,11 +27,11 @@ from pathlib import Path
 
 import datasets
 
+from ..audio import AUDIO_EXTENSIONS
 from .common import CorpusError, clip_duration_s, corpus_root, ser_features
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
 METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 UNKNOWN_SPEAKER_PREFIX = "utt:"
 """Speaker id prefix given to clips whose speaker is unknown (one pseudo-speaker per clip)."""

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import datasets
 
+from ..audio import AUDIO_EXTENSIONS
 from .common import CorpusError, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 """The 8 RAVDESS emotions in the official code order 01..08."""
 
 STATEMENTS = {1: "Kids are talking by the door", 2: "Dogs are sitting by the door"}
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus")
 _NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 CITATION = """@article{livingstone2018ravdess,
   title={The Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS)},

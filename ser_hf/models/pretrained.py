@@ -177,7 +177,7 @@ def load_backbone(
     name_or_path: str,
     label_names: list[str],
     weighted_layer_sum: bool = False,
-    whisper_window_s: int | None = 8,
+    whisper_window_s: int = 8,
     classifier_proj_size: int | None = None,
     **from_pretrained_kwargs,
 ):
@@ -187,7 +187,8 @@ def load_backbone(
         name_or_path: hub id (``facebook/wav2vec2-base``) or local folder of any supported model type.
         label_names: class names; stored as ``id2label`` / ``label2id`` in the model config.
         weighted_layer_sum: see :class:`FinetuneSettings`; it turns LayerDrop off (every layer is summed).
-        whisper_window_s: Whisper only: input window in seconds (``None``: keep the checkpoint's 30 s).
+        whisper_window_s: Whisper only: input window in whole seconds; ``0`` keeps the checkpoint's 30 s (the
+            one "off" value, as for ``--whisper_window_s``).
         classifier_proj_size: width of the projector before the classifier (``None``: the config's).
 
     Returns:
@@ -224,6 +225,10 @@ def load_backbone(
         name_or_path, config=config, dtype=torch.float32, ignore_mismatched_sizes=True, **from_pretrained_kwargs
     )
     fe = AutoFeatureExtractor.from_pretrained(name_or_path, **from_pretrained_kwargs)
+    if whisper_window_s < 0:
+        raise ValueError(
+            f"--whisper_window_s must be 0 (keep 30 s) or a whole number of seconds, got {whisper_window_s}"
+        )
     if config.model_type == "whisper" and whisper_window_s:
         fe = whisper_feature_extractor(fe, whisper_window_s)
         shorten_whisper_window(model, fe)
@@ -267,6 +272,24 @@ def apply_finetune_mode(model, settings: FinetuneSettings):
 
 def _base(model):
     return model.get_base_model() if isinstance(model, PeftModel) else model
+
+
+def is_adapter_model(model) -> bool:
+    """Whether ``model`` carries peft adapters (a ``PeftModel``)."""
+    return isinstance(model, PeftModel)
+
+
+def lora_settings(model) -> dict | None:
+    """``{"rank", "alpha", "dropout", "target_modules"}`` of a LoRA ``PeftModel`` (``None`` for other models)."""
+    if not isinstance(model, PeftModel):
+        return None
+    cfg = model.peft_config["default"]
+    return {
+        "rank": cfg.r,
+        "alpha": cfg.lora_alpha,
+        "dropout": cfg.lora_dropout,
+        "target_modules": sorted(cfg.target_modules),
+    }
 
 
 def trainable_parameter_names(model) -> list[str]:
