@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 
 from .corpora import load_corpus
 from .data import AudioCollator, WaveformAugment, decode_dataset, featurize, select_side
 from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
-from .metrics import compute_ser_metrics, mean_std, plot_confusion_matrix, trainer_compute_metrics
+from .metrics import compute_ser_metrics, format_mean_std, mean_std, plot_confusion_matrix, trainer_compute_metrics
 from .models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 from .models.pretrained import (
     FINETUNE_MODES,
@@ -231,24 +232,124 @@ def parse_args(argv: list[str] | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-def check_output_dir(path: Path, overwrite: bool) -> None:
-    """Refuse to reuse a directory that holds a run unless ``overwrite``; then the old contents are removed.
+RUN_ARTIFACTS = (
+    "config.json",
+    "model.safetensors",
+    "preprocessor_config.json",
+    "metrics.json",
+    "split.json",
+    "cv_results.json",
+    "confusion_matrix.png",
+    "training_args.bin",
+    "extra_trainable.safetensors",
+    "adapter",
+    "checkpoint-*",
+    "fold_*",
+    "eval_*",
+    "runs",
+    "configuration_*.py",
+    "modeling_*.py",
+    "feature_extraction_*.py",
+)
+"""What a ser_hf run directory may hold: the only entries ``--overwrite_output_dir`` ever deletes."""
+
+
+def _is_artifact(entry: Path) -> bool:
+    return any(entry.match(pattern) for pattern in RUN_ARTIFACTS)
+
+
+def remove_run(path: Path, protected: dict[str, str | None] | None = None) -> None:
+    """Delete the ser_hf run in ``path`` (only :data:`RUN_ARTIFACTS`), after checking that nothing else is there.
+
+    Args:
+        protected: ``{flag: path}`` of user inputs (``--data_dir``, ``--resume_from_checkpoint``, ``--cache_dir``,
+            ``--metadata``) that must not be deleted with it.
+
+    Raises:
+        RunExistsError: ``path`` holds entries that are not run artifacts (named: nothing is deleted), or a
+            protected input lies inside it.
+    """
+    path = path.resolve()
+    for flag, value in (protected or {}).items():
+        if value and (Path(value).resolve() == path or path in Path(value).resolve().parents):
+            raise RunExistsError(
+                f"{flag} {value} lies inside --output_dir {path}, which --overwrite_output_dir would delete; "
+                "nothing was deleted: choose another --output_dir"
+            )
+    foreign = sorted(e.name for e in path.iterdir() if not _is_artifact(e))
+    if foreign:
+        raise RunExistsError(
+            f"--output_dir {path} holds files that ser_hf did not write ({', '.join(foreign[:5])}"
+            + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            + "); --overwrite_output_dir only replaces a ser_hf run, so nothing was deleted: choose another "
+            "--output_dir"
+        )
+    for entry in path.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def check_output_dir(
+    path: Path, overwrite: bool, protected: dict[str, str | None] | None = None, resuming: bool = False
+) -> None:
+    """Refuse to reuse a directory that holds a run unless ``overwrite`` (then the old run is removed with
+    :func:`remove_run`) or ``resuming`` an unfinished run from its checkpoints.
 
     Raises:
         RunExistsError: ``path`` holds a finished run (``metrics.json`` / ``cv_results.json``) or files of an
-            unfinished one.
+            unfinished one (and neither flag applies), or overwriting would delete something else.
     """
     if not path.exists() or not any(path.iterdir()):
         return
     finished = [n for n in ("metrics.json", "cv_results.json") if (path / n).exists()]
+    if resuming and not finished:
+        return
     if not overwrite:
         what = f"a finished run ({finished[0]})" if finished else "files of an earlier run"
         raise RunExistsError(
-            f"output_dir {path} already holds {what}; choose another --output_dir or pass "
-            "--overwrite_output_dir true to replace it"
+            f"output_dir {path} already holds {what}; choose another --output_dir"
+            + ("" if finished else ", resume it with --resume_from_checkpoint true,")
+            + " or pass --overwrite_output_dir true to replace it"
         )
     logger.warning("--overwrite_output_dir: removing the earlier run in %s", path)
-    shutil.rmtree(path)
+    remove_run(path, protected)
+
+
+def check_training_args(training_args: TrainingArguments) -> None:
+    """Refuse training settings that would silently train nothing or not what was asked.
+
+    Raises:
+        ValueError: no training steps (``--num_train_epochs`` <= 0 without ``--max_steps``), a learning rate
+            not above 0, a batch size below 1, or ``--fp16`` without a CUDA device (it would do nothing and
+            still be recorded as used); the message names the flag and the value.
+    """
+    a = training_args
+    if a.max_steps <= 0 and not a.num_train_epochs > 0:
+        raise ValueError(
+            f"--num_train_epochs {a.num_train_epochs} trains nothing; give a positive --num_train_epochs or --max_steps"
+        )
+    if not a.learning_rate > 0:
+        raise ValueError(f"--learning_rate must be positive, got {a.learning_rate}")
+    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(a, flag) < 1:
+            raise ValueError(f"--{flag} must be at least 1, got {getattr(a, flag)}")
+    if a.fp16 and not torch.cuda.is_available():
+        raise ValueError(
+            "--fp16 true needs a CUDA GPU and none is available here; on a CPU leave it off (or use --bf16 true)"
+        )
+
+
+class NonFiniteGuard(TrainerCallback):
+    """Stop training when the logged loss or gradient norm becomes NaN or infinite: the run is then not saved as
+    finished (training would otherwise end with rc 0 and a checkpoint full of NaN weights)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        for key in ("loss", "grad_norm"):
+            value = (logs or {}).get(key)
+            if value is not None and not np.isfinite(value):
+                raise FloatingPointError(
+                    f"training {key} became {value} at step {state.global_step}; stopped, nothing was saved as a "
+                    "finished run (lower --learning_rate, or check the data for corrupt clips)"
+                )
 
 
 def check_preprocessing_flags(model: str, trim_db: float | None, center_crop_s: float | None) -> None:
@@ -379,10 +480,19 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         processing_class=fe,
         compute_metrics=trainer_compute_metrics(len(label_names)),
         compute_loss_func=loss_func,
+        callbacks=[NonFiniteGuard()],
     )
     start = time.time()
-    train_result = trainer.train(ignore_keys_for_eval=OUTPUTS_NOT_PREDICTIONS)
+    train_result = trainer.train(
+        resume_from_checkpoint=training_args.resume_from_checkpoint, ignore_keys_for_eval=OUTPUTS_NOT_PREDICTIONS
+    )
     wall = time.time() - start
+    bad = [n for n, p in trainer.model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise FloatingPointError(
+            f"{len(bad)} weight tensors of the trained model hold NaN / inf (e.g. {bad[0]}); nothing was saved as a "
+            "finished run (lower --learning_rate, or check the data)"
+        )
 
     test_waves = [np.asarray(w, dtype=np.float32) for w in sides["test"]["input_values"]]
     test_labels = np.asarray(sides["test"]["label"])
@@ -423,27 +533,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         preprocessing=describe_preprocessing(shipped_fe),
         model=description,
         parameters=params,
-        training={
-            k: getattr(training_args, k)
-            for k in (
-                "num_train_epochs",
-                "max_steps",
-                "learning_rate",
-                "weight_decay",
-                "lr_scheduler_type",
-                "warmup_steps",
-                "per_device_train_batch_size",
-                "gradient_accumulation_steps",
-                "seed",
-                "bf16",
-                "fp16",
-            )
-        }
-        | {
-            "max_duration_s": data_args.max_duration_s,
-            "augment": data_args.augment,
-            "class_weighted_loss": data_args.class_weighted_loss,
-        },
+        training=training_settings(training_args, data_args),
         runtime=runtime,
     )
     if trainer.is_world_process_zero():
@@ -495,13 +585,32 @@ class SERTrainer(Trainer):
         return self._with_eval_collator(super().get_test_dataloader, test_dataset)
 
 
-def reuse_fold(metrics_path: Path, split: SplitDefinition) -> dict:
+def reuse_fold(metrics_path: Path, split: SplitDefinition, settings: dict | None = None) -> dict:
     """Metrics of a finished fold, kept by ``--resume_folds``.
 
+    Args:
+        settings: the current run's :func:`run_settings`; a finished fold trained with other values is refused.
+
     Raises:
-        ValueError: the finished fold used other speakers than ``split`` (the message names the file).
+        ValueError: the finished fold used other speakers than ``split``, or other settings (the message names
+            the file and every differing setting).
     """
     metrics = json.loads(metrics_path.read_text())
+    if settings:
+        saved_settings = {**metrics.get("training", {}), **_model_settings(metrics.get("model", {}))}
+        saved_settings["trim_db"] = metrics.get("preprocessing", {}).get(
+            "trim_db", metrics.get("training", {}).get("trim_db")
+        )
+        differ = [
+            f"{k}: {saved_settings[k]!r} there, {v!r} now"
+            for k, v in settings.items()
+            if k in saved_settings and saved_settings[k] != v
+        ]
+        if differ:
+            raise ValueError(
+                f"{metrics_path}: this finished fold was trained with other settings ({'; '.join(differ)}); "
+                "--resume_folds only keeps folds of the same recipe: use another --output_dir"
+            )
     saved = metrics.get("split", {})
     sides = ("train_speakers", "val_speakers", "test_speakers")
     if saved.get("corpus") != split.corpus or any(saved.get(k) != getattr(split, k) for k in sides):
@@ -511,6 +620,50 @@ def reuse_fold(metrics_path: Path, split: SplitDefinition) -> dict:
         )
     print(f"[ser_hf] fold {split.fold}: kept finished run {metrics_path.parent} (UA {metrics['ua']:.4f})")
     return metrics
+
+
+def _model_settings(model: dict) -> dict:
+    keys = ("family", "base_model", "finetune_mode", "n_mels", "channels")
+    out = {k: model[k] for k in keys if k in model}
+    if "lora" in model:
+        out.update(lora_rank=model["lora"].get("rank"), lora_alpha=model["lora"].get("alpha"))
+    return out
+
+
+def run_settings(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """The recipe of a run as its record stores it (training settings, model family and size, trim), for
+    comparing a finished fold with the current command (``--resume_folds``)."""
+    settings = training_settings(training_args, data_args)
+    if model_args.model == "pretrained":
+        model = {"family": "pretrained", "base_model": model_args.model_name_or_path}
+        model["finetune_mode"] = model_args.finetune.mode
+        if model_args.finetune.mode == "lora":
+            model["lora"] = {"rank": model_args.lora_rank, "alpha": model_args.lora_alpha}
+    else:
+        model = {"family": "mel_cnn", "n_mels": model_args.n_mels, "channels": model_args.channels}
+    return {**settings, **_model_settings(model), "trim_db": data_args.trim_db}
+
+
+def training_settings(training_args: TrainingArguments, data_args: DataArguments) -> dict:
+    """The training settings stored in the run record."""
+    keys = (
+        "num_train_epochs",
+        "max_steps",
+        "learning_rate",
+        "weight_decay",
+        "lr_scheduler_type",
+        "warmup_steps",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "seed",
+        "bf16",
+        "fp16",
+    )
+    return {k: getattr(training_args, k) for k in keys} | {
+        "max_duration_s": data_args.max_duration_s,
+        "augment": data_args.augment,
+        "class_weighted_loss": data_args.class_weighted_loss,
+    }
 
 
 def summarize(folds: dict[int, dict]) -> dict:
@@ -530,7 +683,40 @@ def _runtime(metrics: dict) -> dict:
     return metrics.get("runtime", metrics)
 
 
-def publish(run_dir: Path, training_args: TrainingArguments) -> None:
+def resolve_resume_checkpoint(training_args: TrainingArguments, data_args: DataArguments) -> str | None:
+    """``--resume_from_checkpoint true`` -> the last ``checkpoint-N`` in ``--output_dir``; a path is checked.
+
+    Raises:
+        ValueError: used with ``--all_folds`` (use ``--resume_folds``), no checkpoint to resume from, or the
+            path is not a checkpoint folder (the message names it).
+    """
+    value = training_args.resume_from_checkpoint
+    if value in (None, "", "false", "False"):
+        training_args.resume_from_checkpoint = None
+        return None
+    if data_args.all_folds:
+        raise ValueError(
+            "--resume_from_checkpoint resumes one fold; with --all_folds use --resume_folds true (finished folds are "
+            "kept, unfinished ones trained again)"
+        )
+    if value in ("true", "True"):
+        out = Path(training_args.output_dir)
+        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        if last is None:
+            raise ValueError(f"--resume_from_checkpoint true: no checkpoint-N folder in --output_dir {out} to resume")
+        if (out / "metrics.json").exists():
+            raise ValueError(
+                f"--resume_from_checkpoint true: {out} holds a finished run (metrics.json); nothing to resume"
+            )
+        value = last
+    if not (Path(value) / "trainer_state.json").is_file():
+        raise ValueError(f"--resume_from_checkpoint {value}: not a Trainer checkpoint folder (no trainer_state.json)")
+    training_args.resume_from_checkpoint = str(value)
+    print(f"[ser_hf] resuming from {value}")
+    return str(value)
+
+
+def publish(run_dir: Path, training_args: TrainingArguments, token: str | None = None) -> None:
     """``--push_to_hub``: upload a finished run with its model card (:func:`ser_hf.hub.push_to_hub`)."""
     from .hub import push_to_hub
 
@@ -539,7 +725,7 @@ def publish(run_dir: Path, training_args: TrainingArguments) -> None:
         training_args.hub_model_id,
         private=bool(training_args.hub_private_repo),
         revision=getattr(training_args, "hub_revision", None),
-        token=training_args.hub_token,
+        token=token,
     )
     print(f"[ser_hf] pushed {run_dir} to {training_args.hub_model_id}: {result['url']}")
 
@@ -548,15 +734,18 @@ def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, load and decode the corpus, then train one fold or all of them."""
     model_args, data_args, training_args = parse_args(argv)
     check_preprocessing_flags(model_args.model, data_args.trim_db, data_args.max_eval_duration_s)
+    check_training_args(training_args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     # ser_hf publishes the finished run itself (merged safetensors + model card), not the Trainer's checkpoints
     push, training_args.push_to_hub = training_args.push_to_hub, False
+    # the token must not reach training_args.bin, which Trainer writes into the run and every checkpoint
+    hub_token, training_args.hub_token = training_args.hub_token, None
     if push:
         from huggingface_hub import get_token
 
         if not training_args.hub_model_id:
             raise ValueError("--push_to_hub true needs --hub_model_id USER/NAME")
-        if not (training_args.hub_token or get_token()):
+        if not (hub_token or get_token()):
             raise ValueError("--push_to_hub true needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
     training_args.metric_for_best_model = data_args.select_best_by
     training_args.greater_is_better = data_args.select_best_by != "loss"
@@ -565,10 +754,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     root = Path(training_args.output_dir)
     resume = data_args.all_folds and data_args.resume_folds
+    resume_checkpoint = resolve_resume_checkpoint(training_args, data_args)
+    protected = {
+        "--data_dir": data_args.data_dir,
+        "--cache_dir": data_args.cache_dir,
+        "--metadata": data_args.metadata,
+        "--resume_from_checkpoint": resume_checkpoint,
+    }
     if training_args.process_index == 0:
         # resuming accepts fold directories, but never a root that holds a finished cross-validation
         if not resume or (root / "cv_results.json").exists():
-            check_output_dir(root, data_args.overwrite_output_dir)
+            check_output_dir(root, data_args.overwrite_output_dir, protected, resuming=resume_checkpoint is not None)
     kwargs = {} if data_args.verify_counts else {"verify_counts": False}
     if data_args.metadata:
         kwargs["metadata"] = data_args.metadata
@@ -594,7 +790,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not data_args.all_folds:
         metrics = run_fold(model_args, data_args, training_args, decoded, label_names, split_for(data_args.fold))
         if push and training_args.process_index == 0:
-            publish(root, training_args)
+            publish(root, training_args, hub_token)
         return metrics
 
     results = {}
@@ -603,11 +799,11 @@ def main(argv: list[str] | None = None) -> dict:
         if resume:
             finished = fold_dir / "metrics.json"
             if finished.exists():
-                results[k] = reuse_fold(finished, split)
+                results[k] = reuse_fold(finished, split, run_settings(model_args, data_args, training_args))
                 continue
             if training_args.process_index == 0 and fold_dir.exists():
                 logger.warning("--resume_folds: replacing the unfinished fold directory %s", fold_dir)
-                shutil.rmtree(fold_dir)
+                remove_run(fold_dir, protected)
         training_args.output_dir = str(fold_dir)
         results[k] = run_fold(model_args, data_args, training_args, decoded, label_names, split)
     summary = summarize(results)
@@ -616,9 +812,9 @@ def main(argv: list[str] | None = None) -> dict:
     if push and training_args.process_index == 0:
         # the checkpoint chosen for publishing is the fold with the best validation score, never the best test
         best = max(results, key=lambda k: _runtime(results[k]).get("best_validation") or 0.0)
-        publish(root / f"fold_{best}", training_args)
+        publish(root / f"fold_{best}", training_args, hub_token)
     print(
         "[ser_hf] cross-validation: "
-        + "  ".join(f"{k} {summary[k]['mean']:.4f} +- {summary[k]['std']:.4f}" for k in ("wa", "ua", "macro_f1"))
+        + "  ".join(f"{k} {format_mean_std(summary[k], digits=4)}" for k in ("wa", "ua", "macro_f1"))
     )
     return summary

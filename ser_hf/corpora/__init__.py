@@ -7,7 +7,7 @@ import os
 import datasets
 
 from .anad import Anad
-from .common import CorpusError, ser_features
+from .common import CorpusError, listing_fingerprint, ser_features
 from .emovdb import Emovdb
 from .folder import Folder, folder_fingerprint
 from .ravdess import Ravdess
@@ -51,6 +51,8 @@ def load_corpus(
         raise ValueError(f"unknown corpus {name!r}; valid corpora: {', '.join(sorted(CORPORA))}")
     if name == "folder":
         config_kwargs.setdefault("fingerprint", folder_fingerprint(data_dir, config_kwargs.get("metadata")))
+    elif os.path.isdir(data_dir):  # a missing folder is reported by the builder, naming the corpus
+        config_kwargs.setdefault("fingerprint", listing_fingerprint(data_dir))
     builder = CORPORA[name](
         config_name=config_name,
         data_dir=str(os.path.abspath(os.fspath(data_dir))),

@@ -93,6 +93,7 @@ class AnadConfig(datasets.BuilderConfig):
     """BuilderConfig for ANAD. ``labels_file``: the label CSV relative to ``data_dir`` (default ``ANAD.csv``)."""
 
     labels_file: str = "ANAD.csv"
+    fingerprint: str | None = None  # set by load_corpus from the folder listing: edits rebuild the cache
 
 
 class Anad(datasets.GeneratorBasedBuilder):

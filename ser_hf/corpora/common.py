@@ -61,3 +61,23 @@ def corpus_root(data_dir: str | None, corpus: str, expected: str) -> Path:
     if not root.is_dir():
         raise FileNotFoundError(f"{corpus} data_dir {root} does not exist or is not a directory")
     return root
+
+
+def listing_fingerprint(data_dir: str | Path) -> str:
+    """A hash of every file under ``data_dir`` (relative path, size, modification time; hidden entries skipped).
+
+    Builders take it as their config's ``fingerprint``, so ``datasets`` keys its cache on the folder's contents:
+    adding, removing or replacing a clip rebuilds the corpus instead of returning the rows of an earlier build.
+    """
+    import hashlib
+    import os
+
+    root = Path(data_dir).expanduser().resolve()
+    h = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(f for f in files if not f.startswith(".")):
+            path = Path(folder) / name
+            st = path.stat()
+            h.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]

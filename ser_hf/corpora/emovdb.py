@@ -115,6 +115,7 @@ class EmovdbConfig(datasets.BuilderConfig):
     speakers: list[str] | None = None
     verify_counts: bool = True
     language: str = "english"
+    fingerprint: str | None = None  # set by load_corpus from the folder listing: edits rebuild the cache
 
 
 class Emovdb(datasets.GeneratorBasedBuilder):

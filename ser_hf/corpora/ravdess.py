@@ -96,6 +96,7 @@ class RavdessConfig(datasets.BuilderConfig):
     expected_clips: int = 1440
     expected_speakers: int = 24
     verify_counts: bool = True
+    fingerprint: str | None = None  # set by load_corpus from the folder listing: edits rebuild the cache
 
 
 class Ravdess(datasets.GeneratorBasedBuilder):
