@@ -10,7 +10,9 @@ transformers.TrainingArguments); flags on the command line override it. See ser_
 directory holds.
 """
 
-from ser_hf.training import main
+import sys
+
+from ser_hf.training import run_cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli())

@@ -31,10 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if argv[0] == "train":
-        from .training import main as train_main
+        from .training import run_cli
 
-        train_main(argv[1:])
-        return 0
+        return run_cli(argv[1:])
     if argv[0] in ("evaluate", "compare", "push", "predict", "download"):
         from .audio import AudioError
         from .corpora import CorpusError
@@ -58,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             DownloadError,
             AudioError,
             ValueError,
-            FileExistsError,
-            FileNotFoundError,
+            OSError,
         ) as err:
             print(f"ser-hf {argv[0]}: error: {err}", file=sys.stderr)
             return 2
@@ -272,9 +270,14 @@ def predict_main(argv: list[str]) -> int:
             )
         return 0
 
-    results = predict(clf, files, args.batch_size, feature_extractor=fe)
     if args.output and Path(args.output).exists():
         raise FileExistsError(f"{args.output} exists; choose another --output (outputs are not replaced)")
+    failed: list[tuple[str, str]] = []
+    results = predict(clf, files, args.batch_size, feature_extractor=fe, errors=failed)
+    if not results:
+        for _, message in failed:
+            print(f"ser-hf predict: error: {message}", file=sys.stderr)
+        return 1
     stream = open(args.output, "w", newline="") if args.output else sys.stdout  # noqa: SIM115
     try:
         if args.format == "jsonl":
@@ -296,7 +299,11 @@ def predict_main(argv: list[str]) -> int:
     finally:
         if args.output:
             stream.close()
-    return 0
+    for _, message in failed:
+        print(f"ser-hf predict: skipped: {message}", file=sys.stderr)
+    if failed:
+        print(f"ser-hf predict: {len(failed)} of {len(files)} files could not be used (listed above)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def download_main(argv: list[str]) -> int:

@@ -38,18 +38,28 @@ def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | Non
         num_proc: worker processes for decoding.
 
     Raises:
-        FileNotFoundError / ser_hf.audio.AudioError: a clip is missing, corrupt, truncated, empty or holds NaN /
-            infinite samples (the message names the file).
+        ser_hf.audio.AudioError: clips are missing, corrupt, truncated, empty or hold NaN / infinite samples; the
+            message lists every such file of the corpus (not only the first), with what is wrong with each.
     """
+    from .audio import AudioError
 
     def decode(example):
-        return {"input_values": load_audio(example["audio"], sampling_rate)}
+        try:
+            return {"input_values": load_audio(example["audio"], sampling_rate), "decode_error": ""}
+        except (OSError, AudioError) as err:
+            return {"input_values": np.zeros(0, np.float32), "decode_error": str(err)}
 
     import datasets
 
     features = ds.features.copy()
     features["input_values"] = datasets.Sequence(datasets.Value("float32"))
-    return ds.map(decode, features=features, num_proc=num_proc, desc="decode + resample")
+    features["decode_error"] = datasets.Value("string")
+    decoded = ds.map(decode, features=features, num_proc=num_proc, desc="decode + resample")
+    errors = [e for e in decoded["decode_error"] if e]
+    if errors:
+        shown = "\n  ".join(errors[:20]) + (f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else "")
+        raise AudioError(f"{len(errors)} of {len(decoded)} clips cannot be used:\n  {shown}")
+    return decoded.remove_columns("decode_error")
 
 
 def fixed_window(feature_extractor) -> int | None:

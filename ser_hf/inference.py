@@ -163,8 +163,15 @@ def load_classifier(model: str, device: str | None = None):
         ser_hf.run.RunRecordError: a legacy transformer run trained on silence-trimmed clips, which its stock
             feature extractor cannot reproduce (the message says what to do).
     """
-    clf = AutoModelForAudioClassification.from_pretrained(model)
-    fe = _legacy_preprocessing(model, clf, AutoFeatureExtractor.from_pretrained(model))
+    try:
+        clf = AutoModelForAudioClassification.from_pretrained(model)
+        fe = AutoFeatureExtractor.from_pretrained(model)
+    except (OSError, ValueError, KeyError) as err:
+        raise OSError(
+            f"{model}: not a checkpoint that loads with AutoModelForAudioClassification and AutoFeatureExtractor "
+            f"(a ser_hf run directory, another audio-classification checkpoint folder, or a hub id): {err}"
+        ) from err
+    fe = _legacy_preprocessing(model, clf, fe)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return clf.to(device).eval(), fe
 
@@ -242,23 +249,37 @@ def batch_probabilities(clf, feature_extractor, waves: list[np.ndarray]) -> np.n
     return torch.softmax(clf(**inputs).logits.float(), dim=-1).cpu().numpy()
 
 
-def predict(model, paths: list[str | Path], batch_size: int = 16, feature_extractor=None) -> list[ClipPrediction]:
+def predict(
+    model, paths: list[str | Path], batch_size: int = 16, feature_extractor=None, errors: list | None = None
+) -> list[ClipPrediction]:
     """Classify whole clips: one :class:`ClipPrediction` per audio file in ``paths`` (files or folders).
 
     Args:
         model: a loaded model (then pass ``feature_extractor``) or a checkpoint folder / hub id.
+        errors: when a list is given, a file that cannot be used is appended to it as ``(path, message)`` and
+            skipped, and the other files are still classified (``ser-hf predict`` does this and exits non-zero);
+            by default the first such file raises.
 
     Raises:
-        FileNotFoundError / AudioError: a missing, unreadable or zero-length file, or a folder without audio
-            (the message names it).
+        FileNotFoundError / AudioError: a missing, unreadable, truncated, zero-length or NaN-holding file (unless
+            ``errors`` collects it), or a folder without audio (the message names it).
     """
     clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
     labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
     files = audio_files(paths)
     results = []
     for start in range(0, len(files), batch_size):
-        chunk = files[start : start + batch_size]
-        waves = [load_audio(f, fe.sampling_rate) for f in chunk]
+        chunk, waves = [], []
+        for f in files[start : start + batch_size]:
+            try:
+                waves.append(load_audio(f, fe.sampling_rate))
+                chunk.append(f)
+            except (OSError, AudioError) as err:
+                if errors is None:
+                    raise
+                errors.append((str(f), str(err)))
+        if not chunk:
+            continue
         probs = batch_probabilities(clf, fe, waves)
         for f, w, p in zip(chunk, waves, probs, strict=True):
             k = int(p.argmax())

@@ -143,6 +143,13 @@ class DataArguments:
         default=None, metadata={"help": "Corpus 'folder': metadata CSV/JSONL (default: metadata.csv/.jsonl)."}
     )
     cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+    labels: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "The classes the corpus must have (and, for a folder corpus, their order): a clip with another "
+            "label, or a corpus whose labels differ, is an error naming it."
+        },
+    )
     verify_counts: bool = field(default=True, metadata={"help": "Require the complete corpus."})
     protocol: str = field(default="folds", metadata={"help": f"Split protocol: {', '.join(PROTOCOLS)}."})
     fold: int = field(default=0, metadata={"help": "Fold index for protocols 'folds' and 'loso'."})
@@ -209,7 +216,12 @@ def yaml_to_argv(path: str | os.PathLike) -> list[str]:
     Raises:
         ValueError: the file is not a flat mapping of scalars and lists (the message names the file and key).
     """
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err}); expected a flat mapping of flag names to values") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of argument names to values, got {type(data).__name__}")
     argv = []
@@ -768,8 +780,15 @@ def main(argv: list[str] | None = None) -> dict:
     kwargs = {} if data_args.verify_counts else {"verify_counts": False}
     if data_args.metadata:
         kwargs["metadata"] = data_args.metadata
+    if data_args.labels and data_args.corpus == "folder":
+        kwargs["labels"] = list(data_args.labels)
     corpus = load_corpus(data_args.corpus, data_args.data_dir, data_args.corpus_config, data_args.cache_dir, **kwargs)
     label_names = corpus.features["label"].names
+    if data_args.labels and sorted(label_names) != sorted(data_args.labels):
+        raise ValueError(
+            f"--labels {data_args.labels} does not match the labels of corpus {data_args.corpus!r} in "
+            f"{data_args.data_dir}: {label_names}"
+        )
     decoded = decode_dataset(corpus, data_args.sampling_rate, data_args.preprocessing_num_workers)
     speakers = corpus["speaker"]
 
@@ -818,3 +837,17 @@ def main(argv: list[str] | None = None) -> dict:
         + "  ".join(f"{k} {format_mean_std(summary[k], digits=4)}" for k in ("wa", "ua", "macro_f1"))
     )
     return summary
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """:func:`main` for the command line (``ser-hf train``, ``scripts/finetune.py``): a bad flag, file or corpus
+    prints one ``error:`` line naming it (exit status 2) instead of a traceback."""
+    from .audio import AudioError
+    from .corpora import CorpusError
+
+    try:
+        main(argv)
+    except (ValueError, OSError, CorpusError, AudioError, FloatingPointError) as err:
+        print(f"ser-hf train: error: {err}", file=sys.stderr)
+        return 2
+    return 0

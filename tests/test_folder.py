@@ -119,3 +119,35 @@ def test_speaker_independent_folds_and_a_warning_without_speakers(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_split("folder", ["a", "a", "b", "c"], "folds", 0, num_val_speakers=1)  # known speakers: no warning
+
+
+def test_label_variants_hidden_folders_empty_classes_and_loose_clips(tmp_path, caplog):
+    root = tmp_path / "c"
+    for label in ("angry", "happy"):
+        for i in range(3):
+            clip(root / label / f"{i}.wav")
+    clip(root / ".ipynb_checkpoints" / "0-checkpoint.wav")  # hidden: never a class
+    clip(root / "angry" / ".hidden" / "x.wav")
+    (root / "sad").mkdir()  # empty class folder
+    clip(root / "loose.wav")  # no class folder
+    ds = load_corpus("folder", root, cache_dir=tmp_path / "cache")
+    assert ds.features["label"].names == ["angry", "happy"] and len(ds) == 6
+    assert "class folder sad holds no audio" in caplog.text and "loose.wav" in caplog.text
+    clip(root / "Angry" / "0.wav")
+    with pytest.raises(CorpusError, match=r"labels 'angry' \(3 clips\) and 'Angry' \(1 clips.*differ only in case"):
+        load_corpus("folder", root, cache_dir=tmp_path / "cache")
+    (root / "Angry" / "0.wav").rename(root / "Angry" / "moved.wav")
+    (root / "Angry").rename(root / "angyr")
+    with pytest.raises(CorpusError, match=r"'angry' \(3 clips\) and 'angyr' .* look like one label misspelt"):
+        load_corpus("folder", root, cache_dir=tmp_path / "cache")
+    # naming the classes turns the typo into an error about that clip
+    with pytest.raises(CorpusError, match=r"label 'angyr' is not one of the expected labels"):
+        load_corpus("folder", root, cache_dir=tmp_path / "cache", labels=["angry", "happy"])
+
+
+def test_metadata_that_is_not_utf8_is_named(tmp_path):
+    root = tmp_path / "c"
+    clip(root / "a.wav")
+    (root / "metadata.csv").write_bytes("file_name,label,speaker\na.wav,col\xe8re,s1\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"metadata.csv: not UTF-8 text \(byte 0xe8 .*iconv"):
+        load_corpus("folder", root, cache_dir=tmp_path / "cache")

@@ -147,3 +147,64 @@ def test_resume_folds_refuses_folds_of_another_recipe(tmp_path):
     assert reuse_fold(finished, split, {"learning_rate": 0.003, "num_train_epochs": 2})["ua"] == 0.5
     with pytest.raises(ValueError, match=r"learning_rate: 0.003 there, 0.0001 now; num_train_epochs: 2 there, 1 now"):
         reuse_fold(finished, split, {"learning_rate": 0.0001, "num_train_epochs": 1})
+
+
+def test_every_bad_clip_of_a_corpus_is_reported_at_once(tmp_path):
+    from ser_hf import CorpusError
+
+    root = write_ravdess_tree(tmp_path / "r", actors=[4], seconds=0.1)
+    bad = ["03-01-06-02-02-01-04", "03-01-07-01-01-01-04"]
+    for stem in bad:
+        (root / "Actor_04" / f"{stem}.wav").write_bytes(b"not audio" * 10)
+    with pytest.raises(CorpusError, match="2 clip\\(s\\) cannot be used") as err:
+        load_corpus("ravdess", root, cache_dir=tmp_path / "cache", verify_counts=False)
+    assert all(stem in str(err.value) for stem in bad)
+
+
+def test_decoding_reports_every_bad_clip(tmp_path):
+    import datasets
+
+    from ser_hf.data import decode_dataset
+
+    good = tmp_path / "good.wav"
+    sf.write(good, np.zeros(800, np.float32) + 0.1, 16000)
+    nan = tmp_path / "nan.wav"
+    sf.write(nan, np.full(800, np.nan, np.float32), 16000, subtype="FLOAT")
+    ds = datasets.Dataset.from_dict({"audio": [str(good), str(nan), str(tmp_path / "gone.wav")]})
+    with pytest.raises(AudioError, match="2 of 3 clips cannot be used") as err:
+        decode_dataset(ds, 16000)
+    assert "nan.wav: 800 NaN" in str(err.value) and "gone.wav: no such audio file" in str(err.value)
+
+
+def test_predict_reports_bad_files_and_classifies_the_rest(tmp_path, capsys):
+    import torch
+
+    from ser_hf.cli import main as cli
+    from ser_hf.models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
+
+    torch.manual_seed(0)
+    model = MelCNNForAudioClassification(MelCNNConfig(channels=[4, 4, 4, 4], n_mels=32, num_labels=2))
+    model.save_pretrained(tmp_path / "m")
+    MelCNNFeatureExtractor().save_pretrained(tmp_path / "m")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    sf.write(clips / "ok.wav", 0.1 * np.sin(np.arange(16000) / 5).astype(np.float32), 16000)
+    sf.write(clips / "short.wav", 0.1 * np.sin(np.arange(800) / 5).astype(np.float32), 16000)  # 0.05 s: padded
+    (clips / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    assert cli(["predict", str(tmp_path / "m"), str(clips), "--format", "csv"]) == 1
+    out, err = capsys.readouterr()
+    assert "ok.wav" in out and "short.wav" in out and "broken.wav" not in out
+    assert "skipped: " in err and "broken.wav: cannot decode audio" in err and "1 of 3 files" in err
+
+
+def test_bad_config_and_model_paths_give_one_line_errors(tmp_path, capsys):
+    from ser_hf.cli import main as cli
+
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("learning_rate: [0.1\nmodel: mel_cnn\n")
+    assert cli(["train", str(bad_yaml), "--data_dir", str(tmp_path)]) == 2
+    assert "bad.yaml: not valid YAML" in capsys.readouterr().err
+    (tmp_path / "not_a_model").mkdir()
+    sf.write(tmp_path / "a.wav", np.zeros(1600, np.float32) + 0.1, 16000)
+    assert cli(["predict", str(tmp_path / "not_a_model"), str(tmp_path / "a.wav")]) == 2
+    assert "not_a_model: not a checkpoint that loads with AutoModelForAudioClassification" in capsys.readouterr().err

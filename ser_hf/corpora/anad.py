@@ -26,7 +26,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, clip_duration_s, corpus_root, ser_features
+from .common import CorpusError, check_headers, clip_duration_s, corpus_root, ser_features
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ class Anad(datasets.GeneratorBasedBuilder):
         if not rows:
             raise CorpusError(f"{root}: no clip has a label in {self.config.labels_file}")
         self.report = {"unlabelled_clips": unlabelled, "labels_without_clip": orphans}
+        check_headers([path for path, _ in rows], "a 1-second ANAD clip")
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"rows": rows})]
 
     def _generate_examples(self, rows):

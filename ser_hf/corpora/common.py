@@ -48,6 +48,24 @@ def clip_duration_s(path: str | Path, expected: str = "audio") -> float:
     return float(info.frames) / info.samplerate
 
 
+def check_headers(paths, expected: str = "audio") -> None:
+    """Read every clip's header before a corpus is built, so that all bad clips are reported at once.
+
+    Raises:
+        CorpusError: listing every clip whose header cannot be read or that has no samples (first 20 named, then
+            a count), with what was ``expected``.
+    """
+    bad = []
+    for path in paths:
+        try:
+            clip_duration_s(path, expected)
+        except CorpusError as err:
+            bad.append(str(err))
+    if bad:
+        shown = "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise CorpusError(f"{len(bad)} clip(s) cannot be used:\n  {shown}")
+
+
 def corpus_root(data_dir: str | None, corpus: str, expected: str) -> Path:
     """The resolved corpus folder of a builder config.
 

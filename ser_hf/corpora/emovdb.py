@@ -27,7 +27,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, clip_duration_s, corpus_root, ser_features
+from .common import CorpusError, check_headers, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["amused", "angry", "disgusted", "neutral", "sleepy"]
 """EmoV-DB styles, in the order of the ``label`` ClassLabel."""
@@ -166,6 +166,7 @@ class Emovdb(datasets.GeneratorBasedBuilder):
                 raise CorpusError(
                     f"{root}: EmoV-DB " + "; ".join(wrong) + ". Pass verify_counts=False to load a subset."
                 )
+        check_headers([c.path for c in clips], "EmoV-DB speech audio")
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"clips": clips, "root": root})]
 
     def _generate_examples(self, clips, root):

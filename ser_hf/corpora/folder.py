@@ -28,7 +28,7 @@ from pathlib import Path
 import datasets
 
 from ..audio import AUDIO_EXTENSIONS
-from .common import CorpusError, clip_duration_s, corpus_root, ser_features
+from .common import CorpusError, check_headers, clip_duration_s, corpus_root, ser_features
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +55,26 @@ class FolderConfig(datasets.BuilderConfig):
     fingerprint: str | None = None  # set by load_corpus from the rows, so edits to the data rebuild the cache
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise CorpusError(
+            f"{path}: not UTF-8 text (byte {err.object[err.start]:#04x} at position {err.start}); save the metadata "
+            "as UTF-8 (e.g. re-export it, or `iconv -f latin1 -t utf-8`)"
+        ) from None
+
+
 def _read_rows(path: Path) -> list[dict]:
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
-            columns = [(c or "").strip() for c in (reader.fieldnames or [])]
+        import io
+
+        reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+        columns = [(c or "").strip() for c in (reader.fieldnames or [])]
     elif path.suffix.lower() in (".jsonl", ".json"):
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(_read_text(path).splitlines(), 1):
             if line.strip():
                 try:
                     rows.append({k: "" if v is None else str(v) for k, v in json.loads(line).items()})
@@ -80,6 +91,42 @@ def _read_rows(path: Path) -> list[dict]:
     if missing:
         raise CorpusError(f"{path}: missing column(s) {', '.join(missing)}; found columns {columns}")
     return rows
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def _is_audio(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def check_label_variants(rows: list[dict], where: str) -> None:
+    """Refuse label sets that hold variants of one label: the same name in another case or with extra spaces
+    (``Angry`` beside ``angry``), or a near-identical spelling (``angyr`` beside ``angry``, string similarity
+    >= 0.8 by ``difflib``). Each would silently become a class of its own.
+
+    Raises:
+        CorpusError: naming both labels, their clip counts and an example file of the rarer one.
+    """
+    import difflib
+    from collections import Counter
+
+    counts = Counter(r["label"] for r in rows)
+    example = {}
+    for r in rows:
+        example.setdefault(r["label"], r["path"])
+    labels = sorted(counts, key=lambda x: (-counts[x], x))
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            same = a.strip().lower() == b.strip().lower()
+            close = min(len(a), len(b)) >= 4 and difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio() >= 0.8
+            if same or close:
+                kind = "differ only in case or spacing" if same else "look like one label misspelt"
+                raise CorpusError(
+                    f"{where}: labels {a!r} ({counts[a]} clips) and {b!r} ({counts[b]} clips, e.g. {example[b]}) "
+                    f"{kind}; fix the labels, or pass labels=[...] (--labels) to list the classes you mean"
+                )
 
 
 def read_folder(root: Path, metadata: str | None = None) -> tuple[list[dict], list[str]]:
@@ -123,9 +170,19 @@ def read_folder(root: Path, metadata: str | None = None) -> tuple[list[dict], li
             )
         extra = sorted({k for r in rows for k in r} - {"path", "label", "speaker", "gender"})
     else:
-        for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-            for path in sorted(p for p in sub.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS):
-                rows.append({"path": path.resolve(), "label": sub.name, "speaker": "", "gender": ""})
+        loose = sorted(p.name for p in root.iterdir() if _is_audio(p))
+        if loose:
+            logger.warning(
+                "folder corpus %s: %d audio file(s) at the top level belong to no class folder and are skipped: %s",
+                root,
+                len(loose),
+                ", ".join(loose[:5]) + (" ..." if len(loose) > 5 else ""),
+            )
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            clips = sorted(p for p in sub.rglob("*") if _is_audio(p) and not _hidden(p.relative_to(sub)))
+            if not clips:
+                logger.warning("folder corpus %s: class folder %s holds no audio and is skipped", root, sub.name)
+            rows += [{"path": path.resolve(), "label": sub.name, "speaker": "", "gender": ""} for path in clips]
         if not rows:
             raise CorpusError(
                 f"{root}: no metadata file ({' or '.join(METADATA_NAMES)}) and no audio files "
@@ -168,6 +225,7 @@ class Folder(datasets.GeneratorBasedBuilder):
     def _label_names(self, rows) -> list[str]:
         found = sorted({r["label"] for r in rows})
         if self.config.labels is None:
+            check_label_variants(rows, f"folder corpus {self.config.data_dir}")
             return found
         unknown = [r for r in rows if r["label"] not in self.config.labels]
         if unknown:
@@ -197,6 +255,7 @@ class Folder(datasets.GeneratorBasedBuilder):
                 len(rows),
             )
         root = Path(self.config.data_dir).expanduser().resolve()
+        check_headers([r["path"] for r in rows], "a clip of speech audio")
         return [
             datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"rows": rows, "extra": extra, "root": root})
         ]

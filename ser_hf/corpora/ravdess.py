@@ -21,7 +21,7 @@ from pathlib import Path
 import datasets
 
 from ..audio import AUDIO_EXTENSIONS
-from .common import CorpusError, clip_duration_s, corpus_root, ser_features
+from .common import CorpusError, check_headers, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 """The 8 RAVDESS emotions in the official code order 01..08."""
@@ -143,6 +143,7 @@ class Ravdess(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         root = corpus_root(self.config.data_dir, "RAVDESS", "the folder holding Actor_01 .. Actor_24")
         files = self._collect(root)
+        check_headers([path for path, _ in files], "RAVDESS speech audio")
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"files": files})]
 
     def _collect(self, root: Path) -> list[tuple[Path, RavdessName]]:

@@ -147,6 +147,11 @@ class MelCNNForAudioClassification(MelCNNPreTrainedModel):
         feats = feats * valid
         if self.training and self.config.spec_augment:
             feats = self._spec_augment(feats, frames)
+        # a clip shorter than the pooling stack (16 frames, 0.15 s at 10 ms hop for 4 blocks) is zero-padded in
+        # time; the padding is masked out of pooling below, so longer clips are unaffected
+        min_frames = 2 ** len(self.blocks)
+        if feats.shape[-1] < min_frames:
+            feats = nn.functional.pad(feats, (0, min_frames - feats.shape[-1]))
 
         x, t_len = feats[:, None], frames  # (batch, 1, n_mels, frames)
         for block in self.blocks:
