@@ -133,12 +133,33 @@ def _check_member(name: str, target: Path, archive: Path) -> Path:
     return out
 
 
-def safe_extract(archive: str | Path, target: str | Path) -> list[str]:
+MAX_EXTRACTED_BYTES = 50 * 2**30
+"""Largest total an archive may expand to (50 GiB; the biggest corpus archive here, RAVDESS speech, is 0.2 GB)."""
+MAX_EXPANSION_RATIO = 100.0
+"""Largest ratio of extracted bytes to archive bytes (audio barely compresses; a zip bomb expands 1000x and more)."""
+
+
+def _check_size(archive: Path, total: int, max_bytes: int, max_ratio: float) -> None:
+    size = max(archive.stat().st_size, 1)
+    if total > max_bytes or total / size > max_ratio:
+        raise UnsafeArchiveError(
+            f"{archive}: its members would expand to {total:,} bytes from {size:,} ({total / size:.0f}x); the limits "
+            f"are {max_bytes:,} bytes and {max_ratio:.0f}x (a decompression bomb?); nothing was extracted"
+        )
+
+
+def safe_extract(
+    archive: str | Path,
+    target: str | Path,
+    max_bytes: int = MAX_EXTRACTED_BYTES,
+    max_ratio: float = MAX_EXPANSION_RATIO,
+) -> list[str]:
     """Extract a ``.zip`` or ``.tar(.gz)`` into ``target`` after checking every member.
 
     Refused (:class:`UnsafeArchiveError`, before anything is written): absolute paths, ``..`` components,
-    symbolic or hard links, device files and FIFOs. A finished extraction is marked in ``target`` and not
-    repeated.
+    symbolic or hard links, device files and FIFOs, and archives whose members' declared sizes add up to more than
+    ``max_bytes`` or to more than ``max_ratio`` times the archive's size (zipfile and tarfile never write more
+    than a member declares). A finished extraction is marked in ``target`` and not repeated.
 
     Returns:
         The member names extracted (empty when the marker says it was done before).
@@ -161,6 +182,7 @@ def safe_extract(archive: str | Path, target: str | Path) -> list[str]:
                         raise UnsafeArchiveError(
                             f"{archive}: member {info.filename!r} is a link; nothing was extracted"
                         )
+                _check_size(archive, sum(i.file_size for i in infos), max_bytes, max_ratio)
                 target.mkdir(parents=True, exist_ok=True)  # only once every member is known safe
                 z.extractall(target)
                 names = [i.filename for i in infos]
@@ -177,6 +199,7 @@ def safe_extract(archive: str | Path, target: str | Path) -> list[str]:
                         raise UnsafeArchiveError(
                             f"{archive}: member {m.name!r} is a device or FIFO; nothing was extracted"
                         )
+                _check_size(archive, sum(m.size for m in members if m.isfile()), max_bytes, max_ratio)
                 target.mkdir(parents=True, exist_ok=True)  # only once every member is known safe
                 if hasattr(tarfile, "data_filter"):  # second guard: Python's own tar-slip filter (3.11.4+)
                     t.extractall(target, filter="data")

@@ -301,13 +301,42 @@ def prepare_upload_folder(
     if folder.exists() and any(folder.iterdir()):
         raise PushError(f"{folder} already exists and is not empty; choose another --output_dir or remove it")
     card = build_model_card(run, repo_id, base_model, license)
+    for code in run.glob("*.py"):  # checked before anything is written
+        _own_code(code)
     folder.mkdir(parents=True, exist_ok=True)
     names = list(UPLOADED) + [n for n in OPTIONAL if (run / n).is_file()]
-    names += sorted(p.name for p in run.glob("*.py"))  # remote code of the mel-CNN
     for name in names:
         shutil.copy2(run / name, folder / name)
+    names += copy_remote_code(run, folder)
     card.save(str(folder / "README.md"))
     return sorted([*names, "README.md"])
+
+
+def copy_remote_code(run: Path, folder: Path) -> list[str]:
+    """Put the mel-CNN's remote code into the upload folder from ser_hf's own package, never from the run.
+
+    The ``.py`` files a run directory holds are only checked: each must be byte-identical to ser_hf's source of
+    the same name (``ser_hf/models/mel_cnn/``), so that validation (which executes the folder's code with
+    ``trust_remote_code=True``) and Hub users run ser_hf's code, not whatever a run directory was given.
+
+    Raises:
+        PushError: a ``.py`` file of the run differs from ser_hf's or is not one of its modules.
+    """
+    names = []
+    for code in sorted(run.glob("*.py")):
+        shutil.copyfile(_own_code(code), folder / code.name)
+        names.append(code.name)
+    return names
+
+
+def _own_code(code: Path) -> Path:
+    own = Path(__file__).parent / "models" / "mel_cnn" / code.name
+    if not own.is_file() or own.read_bytes() != code.read_bytes():
+        raise PushError(
+            f"{code} is not ser_hf's own {code.name} (it differs, or ser_hf has no such module); ser_hf only "
+            "publishes and runs its own modeling code: train the run again with this ser_hf, or remove the file"
+        )
+    return own
 
 
 _VALIDATE = r"""
@@ -332,6 +361,8 @@ def validate_upload_folder(folder: str | Path) -> dict:
     The card must parse, with license, library_name, pipeline_tag and a model-index of evaluation results;
     the folder must load with ``pipeline("audio-classification")`` in a fresh Python process where ``ser_hf``
     and ``peft`` cannot be imported (the mel-CNN through ``trust_remote_code=True``) and classify a 1 s clip.
+    That process executes the folder's ``.py`` files, so each must first be byte-identical to ser_hf's own module
+    of that name: validation never runs code that ser_hf did not ship.
 
     Returns:
         ``{"card": card metadata dict, "prediction": [{"label", "score"}, ...]}``.
@@ -350,6 +381,8 @@ def validate_upload_folder(folder: str | Path) -> dict:
             raise PushError(f"{folder / 'README.md'}: card metadata lacks {key!r}")
     if not card.data.eval_results:
         raise PushError(f"{folder / 'README.md'}: the model-index holds no evaluation results")
+    for code in folder.glob("*.py"):
+        _own_code(code)
     remote = any(folder.glob("*.py"))
     env = {**os.environ, "PYTHONPATH": ""}
     done = subprocess.run(
@@ -409,7 +442,7 @@ def push_to_hub(
         PushError: invalid repo id, no token, HTTP 401 / 403 / 404, network errors, a run that cannot be
             published or a folder that fails validation; the run directory is left as it was.
     """
-    run = Path(run_dir)
+    run = Path(run_dir).resolve()  # `ser-hf push .` must not put RUN.hub inside the run
     try:
         validate_repo_id(repo_id)
         if repo_id.count("/") != 1:

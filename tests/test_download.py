@@ -187,3 +187,17 @@ def test_download_commands_against_the_local_server(server, tmp_path, monkeypatc
     assert cli(["download", "ravdess", "--to", str(tmp_path / "again"), "--no_progress"]) == 2
     assert "does not match the expected" in capsys.readouterr().err
     assert (tmp_path / "again" / "Audio_Speech_Actors_01-24.zip.bad-md5").exists()
+
+
+def test_decompression_bombs_are_refused_before_writing(tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("Actor_01/zeros.wav", b"\0" * (20 * 2**20))  # 20 MB of zeros: about 20 KB compressed
+    with pytest.raises(UnsafeArchiveError, match=r"would expand to 20,971,520 bytes .*decompression bomb"):
+        safe_extract(bomb, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UnsafeArchiveError, match="limits are 1,000 bytes"):
+        safe_extract(bomb, tmp_path / "out", max_bytes=1000, max_ratio=1e9)
+    assert safe_extract(bomb, tmp_path / "out", max_ratio=1e9) == ["Actor_01/zeros.wav"]

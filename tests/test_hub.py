@@ -180,3 +180,30 @@ def test_lora_export_and_finetune_push_to_hub(ravdess_dir, tiny_backbones, fake_
     assert not any(f.endswith((".bin", ".py")) for f in upload["files"])
     with pytest.raises(ValueError, match="--push_to_hub true needs --hub_model_id"):
         train([str(ROOT / "configs" / "ravdess_wav2vec2_lora.yaml"), "--data_dir", "x", "--push_to_hub", "true"])
+
+
+def test_push_never_runs_or_publishes_code_that_ser_hf_did_not_ship(checkpoint, tmp_path):  # noqa: F811
+    import shutil
+
+    run, _ = checkpoint
+    tampered = tmp_path / "run"
+    shutil.copytree(run, tampered)
+    marker = tmp_path / "executed"
+    code = tampered / "modeling_mel_cnn.py"
+    code.write_text(code.read_text() + f"\nopen({str(marker)!r}, 'w').write('ran')\n")
+    with pytest.raises(PushError, match="modeling_mel_cnn.py is not ser_hf's own"):
+        push_to_hub(tampered, "someone/x", dry_run=True, output_dir=tmp_path / "up")
+    assert not marker.exists() and not (tmp_path / "up").exists()
+
+
+def test_push_dot_from_inside_the_run_leaves_the_run_unchanged(checkpoint, tmp_path, monkeypatch):  # noqa: F811
+    import shutil
+
+    run, _ = checkpoint
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = snapshot(copy)
+    monkeypatch.chdir(copy)
+    result = push_to_hub(".", "someone/x", dry_run=True)
+    assert snapshot(copy) == before
+    assert result["folder"] == str(tmp_path / "run.hub")
