@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # datasets and the fold logic are imported where they are use
 
 
 def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | None = None) -> datasets.Dataset:
-    """Add ``input_values`` (float32 mono waveform ``(num_samples,)`` at ``sampling_rate`` Hz) to every row.
+    """Add ``input_values`` (float32 mono waveform ``(num_samples,)`` at ``sampling_rate`` Hz) and its length
+    ``num_samples`` to every row.
 
     Nothing else is done to the clip here: trimming and cropping belong to the checkpoint's feature extractor
     (:func:`featurize`), so that they are the same for every consumer.
@@ -45,14 +46,16 @@ def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | Non
 
     def decode(example):
         try:
-            return {"input_values": load_audio(example["audio"], sampling_rate), "decode_error": ""}
+            wav = load_audio(example["audio"], sampling_rate)
+            return {"input_values": wav, "num_samples": len(wav), "decode_error": ""}
         except (OSError, AudioError) as err:
-            return {"input_values": np.zeros(0, np.float32), "decode_error": str(err)}
+            return {"input_values": np.zeros(0, np.float32), "num_samples": 0, "decode_error": str(err)}
 
     import datasets
 
     features = ds.features.copy()
     features["input_values"] = datasets.Sequence(datasets.Value("float32"))
+    features["num_samples"] = datasets.Value("int64")
     features["decode_error"] = datasets.Value("string")
     decoded = ds.map(decode, features=features, num_proc=num_proc, desc="decode + resample")
     errors = [e for e in decoded["decode_error"] if e]
@@ -60,6 +63,30 @@ def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | Non
         shown = "\n  ".join(errors[:20]) + (f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else "")
         raise AudioError(f"{len(errors)} of {len(decoded)} clips cannot be used:\n  {shown}")
     return decoded.remove_columns("decode_error")
+
+
+EVAL_BATCH_SAMPLES = 32 * 30 * 16000
+"""Padded samples one evaluation batch may hold (32 clips of 30 s at 16 kHz, about 61 MB of float32 input)."""
+
+
+def length_batches(lengths, max_batch: int, max_samples: int = EVAL_BATCH_SAMPLES) -> list[list[int]]:
+    """Indices ``0 .. len(lengths) - 1`` grouped into evaluation batches in order of length: at most ``max_batch``
+    clips a batch, and at most ``max_samples`` padded samples (clips x the batch's longest clip), so one long
+    recording is scored alone instead of padding a whole batch to its length (memory stays bounded).
+
+    Args:
+        lengths: clip lengths in samples, ``(num_clips,)``.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, current = [], []
+    for i in order:  # ascending: the newest clip is the batch's longest
+        if current and (len(current) >= max_batch or (len(current) + 1) * lengths[i] > max_samples):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def fixed_window(feature_extractor) -> int | None:

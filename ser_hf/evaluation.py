@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .corpora import load_corpus
-from .data import decode_dataset
+from .data import decode_dataset, length_batches
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
 from .labels import shared_label_plan
@@ -64,14 +64,15 @@ def group_ua(pred: np.ndarray, ref: np.ndarray, groups: list[str]) -> dict[str, 
 
 def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16) -> np.ndarray:
     """Class probabilities ``(num_clips, num_labels)`` of ``model`` for mono waveforms at the extractor's rate,
-    in batches of ``batch_size`` through :func:`ser_hf.inference.batch_probabilities` (the checkpoint's own
-    preprocessing, as ``pipeline()`` applies it)."""
+    in the input order, through :func:`ser_hf.inference.batch_probabilities` (the checkpoint's own preprocessing,
+    as ``pipeline()`` applies it). Clips are batched by length (:func:`ser_hf.data.length_batches`: at most
+    ``batch_size`` clips and a bounded number of padded samples a batch), so a long recording among short clips
+    does not multiply memory."""
     model.eval()
-    probs = [
-        batch_probabilities(model, feature_extractor, waves[i : i + batch_size])
-        for i in range(0, len(waves), batch_size)
-    ]
-    return np.concatenate(probs) if probs else np.zeros((0, model.config.num_labels), dtype=np.float32)
+    probs = np.zeros((len(waves), model.config.num_labels), dtype=np.float32)
+    for idx in length_batches([len(w) for w in waves], batch_size):
+        probs[idx] = batch_probabilities(model, feature_extractor, [waves[i] for i in idx])
+    return probs
 
 
 def evaluate_checkpoint(

@@ -27,7 +27,7 @@ from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArg
 from transformers.trainer_utils import get_last_checkpoint
 
 from .corpora import load_corpus
-from .data import AudioCollator, WaveformAugment, decode_dataset, featurize, select_side
+from .data import AudioCollator, WaveformAugment, decode_dataset, featurize, length_batches, select_side
 from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
 from .metrics import compute_ser_metrics, format_mean_std, mean_std, plot_confusion_matrix, trainer_compute_metrics
 from .models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
@@ -456,7 +456,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     out = Path(training_args.output_dir)
     set_seed(training_args.seed)
     sides = {
-        s: select_side(decoded, split, s).select_columns(["input_values", "label"]).with_format("numpy")
+        s: select_side(decoded, split, s).select_columns(["input_values", "label", "num_samples"]).with_format("numpy")
         for s in ("train", "validation", "test")
     }
     model, fe = build_model(
@@ -590,11 +590,23 @@ class SERTrainer(Trainer):
         finally:
             self.data_collator = train_collator
 
+    def _length_batched(self, dataset):
+        """Single-process evaluation batched by length under a padded-sample budget
+        (:func:`ser_hf.data.length_batches`), so one long clip does not pad a whole batch; ``None`` where that does
+        not apply (several processes, or no ``num_samples`` column)."""
+        if self.args.world_size > 1 or dataset is None or "num_samples" not in getattr(dataset, "column_names", []):
+            return None
+        batches = length_batches(list(dataset["num_samples"]), self.args.eval_batch_size)
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=batches, collate_fn=self.eval_data_collator, num_workers=0
+        )
+
     def get_eval_dataloader(self, eval_dataset=None):
-        return self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
+        loader = self._length_batched(self.eval_dataset if eval_dataset is None else eval_dataset)
+        return loader or self._with_eval_collator(super().get_eval_dataloader, eval_dataset)
 
     def get_test_dataloader(self, test_dataset):
-        return self._with_eval_collator(super().get_test_dataloader, test_dataset)
+        return self._length_batched(test_dataset) or self._with_eval_collator(super().get_test_dataloader, test_dataset)
 
 
 def reuse_fold(metrics_path: Path, split: SplitDefinition, settings: dict | None = None) -> dict:
@@ -608,6 +620,13 @@ def reuse_fold(metrics_path: Path, split: SplitDefinition, settings: dict | None
             the file and every differing setting).
     """
     metrics = json.loads(metrics_path.read_text())
+    saved = metrics.get("split", {})
+    sides = ("train_speakers", "val_speakers", "test_speakers")
+    if saved.get("corpus") != split.corpus or any(saved.get(k) != getattr(split, k) for k in sides):
+        raise ValueError(
+            f"{metrics_path}: this finished fold used another split than fold {split.fold} of "
+            f"{split.corpus}/{split.protocol}; use another --output_dir"
+        )
     if settings:
         saved_settings = {**metrics.get("training", {}), **_model_settings(metrics.get("model", {}))}
         saved_settings["trim_db"] = metrics.get("preprocessing", {}).get(
@@ -623,13 +642,6 @@ def reuse_fold(metrics_path: Path, split: SplitDefinition, settings: dict | None
                 f"{metrics_path}: this finished fold was trained with other settings ({'; '.join(differ)}); "
                 "--resume_folds only keeps folds of the same recipe: use another --output_dir"
             )
-    saved = metrics.get("split", {})
-    sides = ("train_speakers", "val_speakers", "test_speakers")
-    if saved.get("corpus") != split.corpus or any(saved.get(k) != getattr(split, k) for k in sides):
-        raise ValueError(
-            f"{metrics_path}: this finished fold used another split than fold {split.fold} of "
-            f"{split.corpus}/{split.protocol}; use another --output_dir"
-        )
     print(f"[ser_hf] fold {split.fold}: kept finished run {metrics_path.parent} (UA {metrics['ua']:.4f})")
     return metrics
 

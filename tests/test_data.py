@@ -106,3 +106,14 @@ def test_trainer_evaluates_with_the_deterministic_collator(tmp_path):
     assert next(iter(trainer.get_eval_dataloader()))["input_values"].shape == (2, 16000)
     assert next(iter(trainer.get_test_dataloader(ds)))["input_values"].shape == (2, 16000)
     assert next(iter(trainer.get_train_dataloader()))["input_values"].shape == (2, 4000)
+
+
+def test_evaluation_batches_bound_padded_samples():
+    from ser_hf.data import length_batches
+
+    lengths = [16000] * 40 + [16000 * 600]  # 40 one-second clips and one 10-minute recording
+    batches = length_batches(lengths, max_batch=32, max_samples=32 * 30 * 16000)
+    assert sorted(i for b in batches for i in b) == list(range(41))
+    assert [40] in batches  # the long recording is scored alone
+    assert max(len(b) * max(lengths[i] for i in b) for b in batches) <= 16000 * 600
+    assert all(len(b) <= 32 for b in batches)

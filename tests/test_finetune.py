@@ -101,16 +101,20 @@ def test_resume_folds_keeps_finished_folds_and_redoes_the_rest(ravdess_dir, cach
     out = tmp_path / "cv"
     main(args(ravdess_dir, cache_dir, out / "fold_0", "--fold", "0", "--max_steps", "1"))
     kept = (out / "fold_0" / "metrics.json").read_text()
-    (out / "fold_1").mkdir()
-    (out / "fold_1" / "partial.txt").write_text("interrupted")
+    (out / "fold_1" / "checkpoint-99").mkdir(parents=True)  # an interrupted fold's leftovers
+    (out / "fold_1" / "checkpoint-99" / "trainer_state.json").write_text("{}")
+    (out / "fold_1" / "notes.txt").write_text("mine")  # ... and a file ser_hf did not write
     with pytest.raises(RunExistsError):
         main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--max_steps", "1"))
-    summary = main(
-        args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--max_steps", "1", "--resume_folds", "true")
-    )
+    resume = ["--all_folds", "true", "--max_steps", "1", "--resume_folds", "true"]
+    with pytest.raises(RunExistsError, match=r"fold_1 holds files that ser_hf did not write \(notes.txt\)"):
+        main(args(ravdess_dir, cache_dir, out, *resume))
+    assert (out / "fold_1" / "notes.txt").read_text() == "mine"
+    (out / "fold_1" / "notes.txt").unlink()
+    summary = main(args(ravdess_dir, cache_dir, out, *resume))
     assert (out / "fold_0" / "metrics.json").read_text() == kept
     assert summary["ua"]["per_fold"][0] == json.loads(kept)["ua"]
-    assert not (out / "fold_1" / "partial.txt").exists() and (out / "fold_1" / "metrics.json").exists()
+    assert not (out / "fold_1" / "checkpoint-99").exists() and (out / "fold_1" / "metrics.json").exists()
     with pytest.raises(RunExistsError, match="cv_results.json"):
         main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--resume_folds", "true"))
 
