@@ -7,6 +7,7 @@ Everything here works on mono ``float32`` numpy arrays of shape ``(num_samples,)
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,30 +40,47 @@ class AudioError(ValueError):
     """Raised when an audio file cannot be used; the message names the file and the problem."""
 
 
+AudioSource = str | os.PathLike | bytes | dict
+"""A file path, the encoded bytes of a file, or a ``datasets`` audio dict ``{"bytes": ..., "path": ...}``."""
+
+
 @contextmanager
-def open_audio(path: str | os.PathLike) -> Iterator[sf.SoundFile]:
-    """Open an audio file for reading after the checks every reader shares (whole-file and streaming).
+def open_audio(path: AudioSource) -> Iterator[sf.SoundFile]:
+    """Open audio for reading after the checks every reader shares (whole-file and streaming).
+
+    Args:
+        path: a file path, the encoded bytes of a file, or a ``datasets`` ``Audio(decode=False)`` dict
+            (``{"bytes": ..., "path": ...}``: the bytes are read, the path names it in errors).
 
     Raises:
         FileNotFoundError: the file does not exist.
-        AudioError: the file cannot be decoded (corrupt or not audio), is a RIFF/WAVE file whose ``data`` chunk
+        AudioError: the audio cannot be decoded (corrupt or not audio), is a RIFF/WAVE file whose ``data`` chunk
             is cut short (truncated download), or declares no samples.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such audio file")
+    if isinstance(path, dict) and path.get("bytes") is None:
+        path = path.get("path") or ""
+    if isinstance(path, (bytes, bytearray, dict)):
+        data = bytes(path["bytes"] if isinstance(path, dict) else path)
+        name = (path.get("path") if isinstance(path, dict) else None) or f"<{len(data)} bytes of audio>"
+        source, size = io.BytesIO(data), len(data)
+    else:
+        name = source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"{source}: no such audio file")
+        size = source.stat().st_size
     try:
-        f = sf.SoundFile(path)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"{path}: cannot decode audio ({err}); expected a file libsndfile reads") from err
+        f = sf.SoundFile(source)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioError(f"{name}: cannot decode audio ({err}); expected a file libsndfile reads") from err
     with f:
-        if _wav_data_missing(path):
+        if _wav_data_missing(source, size):
             raise AudioError(
-                f"{path}: truncated WAV, its data chunk declares more bytes than the file holds "
-                f"({path.stat().st_size} bytes); download or export it again"
+                f"{name}: truncated WAV, its data chunk declares more bytes than the file holds "
+                f"({size} bytes); download or export it again"
             )
         if f.frames == 0:
-            raise AudioError(f"{path}: zero-length audio (0 samples); expected at least one sample")
+            raise AudioError(f"{name}: zero-length audio (0 samples); expected at least one sample")
+        f.name_for_errors = str(name)
         yield f
 
 
@@ -73,14 +91,14 @@ def _check_finite(path, wav: np.ndarray) -> None:
         )
 
 
-def load_audio(path: str | os.PathLike, sampling_rate: int | None = 16000) -> np.ndarray:
+def load_audio(path: AudioSource, sampling_rate: int | None = 16000) -> np.ndarray:
     """Decode an audio file to a mono float32 waveform, resampled to ``sampling_rate``.
 
     Multi-channel audio is down-mixed by averaging the channels. Integer PCM is scaled to [-1, 1].
 
     Args:
         path: file readable by libsndfile (WAV, FLAC, OGG, ...), any sampling rate, bit depth and channel
-            count.
+            count; or its bytes, or a ``datasets`` ``Audio(decode=False)`` dict (see :func:`open_audio`).
         sampling_rate: target sampling rate in Hz; ``None`` keeps the file's own rate.
 
     Returns:
@@ -92,13 +110,13 @@ def load_audio(path: str | os.PathLike, sampling_rate: int | None = 16000) -> np
             samples (float WAV).
     """
     with open_audio(path) as f:
-        declared, source_rate = f.frames, f.samplerate
+        declared, source_rate, name = f.frames, f.samplerate, f.name_for_errors
         data = f.read(dtype="float32", always_2d=True)
     if declared > 0 and data.shape[0] < declared:
         raise AudioError(
-            f"{path}: truncated audio, the header declares {declared} frames but {data.shape[0]} were read"
+            f"{name}: truncated audio, the header declares {declared} frames but {data.shape[0]} were read"
         )
-    _check_finite(path, data)
+    _check_finite(name, data)
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if sampling_rate is not None and source_rate != sampling_rate:
         wav = resample(wav, source_rate, sampling_rate)
@@ -129,14 +147,13 @@ def stream_audio(path: str | os.PathLike, sampling_rate: int, block_s: float = 3
                 break
 
 
-def _wav_data_missing(path: Path) -> bool:
+def _wav_data_missing(path: Path | io.BytesIO, size: int) -> bool:
     """True when a RIFF/WAVE file's ``data`` chunk declares more bytes than the file holds (a cut-off download).
 
     libsndfile silently clamps such files to the bytes present, so the check reads the chunk headers itself
     (RIFF layout: Microsoft/IBM "Multimedia Programming Interface and Data Specifications 1.0", 1991).
     """
-    size = path.stat().st_size
-    with open(path, "rb") as f:
+    with open(path, "rb") if isinstance(path, Path) else _rewound(path) as f:
         if f.read(4) != b"RIFF":
             return False
         f.seek(12)
@@ -148,6 +165,17 @@ def _wav_data_missing(path: Path) -> bool:
             if header[:4] == b"data":
                 return chunk_size != 0xFFFFFFFF and f.tell() + chunk_size > size
             f.seek(chunk_size + (chunk_size & 1), 1)
+
+
+@contextmanager
+def _rewound(buf: io.BytesIO):
+    """``buf`` read from its start, then returned to where its reader (soundfile) had left it."""
+    position = buf.tell()
+    buf.seek(0)
+    try:
+        yield buf
+    finally:
+        buf.seek(position)
 
 
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

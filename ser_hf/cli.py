@@ -21,11 +21,12 @@ def main(argv: list[str] | None = None) -> int:
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
         "download": "fetch a public corpus (ravdess, emovdb; anad: manual steps), verified and safely extracted",
+        "export-dataset": "a corpus as Parquet with one config per speaker-independent fold (+ --repo-id to push)",
         "folds": "print the speaker-independent split of a corpus fold as JSON",
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,evaluate,compare,predict,push,download,folds} ...\n"
+            "usage: ser-hf {train,evaluate,compare,predict,push,download,export-dataset,folds} ...\n"
             + "\n".join(f"  {k:<8} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         from .training import run_cli
 
         return run_cli(argv[1:])
-    if argv[0] in ("evaluate", "compare", "push", "predict", "download"):
+    if argv[0] in ("evaluate", "compare", "push", "predict", "download", "export-dataset"):
         from .audio import AudioError
         from .corpora import CorpusError
         from .download import DownloadError
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             "push": push_main,
             "predict": predict_main,
             "download": download_main,
+            "export-dataset": export_main,
         }
         try:
             return run[argv[0]](argv[1:])
@@ -304,6 +306,55 @@ def predict_main(argv: list[str]) -> int:
     if failed:
         print(f"ser-hf predict: {len(failed)} of {len(files)} files could not be used (listed above)", file=sys.stderr)
     return 1 if failed else 0
+
+
+def export_main(argv: list[str]) -> int:
+    """``ser-hf export-dataset``: see :mod:`ser_hf.export` and :func:`ser_hf.hub.push_dataset`."""
+    parser = argparse.ArgumentParser(
+        prog="ser-hf export-dataset",
+        description="Export a corpus as Parquet shards with one config per speaker-independent fold, a dataset "
+        "card, and (with --repo-id) push it to the Hub as a dataset repo.",
+    )
+    parser.add_argument("corpus", help="ravdess, emovdb, anad or folder")
+    parser.add_argument("--data_dir", required=True, help="folder holding the corpus")
+    parser.add_argument("--to", required=True, help="output folder (must not exist or be empty)")
+    parser.add_argument("--protocol", choices=["folds", "loso"], default="folds")
+    parser.add_argument("--sampling_rate", type=int, default=None, help="store mono FLAC at this rate (Hz)")
+    parser.add_argument("--corpus_config", default=None)
+    parser.add_argument("--metadata", default=None, help="folder corpus: metadata CSV/JSONL")
+    parser.add_argument("--cache_dir", default=None)
+    parser.add_argument("--repo-id", dest="repo_id", default=None, help="push to this dataset repo (USER/NAME)")
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--revision", default=None)
+    parser.add_argument("--dry-run", dest="dry_run", action="store_true", help="build and check the folder only")
+    args = parser.parse_args(argv)
+    from .export import export_dataset
+    from .hub import push_dataset, validate_dataset_folder
+
+    kwargs = {"metadata": args.metadata} if args.metadata else {}
+    summary = export_dataset(
+        args.corpus,
+        args.data_dir,
+        args.to,
+        args.protocol,
+        args.sampling_rate,
+        args.corpus_config,
+        args.cache_dir,
+        **kwargs,
+    )
+    print(
+        f"exported {summary['num_clips']} clips into {summary['num_shards']} shards ({summary['bytes'] / 1e6:.1f} MB) "
+        f"in {summary['seconds']:.1f} s: {args.to}"
+    )
+    for name, splits in summary["configs"].items():
+        print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in splits.items()))
+    if args.repo_id:
+        result = push_dataset(args.to, args.repo_id, args.private, args.revision, dry_run=args.dry_run)
+        print("dry run: nothing uploaded" if args.dry_run else f"pushed to {result['url']}")
+    elif args.dry_run:
+        validate_dataset_folder(args.to)
+        print("checked: every config loads with datasets.load_dataset with the declared split sizes")
+    return 0
 
 
 def download_main(argv: list[str]) -> int:

@@ -417,6 +417,113 @@ def _explain(err: Exception, repo_id: str) -> str:
     return f"could not reach the Hub ({type(err).__name__}: {err}); check the network (and HF_HUB_OFFLINE)"
 
 
+def _check_repo_id(repo_id: str) -> None:
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("expected exactly one '/'")
+    except HFValidationError as err:
+        raise PushError(f"--repo-id {repo_id!r} is not a valid repo id ({err}); expected USER/NAME") from None
+
+
+def _token(token: str | None, dry_run: bool, unchanged: str) -> str | None:
+    token = token or get_token()
+    if not dry_run and not token:
+        raise PushError(
+            "no Hugging Face token: set HF_TOKEN or run `hf auth login` (or use --dry-run to only build the "
+            f"folder); nothing was uploaded and {unchanged}"
+        )
+    return token
+
+
+def _upload(folder, repo_id, repo_type, private, revision, message, token, unchanged) -> str:
+    """``create_repo`` (exist_ok), ``create_branch`` when asked, ``upload_folder``; HTTP and network errors become
+    a :class:`PushError` that says what to do. Returns the commit URL."""
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=repo_id, repo_type=repo_type, folder_path=str(folder), revision=revision, commit_message=message
+        )
+    except (HfHubHTTPError, OSError, httpx2.HTTPError) as err:  # OfflineModeIsEnabled is an OSError
+        raise PushError(_explain(err, repo_id) + f"; {unchanged}") from None
+    return getattr(info, "commit_url", None) or str(info)
+
+
+def validate_dataset_folder(folder: str | Path) -> dict:
+    """Check an exported dataset folder (:mod:`ser_hf.export`) as a ``load_dataset`` user would meet it: the card
+    parses with license, task category, configs and ``dataset_info``, and every config loads with
+    ``datasets.load_dataset(folder, config)`` with the split sizes the card declares.
+
+    Returns:
+        ``{"card": card metadata, "configs": {config: {split: rows}}}``.
+
+    Raises:
+        PushError: naming what failed.
+    """
+    import datasets
+    from huggingface_hub import DatasetCard
+
+    folder = Path(folder)
+    try:
+        data = DatasetCard.load(str(folder / "README.md")).data.to_dict()
+    except Exception as err:  # noqa: BLE001 - any parse failure is reported the same way
+        raise PushError(f"{folder / 'README.md'}: the dataset card does not parse: {err}") from err
+    for key in ("license", "task_categories", "configs", "dataset_info"):
+        if not data.get(key):
+            raise PushError(f"{folder / 'README.md'}: card metadata lacks {key!r}")
+    declared = {
+        info["config_name"]: {sp["name"]: sp["num_examples"] for sp in info["splits"]} for info in data["dataset_info"]
+    }
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="ser_hf_dataset_check_") as cache:
+        for cfg in data["configs"]:
+            name = cfg["config_name"]
+            try:
+                loaded = datasets.load_dataset(str(folder), name, cache_dir=cache)
+            except Exception as err:  # noqa: BLE001
+                raise PushError(f"{folder}: config {name!r} does not load with datasets.load_dataset: {err}") from err
+            found[name] = {split: len(ds) for split, ds in loaded.items()}
+            if found[name] != declared.get(name):
+                raise PushError(
+                    f"{folder}: config {name!r} loads {found[name]} rows, the card declares {declared.get(name)}"
+                )
+    return {"card": data, "configs": found}
+
+
+def push_dataset(
+    folder: str | Path,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> dict:
+    """Validate an exported dataset folder and (unless ``dry_run``) upload it as a dataset repo
+    (``create_repo(repo_type="dataset")``, ``upload_folder``), with the same checks and error messages as model
+    pushes. The folder is never changed.
+
+    Returns:
+        ``{"folder", "validation", "url" (None for a dry run), "commit_message"}``.
+
+    Raises:
+        PushError: invalid repo id, no token, HTTP 401 / 403 / 404, network errors, or a folder that fails
+            :func:`validate_dataset_folder`.
+    """
+    folder = Path(folder).resolve()
+    _check_repo_id(repo_id)
+    token = _token(token, dry_run, f"{folder} is unchanged")
+    validation = validate_dataset_folder(folder)
+    message = commit_message or f"ser_hf: dataset export ({', '.join(validation['configs'])})"
+    url = None
+    if not dry_run:
+        url = _upload(folder, repo_id, "dataset", private, revision, message, token, f"{folder} is unchanged")
+    return {"folder": str(folder), "validation": validation, "url": url, "commit_message": message}
+
+
 def push_to_hub(
     run_dir: str | Path,
     repo_id: str,
@@ -443,18 +550,8 @@ def push_to_hub(
             published or a folder that fails validation; the run directory is left as it was.
     """
     run = Path(run_dir).resolve()  # `ser-hf push .` must not put RUN.hub inside the run
-    try:
-        validate_repo_id(repo_id)
-        if repo_id.count("/") != 1:
-            raise HFValidationError("expected exactly one '/'")
-    except HFValidationError as err:
-        raise PushError(f"--repo-id {repo_id!r} is not a valid repo id ({err}); expected USER/NAME") from None
-    token = token or get_token()
-    if not dry_run and not token:
-        raise PushError(
-            "no Hugging Face token: set HF_TOKEN or run `hf auth login` (or use --dry-run to only build the "
-            f"folder); nothing was uploaded and {run} is unchanged"
-        )
+    _check_repo_id(repo_id)
+    token = _token(token, dry_run, f"{run} is unchanged")
     try:
         record = RunRecord.load(run)
     except RunRecordError as err:
@@ -474,17 +571,9 @@ def push_to_hub(
         validation = validate_upload_folder(output_dir)
         url = None
         if not dry_run:
-            api = HfApi(token=token)
-            try:
-                api.create_repo(repo_id, private=private, exist_ok=True)
-                if revision:
-                    api.create_branch(repo_id, branch=revision, exist_ok=True)
-                info = api.upload_folder(
-                    repo_id=repo_id, folder_path=str(output_dir), revision=revision, commit_message=message
-                )
-            except (HfHubHTTPError, OSError, httpx2.HTTPError) as err:  # OfflineModeIsEnabled is an OSError
-                raise PushError(_explain(err, repo_id) + f"; nothing in {run} was changed") from None
-            url = getattr(info, "commit_url", None) or str(info)
+            url = _upload(
+                output_dir, repo_id, "model", private, revision, message, token, f"nothing in {run} was changed"
+            )
         return {
             "folder": str(output_dir),
             "files": files,

@@ -70,3 +70,20 @@ def test_crops():
 
 def test_resample_length():
     assert resample(np.zeros(48000, np.float32), 48000, 16000).shape == (16000,)
+
+
+def test_bytes_and_datasets_audio_dicts_decode_like_the_file(tmp_path):
+    import soundfile as sf
+
+    wav = (0.3 * np.sin(np.arange(4800) / 9)).astype(np.float32)
+    path = tmp_path / "x.wav"
+    sf.write(path, wav, 48000, subtype="PCM_16")
+    from_file = load_audio(path, 16000)
+    data = path.read_bytes()
+    assert np.array_equal(load_audio(data, 16000), from_file)
+    assert np.array_equal(load_audio({"bytes": data, "path": "x.wav"}, 16000), from_file)
+    assert np.array_equal(load_audio({"bytes": None, "path": str(path)}, 16000), from_file)
+    with pytest.raises(AudioError, match="y.wav: cannot decode audio"):
+        load_audio({"bytes": b"not audio" * 20, "path": "y.wav"})
+    with pytest.raises(AudioError, match="y.wav: truncated WAV"):
+        load_audio({"bytes": data[: len(data) // 2], "path": "y.wav"})

@@ -114,8 +114,18 @@ def test_push_calls_the_hub_api_with_repo_files_and_message(checkpoint, fake_api
     names = [c[0] for c in fake_api.calls]
     assert names == ["init", "create_repo", "create_branch", "upload_folder"]
     assert fake_api.calls[0][1] == {"token_given": True}
-    assert fake_api.calls[1][1] == {"repo_id": "someone/ser-melcnn", "private": True, "exist_ok": True}
-    assert fake_api.calls[2][1] == {"repo_id": "someone/ser-melcnn", "branch": "v1", "exist_ok": True}
+    assert fake_api.calls[1][1] == {
+        "repo_id": "someone/ser-melcnn",
+        "repo_type": "model",
+        "private": True,
+        "exist_ok": True,
+    }
+    assert fake_api.calls[2][1] == {
+        "repo_id": "someone/ser-melcnn",
+        "branch": "v1",
+        "repo_type": "model",
+        "exist_ok": True,
+    }
     upload = fake_api.calls[3][1]
     assert upload["repo_id"] == "someone/ser-melcnn" and upload["revision"] == "v1"
     assert upload["files"] == MELCNN_FILES

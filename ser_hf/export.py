@@ -1,0 +1,259 @@
+"""Export a corpus as a Hub-style Parquet dataset with one config per speaker-independent fold.
+
+``ser-hf export-dataset CORPUS --data_dir DIR --to OUT [--protocol folds|loso] [--sampling_rate SR]
+[--repo-id USER/NAME [--private] | --dry-run]`` writes::
+
+    OUT/README.md                    dataset card: YAML (configs, features, splits with counts, license,
+                                     citation, task category), the protocol in words, the license terms
+    OUT/data/group-NNN.parquet       the clips (audio bytes in an ``Audio`` column, ``ClassLabel`` label,
+                                     speaker, gender, every metadata column of the builder)
+
+Each clip is stored once. Speakers are grouped by the side they take in every fold (speakers with the same
+train / validation / test pattern across folds share a shard), so a fold config's ``train``, ``validation``
+and ``test`` splits are lists of whole shards: exactly the sides :func:`ser_hf.folds.make_split` defines, with
+speaker-disjoint validation. The ``all`` config holds every clip in one ``train`` split.
+
+``datasets.load_dataset(OUT, "fold_0")`` then gives the same clips, labels, speakers and sides as
+:func:`ser_hf.load_corpus` + :func:`ser_hf.make_split`. ``datasets`` 5 decodes ``Audio`` only through
+torchcodec; without it, ``ds.cast_column("audio", datasets.Audio(decode=False))`` gives the bytes, which
+:func:`ser_hf.load_audio` decodes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .audio import load_audio
+
+logger = logging.getLogger(__name__)
+
+SIDE_SPLITS = {"train": "train", "validation": "validation", "test": "test"}
+"""Split name of each side of a :class:`ser_hf.folds.SplitDefinition`."""
+
+
+class ExportError(ValueError):
+    """The export cannot be written (an existing non-empty folder, a protocol without folds); names it."""
+
+
+def _audio_bytes(path: str, sampling_rate: int | None) -> tuple[bytes, str, int]:
+    """The clip's bytes as stored: the original file when no resampling is asked (bit-exact), else 16-bit FLAC
+    of the mono clip at ``sampling_rate`` Hz. Returns ``(bytes, file name, sampling rate)``."""
+    info = sf.info(path)
+    if sampling_rate is None or (info.samplerate == sampling_rate and info.channels == 1):
+        return Path(path).read_bytes(), Path(path).name, info.samplerate
+    wav = load_audio(path, sampling_rate)
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(wav, -1.0, 1.0), sampling_rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue(), Path(path).with_suffix(".flac").name, sampling_rate
+
+
+def shard_groups(speakers: list[str], splits: list) -> dict[tuple, list[str]]:
+    """Speakers grouped by their side in every fold: ``{(side in fold 0, side in fold 1, ...): speakers}``."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for speaker in sorted(set(speakers)):
+        groups[tuple(split.side_of(speaker) for split in splits)].append(speaker)
+    return dict(groups)
+
+
+def export_dataset(
+    corpus: str,
+    data_dir: str | Path,
+    out: str | Path,
+    protocol: str = "folds",
+    sampling_rate: int | None = None,
+    corpus_config: str | None = None,
+    cache_dir: str | Path | None = None,
+    num_val_speakers: int = 2,
+    **corpus_kwargs,
+) -> dict:
+    """Write ``out`` (see module docstring) and return a summary.
+
+    Args:
+        corpus / data_dir / corpus_config / corpus_kwargs: as :func:`ser_hf.load_corpus`.
+        protocol: ``folds`` or ``loso`` (speaker-independent protocols with numbered folds).
+        sampling_rate: store every clip as mono 16-bit FLAC at this rate (Hz); ``None`` keeps the files as they
+            are (same bytes, same rate).
+
+    Returns:
+        ``{"out", "configs": {name: {split: num_examples}}, "num_clips", "bytes", "seconds"}``.
+
+    Raises:
+        ExportError: ``out`` exists and is not empty (nothing is overwritten), or an unsupported protocol.
+        FileNotFoundError / CorpusError: from loading the corpus.
+    """
+    import datasets
+
+    from .corpora import load_corpus
+    from .folds import make_split, num_folds
+
+    if protocol not in ("folds", "loso"):
+        raise ExportError(f"--protocol {protocol!r}: export writes fold configs for 'folds' or 'loso'")
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not empty; choose another --to (exports never overwrite)")
+    start = time.perf_counter()
+    ds = load_corpus(corpus, data_dir, corpus_config, cache_dir, **corpus_kwargs)
+    speakers = ds["speaker"]
+    splits = [
+        make_split(corpus, speakers, protocol, k, num_val_speakers, ids=ds["id"], labels=ds["label"])
+        for k in range(num_folds(corpus, speakers, protocol))
+    ]
+    groups = shard_groups(speakers, splits)
+
+    features = ds.features.copy()
+    rate = sampling_rate
+    if rate is None:  # the files' own rate, when they share one
+        rates = {sf.info(p).samplerate for p in ds["audio"]}
+        rate = rates.pop() if len(rates) == 1 else None
+    features["audio"] = datasets.Audio(sampling_rate=rate)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    shard_of: dict[str, str] = {}
+    total_bytes = 0
+    for n, members in enumerate(sorted(groups.values())):
+        name = f"data/group-{n:03d}.parquet"
+        wanted = set(members)
+        rows = ds.select([i for i, s in enumerate(speakers) if s in wanted])
+
+        def encode(example):
+            data, fname, _ = _audio_bytes(example["audio"], sampling_rate)
+            return {"audio": {"bytes": data, "path": fname}}
+
+        shard = rows.map(encode, features=features, desc=f"encode {name}")
+        shard.to_parquet(str(out / name))
+        total_bytes += (out / name).stat().st_size
+        for s in members:
+            shard_of[s] = name
+
+    configs = {}
+    for split in splits:
+        configs[f"fold_{split.fold}"] = {
+            SIDE_SPLITS[side]: sorted({shard_of[s] for s in split.speakers(side)}) for side in SIDE_SPLITS
+        }
+    configs["all"] = {"train": sorted(set(shard_of.values()))}
+    counts = {
+        name: {split: sum(1 for s in speakers if shard_of[s] in set(files)) for split, files in cfg.items()}
+        for name, cfg in configs.items()
+    }
+    sizes = {
+        name: {split: sum((out / f).stat().st_size for f in files) for split, files in cfg.items()}
+        for name, cfg in configs.items()
+    }
+    card = dataset_card(corpus, ds.info, features, configs, counts, sizes, splits, protocol, rate)
+    (out / "README.md").write_text(card)
+    summary = {
+        "out": str(out),
+        "configs": counts,
+        "num_clips": len(ds),
+        "num_shards": len(groups),
+        "bytes": total_bytes,
+        "seconds": time.perf_counter() - start,
+    }
+    logger.info("exported %s: %s", corpus, json.dumps(summary))
+    return summary
+
+
+LICENSE_IDS = {"CC BY-NC-SA 4.0": "cc-by-nc-sa-4.0", "CC BY 4.0": "cc-by-4.0", "CC BY-SA 4.0": "cc-by-sa-4.0"}
+LICENSE_NOTES = {
+    "cc-by-nc-sa-4.0": "CC BY-NC-SA 4.0: **non-commercial** use only, credit the authors (cite below), and share "
+    "anything built from it under the same license (**share-alike**). This copy is a format conversion, "
+    "redistributed under the same terms.",
+}
+
+
+def dataset_card(corpus, info, features, configs, counts, sizes, splits, protocol, rate) -> str:
+    """The ``README.md`` of an export: YAML metadata (license, task category, configs with their shard lists,
+    ``dataset_info`` with features and split counts) and the protocol, license and citation in words."""
+    import yaml
+
+    license_id = LICENSE_IDS.get(info.license or "", "other")
+    meta = {
+        "license": license_id,
+        "task_categories": ["audio-classification"],
+        "tags": ["speech-emotion-recognition", "speaker-independent", "ser_hf"],
+        "pretty_name": f"{corpus} (speaker-independent folds, ser_hf export)",
+        "configs": [
+            {
+                "config_name": name,
+                "data_files": [{"split": split, "path": files} for split, files in cfg.items()],
+                **({"default": True} if name == "fold_0" else {}),
+            }
+            for name, cfg in configs.items()
+        ],
+        "dataset_info": [
+            {
+                "config_name": name,
+                "features": features._to_yaml_list(),
+                "splits": [
+                    {"name": split, "num_bytes": sizes[name][split], "num_examples": n}
+                    for split, n in counts[name].items()
+                ],
+            }
+            for name in configs
+        ],
+    }
+    if license_id == "other" and info.license:
+        meta["license_name"] = str(info.license)
+    folds = "\n".join(
+        f"| fold_{s.fold} | {', '.join(s.test_speakers)} | {', '.join(s.val_speakers)} | "
+        f"{counts[f'fold_{s.fold}']['train']} / {counts[f'fold_{s.fold}']['validation']} / "
+        f"{counts[f'fold_{s.fold}']['test']} |"
+        for s in splits
+    )
+    words = {
+        "folds": "the corpus's fixed speaker folds (RAVDESS: the 6 EmoBox folds of 4 actors, Ma et al. 2024, "
+        "arXiv:2406.07162; corpora without fixed folds: scikit-learn GroupKFold over speakers)",
+        "loso": "leave-one-speaker-out",
+    }[protocol]
+    body = f"""
+# {corpus}: speaker-independent folds
+
+Exported by [ser_hf](https://github.com/) (`ser-hf export-dataset {corpus} --protocol {protocol}`) from the
+original files. {info.description.strip().splitlines()[0] if info.description else ""}
+
+## Protocol
+
+Every `fold_K` config has three splits whose **speakers never overlap**: `test` holds the fold's test speakers,
+`validation` the speakers that select the checkpoint (the first {len(splits[0].val_speakers)} of the next fold),
+and `train` everyone else. Folds follow {words}. Use `validation` for model selection and report `test` only.
+The `all` config holds every clip once (`train` split), for your own protocol: never split it at random by
+utterance, since every speaker recorded many clips.
+
+| config | test speakers | validation speakers | train / validation / test clips |
+|---|---|---|---|
+{folds}
+
+## Columns
+
+`id` (stable utterance id), `audio` ({f"{rate} Hz" if rate else "the original rate of each file"}), `label`
+(ClassLabel: {", ".join(features["label"].names)}), `speaker`, `gender`, `duration_s`, and the corpus's own
+metadata columns ({
+        ", ".join(k for k in features if k not in ("id", "audio", "label", "speaker", "gender", "duration_s")) or "none"
+    }).
+
+```python
+from datasets import load_dataset, Audio
+ds = load_dataset("REPO_OR_FOLDER", "fold_0")
+# without torchcodec: keep the bytes and decode them with soundfile (ser_hf.load_audio does)
+ds = ds.cast_column("audio", Audio(decode=False))
+```
+
+## License
+
+{LICENSE_NOTES.get(license_id, f"License of the original corpus: {info.license or 'see its homepage'}.")}
+Homepage: {info.homepage or "-"}
+
+## Citation
+
+```bibtex
+{(info.citation or "").strip()}
+```
+"""
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body

@@ -1,0 +1,130 @@
+"""ser-hf export-dataset: Parquet fold configs that load with datasets.load_dataset, offline round trip, push."""
+
+import json
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import yaml
+
+import ser_hf.hub as hub
+from ser_hf import load_audio, load_corpus, make_split
+from ser_hf.cli import main as cli
+from ser_hf.export import ExportError, export_dataset
+from ser_hf.hub import PushError, push_dataset
+
+from .conftest import write_ravdess_tree
+from .test_hub import SECRET, FakeApi
+
+
+@pytest.fixture(scope="module")
+def corpus16k(tmp_path_factory):
+    return write_ravdess_tree(tmp_path_factory.mktemp("r16"), seconds=0.2, sr=16000)
+
+
+@pytest.fixture(scope="module")
+def exported(corpus16k, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "ravdess"
+    summary = export_dataset("ravdess", corpus16k, out, cache_dir=tmp_path_factory.mktemp("cache"))
+    return out, summary
+
+
+def test_every_fold_config_round_trips_to_load_corpus_and_make_split(corpus16k, exported, tmp_path):
+    out, summary = exported
+    ds = load_corpus("ravdess", corpus16k, cache_dir=tmp_path / "c")
+    assert summary["num_clips"] == 1440 and summary["num_shards"] == 12  # 2 actors share each side pattern
+    for fold in range(6):
+        loaded = datasets.load_dataset(str(out), f"fold_{fold}", cache_dir=str(tmp_path / "hf"))
+        split = make_split("ravdess", ds["speaker"], "folds", fold)
+        for side, name in (("train", "train"), ("validation", "validation"), ("test", "test")):
+            part = loaded[name]
+            assert sorted(set(part["speaker"])) == split.speakers(side)
+            wanted = ds.select([i for i, s in enumerate(ds["speaker"]) if s in set(split.speakers(side))])
+            assert sorted(zip(part["id"], part["label"], strict=True)) == sorted(
+                zip(wanted["id"], wanted["label"], strict=True)
+            )
+        assert set(loaded["validation"]["speaker"]).isdisjoint(loaded["train"]["speaker"])
+    everything = datasets.load_dataset(str(out), "all", cache_dir=str(tmp_path / "hf"))["train"]
+    assert len(everything) == 1440 and len(set(everything["id"])) == 1440
+    features = everything.features
+    assert isinstance(features["audio"], datasets.Audio) and features["audio"].sampling_rate == 16000
+    assert features["label"].names == ds.features["label"].names
+    assert {"intensity", "statement", "repetition", "gender"} <= set(features)
+
+
+def test_audio_bytes_decode_with_ser_hf_and_match_the_files(corpus16k, exported, tmp_path):
+    out, _ = exported
+    test = datasets.load_dataset(str(out), "fold_0", split="test", cache_dir=str(tmp_path / "hf"))
+    raw = test.cast_column("audio", datasets.Audio(decode=False))
+    row = raw[0]
+    from_bytes = load_audio(row["audio"], 16000)
+    from_file = load_audio(corpus16k / row["speaker"] / row["audio"]["path"], 16000)
+    assert np.array_equal(from_bytes, from_file)  # the original bytes are stored when no resampling is asked
+
+
+def test_card_declares_configs_features_splits_license_and_citation(exported):
+    out, summary = exported
+    text = (out / "README.md").read_text()
+    meta = yaml.safe_load(text.split("---")[1])
+    assert meta["license"] == "cc-by-nc-sa-4.0" and meta["task_categories"] == ["audio-classification"]
+    assert [c["config_name"] for c in meta["configs"]] == [f"fold_{k}" for k in range(6)] + ["all"]
+    info = {i["config_name"]: {s["name"]: s["num_examples"] for s in i["splits"]} for i in meta["dataset_info"]}
+    assert info["fold_0"] == {"train": 1080, "validation": 120, "test": 240} == summary["configs"]["fold_0"]
+    assert "non-commercial" in text and "share-alike" in text and "@article{livingstone2018ravdess" in text
+    assert "Actor_01, Actor_02, Actor_03, Actor_04" in text  # the protocol in words
+
+
+def test_resampled_export_and_refusals(tmp_path):
+    corpus = write_ravdess_tree(tmp_path / "r48", actors=range(1, 5), seconds=0.2)  # 48 kHz, one stereo file
+    with pytest.raises(ExportError, match="'speakers': export writes fold configs"):
+        export_dataset("ravdess", corpus, tmp_path / "x", protocol="speakers", verify_counts=False)
+    out = tmp_path / "out"
+    summary = export_dataset(
+        "ravdess", corpus, out, protocol="loso", sampling_rate=16000, cache_dir=tmp_path / "c", verify_counts=False
+    )
+    assert set(summary["configs"]) == {"fold_0", "fold_1", "fold_2", "fold_3", "all"}
+    loaded = datasets.load_dataset(str(out), "all", split="train", cache_dir=str(tmp_path / "hf"))
+    row = loaded.cast_column("audio", datasets.Audio(decode=False))[0]
+    assert row["audio"]["path"].endswith(".flac") and load_audio(row["audio"], None).shape == (3200,)
+    with pytest.raises(ExportError, match="exists and is not empty"):
+        export_dataset("ravdess", corpus, out, verify_counts=False)
+
+
+@pytest.fixture
+def fake_api(monkeypatch):
+    FakeApi.calls, FakeApi.fail_at, FakeApi.error = [], None, None
+    monkeypatch.setattr(hub, "HfApi", FakeApi)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return FakeApi
+
+
+def test_push_dataset_at_the_api_boundary(exported, fake_api, monkeypatch):
+    out, _ = exported
+    result = push_dataset(out, "someone/ravdess-folds", private=True)
+    names = [c[0] for c in fake_api.calls]
+    assert names == ["init", "create_repo", "upload_folder"]
+    assert fake_api.calls[1][1] == {
+        "repo_id": "someone/ravdess-folds",
+        "repo_type": "dataset",
+        "private": True,
+        "exist_ok": True,
+    }
+    assert fake_api.calls[2][1]["files"] == ["README.md", "data"] and result["url"].endswith("/commit/abc")
+    assert set(result["validation"]["configs"]) == {f"fold_{k}" for k in range(6)} | {"all"}
+    with pytest.raises(PushError, match="not a valid repo id"):
+        push_dataset(out, "no-slash")
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(hub, "get_token", lambda: None)
+    with pytest.raises(PushError, match="no Hugging Face token"):
+        push_dataset(out, "someone/x")
+
+
+def test_cli_export_dry_run(corpus16k, tmp_path, capsys):
+    out = tmp_path / "e"
+    rc = cli(["export-dataset", "ravdess", "--data_dir", str(corpus16k), "--to", str(out), "--dry-run"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "exported 1440 clips into 12 shards" in printed and "fold_0: train 1080, validation 120, test 240" in printed
+    assert "every config loads" in printed
+    assert json.loads(json.dumps(sorted(p.name for p in Path(out).iterdir()))) == ["README.md", "data"]
