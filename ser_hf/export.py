@@ -257,3 +257,68 @@ Homepage: {info.homepage or "-"}
 ```
 """
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body
+
+
+def load_export(
+    dataset: str,
+    config: str,
+    sampling_rate: int,
+    corpus: str,
+    cache_dir: str | None = None,
+    num_proc: int | None = None,
+    seed: int | None = None,
+):
+    """A fold config of an exported dataset (local folder or hub id) ready for training: ``(decoded, label_names,
+    split)``, where ``decoded`` holds every row of the config's three splits with ``input_values`` (mono float32 at
+    ``sampling_rate`` Hz, decoded from the stored bytes with soundfile) and ``num_samples``, and ``split`` is the
+    :class:`ser_hf.folds.SplitDefinition` of its speaker sides (fold ``K`` of protocol ``folds`` for config
+    ``fold_K``), so training, the run record and the leakage guard see the same split as from the raw corpus.
+
+    Raises:
+        ValueError: a config without ``train``, ``validation`` and ``test`` splits.
+        ser_hf.folds.LeakageError: the splits share a speaker.
+        ser_hf.audio.AudioError: clips that cannot be decoded (all listed).
+    """
+    import datasets
+
+    from .audio import AudioError
+    from .folds import SplitDefinition
+
+    loaded = datasets.load_dataset(dataset, config, cache_dir=cache_dir)
+    missing = [s for s in SIDE_SPLITS.values() if s not in loaded]
+    if missing:
+        raise ValueError(
+            f"--dataset {dataset} --dataset_config {config}: no {missing} split(s) (found {list(loaded)}); use a "
+            "fold_K config of a ser_hf export"
+        )
+    sides = {side: sorted(set(loaded[name]["speaker"])) for side, name in SIDE_SPLITS.items()}
+    fold = int(config.split("_", 1)[1]) if config.startswith("fold_") and config[5:].isdigit() else None
+    split = SplitDefinition(
+        corpus,
+        "folds" if fold is not None else "speakers",
+        fold,
+        sides["train"],
+        sides["validation"],
+        sides["test"],
+        seed,
+    )
+    rows = datasets.concatenate_datasets([loaded[name] for name in SIDE_SPLITS.values()])
+    rows = rows.cast_column("audio", datasets.Audio(decode=False))
+    label_names = rows.features["label"].names
+
+    def decode(example):
+        try:
+            wav = load_audio(example["audio"], sampling_rate)
+            return {"input_values": wav, "num_samples": len(wav), "decode_error": ""}
+        except (OSError, AudioError) as err:
+            return {"input_values": np.zeros(0, np.float32), "num_samples": 0, "decode_error": str(err)}
+
+    features = rows.features.copy()
+    features["input_values"] = datasets.Sequence(datasets.Value("float32"))
+    features["num_samples"] = datasets.Value("int64")
+    features["decode_error"] = datasets.Value("string")
+    decoded = rows.map(decode, features=features, num_proc=num_proc, desc="decode + resample")
+    errors = [e for e in decoded["decode_error"] if e]
+    if errors:
+        raise AudioError(f"{len(errors)} clips of {dataset} cannot be used:\n  " + "\n  ".join(errors[:20]))
+    return decoded.remove_columns(["decode_error", "audio"]), label_names, split

@@ -137,6 +137,14 @@ class DataArguments:
     """Corpus, split protocol, audio handling and run-level options."""
 
     data_dir: str = field(default=None, metadata={"help": "Folder holding the corpus in its documented layout."})
+    dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Instead of --data_dir: a dataset exported by `ser-hf export-dataset` (local folder or hub "
+            "id), with --dataset_config fold_K giving the speaker sides."
+        },
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "--dataset: its config, e.g. fold_0."})
     corpus: str = field(default="ravdess", metadata={"help": "Corpus name (ser_hf.corpora.CORPORA)."})
     corpus_config: str | None = field(default=None, metadata={"help": "Builder config, e.g. 'speech' or 'song'."})
     metadata: str | None = field(
@@ -192,8 +200,13 @@ class DataArguments:
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for decoding."})
 
     def __post_init__(self):
-        if self.data_dir is None:
-            raise ValueError("--data_dir is required: the folder holding the corpus")
+        if self.dataset is not None:
+            if not self.dataset_config:
+                raise ValueError("--dataset needs --dataset_config fold_K (the fold whose sides to train on)")
+            if self.all_folds:
+                raise ValueError("--dataset trains one fold config; run one command per --dataset_config fold_K")
+        elif self.data_dir is None:
+            raise ValueError("--data_dir is required: the folder holding the corpus (or --dataset EXPORT)")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol {self.protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
         if self.select_best_by not in SELECT_BY:
@@ -789,6 +802,23 @@ def main(argv: list[str] | None = None) -> dict:
         # resuming accepts fold directories, but never a root that holds a finished cross-validation
         if not resume or (root / "cv_results.json").exists():
             check_output_dir(root, data_args.overwrite_output_dir, protected, resuming=resume_checkpoint is not None)
+    if data_args.dataset:
+        from .export import load_export
+
+        decoded, label_names, split = load_export(
+            data_args.dataset,
+            data_args.dataset_config,
+            data_args.sampling_rate,
+            data_args.corpus,
+            data_args.cache_dir,
+            data_args.preprocessing_num_workers,
+            training_args.seed,
+        )
+        metrics = run_fold(model_args, data_args, training_args, decoded, label_names, split)
+        if push and training_args.process_index == 0:
+            publish(root, training_args, hub_token)
+        return metrics
+
     kwargs = {} if data_args.verify_counts else {"verify_counts": False}
     if data_args.metadata:
         kwargs["metadata"] = data_args.metadata

@@ -128,3 +128,30 @@ def test_cli_export_dry_run(corpus16k, tmp_path, capsys):
     assert "exported 1440 clips into 12 shards" in printed and "fold_0: train 1080, validation 120, test 240" in printed
     assert "every config loads" in printed
     assert json.loads(json.dumps(sorted(p.name for p in Path(out).iterdir()))) == ["README.md", "data"]
+
+
+def test_training_from_the_export_matches_training_from_the_raw_corpus(corpus16k, exported, tmp_path):
+    from safetensors.numpy import load_file
+
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    out, _ = exported
+    extra = [*TINY_MELCNN, "--max_steps", "4", "--fold", "0"]
+    raw = train(quick_run_args("ravdess_melcnn.yaml", corpus16k, tmp_path / "c1", tmp_path / "raw", *extra))
+    args = quick_run_args("ravdess_melcnn.yaml", corpus16k, tmp_path / "c2", tmp_path / "exp", *extra)
+    args[args.index("--data_dir") : args.index("--data_dir") + 2] = [
+        "--dataset",
+        str(out),
+        "--dataset_config",
+        "fold_0",
+    ]
+    from_export = train(args)
+    assert from_export["split"] == raw["split"]
+    for key in ("wa", "ua", "macro_f1", "confusion_matrix"):
+        assert from_export[key] == raw[key]
+    a, b = load_file(tmp_path / "raw" / "model.safetensors"), load_file(tmp_path / "exp" / "model.safetensors")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="--dataset needs --dataset_config"):
+        train([*args[: args.index("--dataset_config")], "--output_dir", str(tmp_path / "x")])
