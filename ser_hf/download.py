@@ -286,3 +286,49 @@ __all__ = [
     "safe_extract",
     "zenodo_file",
 ]
+
+
+COMPLETE_MARKER = ".ser_hf_complete"
+
+
+def corpora_cache(cache_dir: str | Path | None = None) -> Path:
+    """Where corpora fetched on first use live: ``CACHE/ser_hf_corpora`` for a given datasets ``cache_dir``, else
+    ``$SER_HF_CORPORA`` or the Hugging Face datasets cache (``~/.cache/huggingface/datasets/ser_hf_corpora``)."""
+    if cache_dir is not None:
+        return Path(cache_dir) / "ser_hf_corpora"
+    if os.environ.get("SER_HF_CORPORA"):
+        return Path(os.environ["SER_HF_CORPORA"])
+    import datasets
+
+    return Path(datasets.config.HF_DATASETS_CACHE) / "ser_hf_corpora"
+
+
+def fetch_corpus(name: str, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
+    """The folder of corpus ``name``, downloaded on first use (verified, resumable, safely extracted: the
+    ``ser-hf download`` path) into :func:`corpora_cache`; later calls find it there without the network.
+
+    Raises:
+        DownloadError: the download failed (what is kept and how to resume is in the message).
+        ValueError: ``anad`` (Kaggle needs a login: the message gives the manual steps) or ``folder`` (a user's
+            own folder has nowhere to come from: pass ``data_dir``).
+    """
+    root = corpora_cache(cache_dir)
+    if name == "ravdess":
+        target = root / "ravdess"
+    elif name == "emovdb":
+        target = root / "emovdb"
+    elif name == "anad":
+        raise ValueError("ANAD cannot be fetched automatically:\n" + anad_instructions(root))
+    else:
+        raise ValueError(f"corpus {name!r} has nothing to download: pass --data_dir (the folder holding it)")
+    if (target / COMPLETE_MARKER).exists():
+        return target
+    logger.warning("corpus %s is not in %s yet: downloading it once (resumable, checksum-verified)", name, root)
+    if name == "ravdess":
+        download_ravdess(root, progress)
+    else:
+        _, missing = download_emovdb(root, progress)
+        if missing:
+            raise DownloadError(f"EmoV-DB archives {missing} are not on the server; {target} is incomplete")
+    (target / COMPLETE_MARKER).write_text("downloaded by ser_hf\n")
+    return target

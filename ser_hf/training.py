@@ -136,7 +136,13 @@ class ModelArguments:
 class DataArguments:
     """Corpus, split protocol, audio handling and run-level options."""
 
-    data_dir: str = field(default=None, metadata={"help": "Folder holding the corpus in its documented layout."})
+    data_dir: str = field(
+        default=None,
+        metadata={
+            "help": "Folder holding the corpus in its documented layout; without it RAVDESS / EmoV-DB are fetched "
+            "into the Hugging Face cache on first use."
+        },
+    )
     dataset: str | None = field(
         default=None,
         metadata={
@@ -205,8 +211,11 @@ class DataArguments:
                 raise ValueError("--dataset needs --dataset_config fold_K (the fold whose sides to train on)")
             if self.all_folds:
                 raise ValueError("--dataset trains one fold config; run one command per --dataset_config fold_K")
-        elif self.data_dir is None:
-            raise ValueError("--data_dir is required: the folder holding the corpus (or --dataset EXPORT)")
+        elif self.data_dir is None and self.corpus in ("anad", "folder"):
+            raise ValueError(
+                f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (RAVDESS and EmoV-DB are "
+                "fetched on first use without it)"
+            )
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol {self.protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
         if self.select_best_by not in SELECT_BY:

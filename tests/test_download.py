@@ -201,3 +201,42 @@ def test_decompression_bombs_are_refused_before_writing(tmp_path):
     with pytest.raises(UnsafeArchiveError, match="limits are 1,000 bytes"):
         safe_extract(bomb, tmp_path / "out", max_bytes=1000, max_ratio=1e9)
     assert safe_extract(bomb, tmp_path / "out", max_ratio=1e9) == ["Actor_01/zeros.wav"]
+
+
+def test_corpora_are_fetched_on_first_use_and_then_read_offline(server, monkeypatch, tmp_path, caplog):
+    from ser_hf import load_corpus
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, write_ravdess_tree
+
+    tree = write_ravdess_tree(tmp_path / "tree", actors=range(1, 4), seconds=0.1)
+    members = {str(p.relative_to(tree)): p.read_bytes() for p in sorted(tree.rglob("*.wav"))}
+    archive = zip_bytes(members)
+    record = {
+        "files": [
+            {
+                "key": "Audio_Speech_Actors_01-24.zip",
+                "checksum": f"md5:{hashlib.md5(archive).hexdigest()}",
+                "links": {"self": f"{server.url}/files/Audio_Speech_Actors_01-24.zip"},
+            }
+        ]
+    }
+    server.files["/api/records/1188976"] = json.dumps(record).encode()
+    server.files["/files/Audio_Speech_Actors_01-24.zip"] = archive
+    monkeypatch.setattr(dl, "ZENODO_API", f"{server.url}/api/records")
+    cache = tmp_path / "cache"
+    ds = load_corpus("ravdess", cache_dir=cache, verify_counts=False)  # no data_dir: fetched
+    assert len(ds) == 180 and "downloading it once" in caplog.text
+    assert (cache / "ser_hf_corpora" / "ravdess" / "Actor_03").is_dir()
+    n = len(server.requests)
+    assert len(load_corpus("ravdess", cache_dir=cache, verify_counts=False)) == 180
+    assert len(server.requests) == n  # the second call needs no network
+    # the README's main command without --data_dir: training fetches the same way
+    args = ["--corpus", "ravdess", "--cache_dir", str(cache), "--verify_counts", "false", "--protocol", "speakers"]
+    args += ["--test_speakers", "Actor_01", "--val_speakers", "Actor_02", "--output_dir", str(tmp_path / "run")]
+    args += [*TINY_MELCNN, "--max_steps", "1", "--max_duration_s", "0.1", "--report_to", "none"]
+    assert train(args)["split"]["train_speakers"] == ["Actor_03"]
+    with pytest.raises(ValueError, match="ANAD cannot be fetched automatically"):
+        load_corpus("anad", cache_dir=cache)
+    with pytest.raises(ValueError, match="--data_dir is required for corpus 'folder'"):
+        train(["--corpus", "folder", "--output_dir", str(tmp_path / "x")])

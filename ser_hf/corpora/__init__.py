@@ -23,7 +23,7 @@ CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {
 
 def load_corpus(
     name: str,
-    data_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
     config_name: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     **config_kwargs,
@@ -33,7 +33,8 @@ def load_corpus(
     Args:
         name: corpus name, one of :data:`CORPORA`: ``"ravdess"``, ``"emovdb"``, ``"anad"``, or ``"folder"`` (a
             user's folder, see :mod:`ser_hf.corpora.folder`).
-        data_dir: folder holding the corpus files in its documented layout.
+        data_dir: folder holding the corpus files in its documented layout; ``None`` fetches RAVDESS or EmoV-DB
+            into the Hugging Face cache on first use (:func:`ser_hf.download.fetch_corpus`) and reads it from there.
         config_name: builder config (RAVDESS: ``"speech"``, the default, or ``"song"``).
         cache_dir: datasets cache folder (default: the Hugging Face datasets cache).
         **config_kwargs: builder config fields, e.g. ``verify_counts=False`` to load a RAVDESS subset, or
@@ -45,10 +46,15 @@ def load_corpus(
     Raises:
         ValueError: unknown corpus name (the message lists valid ones).
         FileNotFoundError: ``data_dir`` does not exist.
+        ser_hf.download.DownloadError: fetching on first use failed.
         CorpusError: the folder's files do not match the corpus layout or expected counts.
     """
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; valid corpora: {', '.join(sorted(CORPORA))}")
+    if data_dir is None:
+        from ..download import fetch_corpus
+
+        data_dir = fetch_corpus(name, cache_dir)
     if name == "folder":
         config_kwargs.setdefault("fingerprint", folder_fingerprint(data_dir, config_kwargs.get("metadata")))
     elif os.path.isdir(data_dir):  # a missing folder is reported by the builder, naming the corpus
