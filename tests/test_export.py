@@ -155,3 +155,13 @@ def test_training_from_the_export_matches_training_from_the_raw_corpus(corpus16k
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="--dataset needs --dataset_config"):
         train([*args[: args.index("--dataset_config")], "--output_dir", str(tmp_path / "x")])
+
+
+def test_datasets_own_audio_decoding_where_torchcodec_is_installed(exported, tmp_path):
+    pytest.importorskip("torchcodec", reason="datasets decodes Audio only through torchcodec (not installed here)")
+    out, _ = exported
+    test = datasets.load_dataset(str(out), "fold_0", split="test", cache_dir=str(tmp_path / "hf"))
+    decoded = test[0]["audio"]
+    raw = test.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]
+    samples = decoded["array"] if isinstance(decoded, dict) else decoded.get_all_samples().data.numpy().mean(0)
+    assert np.allclose(samples, load_audio(raw, 16000), atol=1e-4)
