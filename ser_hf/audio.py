@@ -59,12 +59,12 @@ def open_audio(path: AudioSource) -> Iterator[sf.SoundFile]:
     """
     if isinstance(path, dict) and path.get("bytes") is None:
         path = path.get("path") or ""
+    name = source_name(path)
     if isinstance(path, (bytes, bytearray, dict)):
         data = bytes(path["bytes"] if isinstance(path, dict) else path)
-        name = (path.get("path") if isinstance(path, dict) else None) or f"<{len(data)} bytes of audio>"
         source, size = io.BytesIO(data), len(data)
     else:
-        name = source = Path(path)
+        source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"{source}: no such audio file")
         size = source.stat().st_size
@@ -80,8 +80,16 @@ def open_audio(path: AudioSource) -> Iterator[sf.SoundFile]:
             )
         if f.frames == 0:
             raise AudioError(f"{name}: zero-length audio (0 samples); expected at least one sample")
-        f.name_for_errors = str(name)
         yield f
+
+
+def source_name(path: AudioSource) -> str:
+    """How errors name an audio source: its path, the ``path`` of a ``datasets`` audio dict, or its byte count."""
+    if isinstance(path, dict):
+        return str(path.get("path") or f"<{len(path.get('bytes') or b'')} bytes of audio>")
+    if isinstance(path, (bytes, bytearray)):
+        return f"<{len(path)} bytes of audio>"
+    return str(path)
 
 
 def _check_finite(path, wav: np.ndarray) -> None:
@@ -110,7 +118,7 @@ def load_audio(path: AudioSource, sampling_rate: int | None = 16000) -> np.ndarr
             samples (float WAV).
     """
     with open_audio(path) as f:
-        declared, source_rate, name = f.frames, f.samplerate, f.name_for_errors
+        declared, source_rate, name = f.frames, f.samplerate, source_name(path)
         data = f.read(dtype="float32", always_2d=True)
     if declared > 0 and data.shape[0] < declared:
         raise AudioError(
