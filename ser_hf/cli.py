@@ -156,6 +156,9 @@ def compare_main(argv: list[str]) -> int:
     parser.add_argument("--output_dir", required=True, help="report folder (report.md, report.json, plots)")
     parser.add_argument("--reference", default=None, help="system the others are compared with (default: first)")
     parser.add_argument("--num_bootstrap", type=int, default=10000)
+    parser.add_argument(
+        "--resample", choices=["speakers", "clips"], default="speakers", help="bootstrap unit within folds"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache_dir", default=None)
     args = parser.parse_args(argv)
@@ -173,6 +176,7 @@ def compare_main(argv: list[str]) -> int:
         num_bootstrap=args.num_bootstrap,
         seed=args.seed,
         command="ser-hf compare " + " ".join(argv),
+        resample=args.resample,
         cache_dir=args.cache_dir,
     )
     for s in report["systems"]:

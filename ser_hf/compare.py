@@ -14,8 +14,10 @@ Statistics (all on the test sides only):
 - per system: mean and sample standard deviation (ddof=1) over folds of WA, UA and macro-F1;
 - per fold: paired differences of UA, WA and macro-F1 against the reference system, on the folds both have;
 - a paired bootstrap 95 % confidence interval of the UA difference (Efron & Tibshirani 1993, percentile
-  interval): test clips are resampled with replacement within each fold (both systems see the same
-  resample), UA is computed on the pooled resample, ``num_bootstrap`` times.
+  interval): by default test *speakers* are resampled with replacement within each fold, all clips of a drawn
+  speaker together (a cluster bootstrap, since clips of one speaker are not independent); ``clips`` resamples
+  clips instead. Both systems see the same resample; UA is computed on the pooled resample, ``num_bootstrap``
+  times. The report says which resampling was used.
 """
 
 from __future__ import annotations
@@ -83,17 +85,36 @@ def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kw
     return FoldResult(fold, run_dir, metrics, training, predictions)
 
 
+RESAMPLING = ("speakers", "clips")
+"""Bootstrap units: ``speakers`` (cluster bootstrap, the default: clips of one speaker are not independent) or
+``clips``."""
+
+
 def paired_bootstrap_ua(
-    a: list[FoldResult], b: list[FoldResult], num_bootstrap: int = 10000, seed: int = 0
+    a: list[FoldResult],
+    b: list[FoldResult],
+    num_bootstrap: int = 10000,
+    seed: int = 0,
+    resample: str = "speakers",
 ) -> dict[str, float]:
-    """Paired bootstrap of UA(b) - UA(a) over the clips of the folds both systems have (see module docstring).
+    """Paired bootstrap 95 % CI of UA(b) - UA(a) over the folds both systems have (percentile interval, Efron &
+    Tibshirani 1993).
+
+    With ``resample="speakers"`` (default) each resample draws, within every fold, as many speakers as the fold's
+    test side has, with replacement, and takes all their clips (a cluster bootstrap: Field & Welsh 2007, "Bootstrapping
+    clustered data", JRSS-B 69(3)), since clips of one speaker are correlated and resampling clips would give too
+    narrow an interval. ``resample="clips"`` draws clips within each fold. Both systems see the same resample; UA is
+    computed on the pooled resample.
 
     Raises:
-        ValueError: the two systems' predictions do not cover the same clips of a fold.
+        ValueError: the two systems' predictions do not cover the same clips of a fold, the predictions lack
+            speakers for a speaker bootstrap, an unknown ``resample``, or no shared fold.
     """
+    if resample not in RESAMPLING:
+        raise ValueError(f"resample {resample!r} is not one of {', '.join(RESAMPLING)}")
     rng = np.random.default_rng(seed)
     by_fold_b = {r.fold: r for r in b}
-    pred_a, pred_b, refs, idx_parts, offset = [], [], [], [], 0
+    pred_a, pred_b, refs, units, offset = [], [], [], [], 0
     for ra in a:
         rb = by_fold_b.get(ra.fold)
         if rb is None:
@@ -106,22 +127,33 @@ def paired_bootstrap_ua(
         pred_a += [pa[i]["prediction"] for i in ids]
         pred_b += [pb[i]["prediction"] for i in ids]
         refs += [pa[i]["reference"] for i in ids]
-        n = len(ids)
-        idx_parts.append(offset + rng.integers(0, n, size=(num_bootstrap, n)))  # resample within the fold
-        offset += n
-    if not idx_parts:
+        if resample == "speakers":
+            if any("speaker" not in pa[i] for i in ids):
+                raise ValueError(f"fold {ra.fold}: predictions without speakers; use resample='clips'")
+            by_speaker: dict[str, list[int]] = {}
+            for k, i in enumerate(ids):
+                by_speaker.setdefault(pa[i]["speaker"], []).append(offset + k)
+            units.append([np.array(v) for _, v in sorted(by_speaker.items())])
+        else:
+            units.append([np.array([offset + k]) for k in range(len(ids))])
+        offset += len(ids)
+    if not units:
         raise ValueError("the systems share no fold")
     codes = {label: k for k, label in enumerate(sorted(set(refs) | set(pred_a) | set(pred_b)))}
     pa_, pb_, ref = (np.array([codes[x] for x in v]) for v in (pred_a, pred_b, refs))
-    idx = np.concatenate(idx_parts, axis=1)  # (num_bootstrap, num_clips)
     point = unweighted_average_recall(pb_, ref) - unweighted_average_recall(pa_, ref)
-    diffs = unweighted_average_recall(pb_[idx], ref[idx]) - unweighted_average_recall(pa_[idx], ref[idx])
+    diffs = np.empty(num_bootstrap)
+    for n in range(num_bootstrap):
+        idx = np.concatenate([fold[j] for fold in units for j in rng.integers(0, len(fold), len(fold))])
+        diffs[n] = unweighted_average_recall(pb_[idx], ref[idx]) - unweighted_average_recall(pa_[idx], ref[idx])
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {
         "ua_difference": point,
         "ci95_low": float(lo),
         "ci95_high": float(hi),
         "num_bootstrap": num_bootstrap,
+        "resample": resample,
+        "num_units": sum(len(fold) for fold in units),
         "num_clips": len(ref),
         "share_above_zero": float((diffs > 0).mean()),
     }
@@ -190,9 +222,10 @@ def write_report(report: dict, out: Path) -> None:
             "",
             f"**{name} minus {ref}** on folds {comp['folds']}: per-fold UA differences "
             + ", ".join(f"{d:+.3f}" for d in comp["ua_difference_per_fold"])
-            + f"; pooled-clip UA difference {comp['bootstrap']['ua_difference']:+.3f}, bootstrap 95 % CI "
+            + f"; pooled-clip UA difference {comp['bootstrap']['ua_difference']:+.3f}, paired bootstrap 95 % CI "
             f"[{comp['bootstrap']['ci95_low']:+.3f}, {comp['bootstrap']['ci95_high']:+.3f}] "
-            f"({comp['bootstrap']['num_bootstrap']} resamples of {comp['bootstrap']['num_clips']} clips).",
+            f"({comp['bootstrap']['num_bootstrap']} resamples of the {comp['bootstrap']['num_units']} "
+            f"{comp['bootstrap']['resample']} within folds; {comp['bootstrap']['num_clips']} clips).",
         ]
     lines += ["", "![UA per fold](ua_per_fold.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
@@ -223,6 +256,7 @@ def compare_systems(
     num_bootstrap: int = 10000,
     seed: int = 0,
     command: str = "",
+    resample: str = "speakers",
     **eval_kwargs,
 ) -> dict:
     """Collect (evaluating where needed) every fold of every system and write the comparison report.
@@ -266,7 +300,7 @@ def compare_systems(
             "ua_difference_per_fold": [r.metrics["ua"] - ref[r.fold].metrics["ua"] for r in common],
             "wa_difference_per_fold": [r.metrics["wa"] - ref[r.fold].metrics["wa"] for r in common],
             "macro_f1_difference_per_fold": [r.metrics["macro_f1"] - ref[r.fold].metrics["macro_f1"] for r in common],
-            "bootstrap": paired_bootstrap_ua([ref[r.fold] for r in common], common, num_bootstrap, seed),
+            "bootstrap": paired_bootstrap_ua([ref[r.fold] for r in common], common, num_bootstrap, seed, resample),
         }
     write_report(report, Path(output_dir))
     return report

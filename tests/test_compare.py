@@ -16,8 +16,12 @@ from .test_evaluation import checkpoint  # noqa: F401  (module-scoped trained fo
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fake_fold(fold, refs, preds):
-    lines = [{"id": f"{fold}-{i}", "reference": r, "prediction": p} for i, (r, p) in enumerate(zip(refs, preds))]
+def fake_fold(fold, refs, preds, speakers=None):
+    speakers = speakers or [f"s{i % 3}" for i in range(len(refs))]
+    lines = [
+        {"id": f"{fold}-{i}", "speaker": s, "reference": r, "prediction": p}
+        for i, (r, p, s) in enumerate(zip(refs, preds, speakers))
+    ]
     return FoldResult(fold, Path("."), {}, {}, lines)
 
 
@@ -34,6 +38,22 @@ def test_bootstrap_of_identical_and_of_opposite_systems():
     assert better["ua_difference"] == 1 and better["ci95_low"] == 1 and better["num_clips"] == 30
     with pytest.raises(ValueError, match="share no fold"):
         paired_bootstrap_ua([fake_fold(0, refs, refs)], [fake_fold(3, refs, refs)])
+
+
+def test_speaker_bootstrap_respects_that_clips_of_one_speaker_are_not_independent():
+    # b beats a on every clip of one speaker of three and ties elsewhere: resampling clips makes that look sure,
+    # resampling speakers shows that it rests on one speaker
+    refs = ["a", "b", "c"] * 30
+    speakers = [f"s{i // 30}" for i in range(90)]
+    a_pred = [r if s != "s0" else "x" for r, s in zip(refs, speakers)]
+    a, b = [fake_fold(0, refs, a_pred, speakers)], [fake_fold(0, refs, refs, speakers)]
+    by_clip = paired_bootstrap_ua(a, b, num_bootstrap=2000, resample="clips")
+    by_speaker = paired_bootstrap_ua(a, b, num_bootstrap=2000, resample="speakers")
+    assert by_clip["ua_difference"] == by_speaker["ua_difference"] == pytest.approx(1 / 3)
+    assert by_clip["ci95_low"] > 0.15  # clips: a confident win
+    assert by_speaker["ci95_low"] == 0 and by_speaker["num_units"] == 3 and by_speaker["resample"] == "speakers"
+    with pytest.raises(ValueError, match="resample 'actors' is not one of speakers, clips"):
+        paired_bootstrap_ua(a, b, resample="actors")
 
 
 def test_fold_dirs_needs_finished_runs(tmp_path):
