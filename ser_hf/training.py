@@ -168,6 +168,13 @@ class DataArguments:
     protocol: str = field(default="folds", metadata={"help": f"Split protocol: {', '.join(PROTOCOLS)}."})
     fold: int = field(default=0, metadata={"help": "Fold index for protocols 'folds' and 'loso'."})
     all_folds: bool = field(default=False, metadata={"help": "Run every fold and write mean +- std."})
+    seeds: list[int] | None = field(
+        default=None,
+        metadata={
+            "help": "Train the fold (or, with --all_folds, every fold) once per seed into OUTPUT_DIR/seed_S and write "
+            "seeds_results.json: mean +- std over seeds per fold and overall (replaces --seed)."
+        },
+    )
     test_speakers: list[str] | None = field(default=None, metadata={"help": "Protocol 'speakers': test side."})
     val_speakers: list[str] | None = field(default=None, metadata={"help": "Protocol 'speakers': validation side."})
     num_val_speakers: int = field(default=2, metadata={"help": "Validation speakers per fold (see ser_hf.folds)."})
@@ -777,8 +784,58 @@ def publish(run_dir: Path, training_args: TrainingArguments, token: str | None =
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse arguments, load and decode the corpus, then train one fold or all of them."""
+    """Parse arguments, load and decode the corpus, then train one fold or all of them (once per ``--seeds``)."""
     model_args, data_args, training_args = parse_args(argv)
+    if data_args.seeds:
+        return run_seeds(argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir)
+    return train(model_args, data_args, training_args)
+
+
+def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: bool = False) -> dict:
+    """``--seeds``: the same command once per seed into ``root/seed_S``, then ``root/seeds_results.json``.
+
+    Returns:
+        ``{"seeds", "per_fold": {fold: {metric: {"mean", "std", "per_seed"}}}, "overall": {metric: ...}}``:
+        ``overall`` is the mean +- std over seeds of each seed's mean over folds (how much the headline number
+        moves with the seed), and ``all_runs`` the mean +- std over every fold x seed run.
+
+    Raises:
+        RunExistsError: ``root`` already holds a finished ``seeds_results.json`` (and no ``--overwrite_output_dir``).
+        ValueError: a seed given twice.
+    """
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {seeds}: each seed once")
+    if (root / "seeds_results.json").exists() and not overwrite:
+        raise RunExistsError(f"{root} already holds seeds_results.json; choose another --output_dir")
+    per_seed: dict[int, dict[int, dict]] = {}
+    for seed in seeds:
+        model_args, data_args, training_args = parse_args(argv)
+        data_args.seeds = None
+        training_args.seed = seed
+        training_args.output_dir = str(root / f"seed_{seed}")
+        result = train(model_args, data_args, training_args)
+        per_seed[seed] = result["folds"] if data_args.all_folds else {data_args.fold: result}
+    folds = sorted(next(iter(per_seed.values())))
+    summary = {"seeds": list(seeds), "per_fold": {}, "overall": {}, "all_runs": {}}
+    for k in folds:
+        summary["per_fold"][k] = {
+            m: {**mean_std([per_seed[s][k][m] for s in seeds]), "per_seed": {s: per_seed[s][k][m] for s in seeds}}
+            for m in ("wa", "ua", "macro_f1")
+        }
+    for m in ("wa", "ua", "macro_f1"):
+        seed_means = {s: float(np.mean([per_seed[s][k][m] for k in folds])) for s in seeds}
+        summary["overall"][m] = {**mean_std(seed_means.values()), "per_seed": seed_means}
+        summary["all_runs"][m] = mean_std([per_seed[s][k][m] for s in seeds for k in folds])
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "seeds_results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    for k in folds:
+        print(f"[ser_hf] fold {k} over seeds {seeds}: UA {format_mean_std(summary['per_fold'][k]['ua'], digits=4)}")
+    print(f"[ser_hf] over seeds {seeds}: UA {format_mean_std(summary['overall']['ua'], digits=4)} (mean over folds)")
+    return summary
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """One fold, or every fold with ``--all_folds``, for parsed arguments (the body of :func:`main`)."""
     check_preprocessing_flags(model_args.model, data_args.trim_db, data_args.max_eval_duration_s)
     check_training_args(training_args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)

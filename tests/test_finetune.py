@@ -131,3 +131,19 @@ def test_every_training_config_parses(config):
     model_args, data_args, training_args = parse_args([str(config), "--data_dir", "x"])
     assert data_args.corpus in config.name and training_args.output_dir.startswith("runs/")
     assert model_args.model in ("mel_cnn", "pretrained")
+
+
+def test_seeds_run_one_fold_per_seed_and_report_mean_and_std(ravdess_dir, cache_dir, tmp_path):
+    out = tmp_path / "seeds"
+    summary = main(args(ravdess_dir, cache_dir, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
+    for seed in (1, 2):
+        record = json.loads((out / f"seed_{seed}" / "metrics.json").read_text())
+        assert record["training"]["seed"] == seed
+        assert summary["per_fold"][1]["ua"]["per_seed"][seed] == record["ua"]
+    saved = json.loads((out / "seeds_results.json").read_text())
+    uas = list(saved["per_fold"]["1"]["ua"]["per_seed"].values())
+    assert saved["per_fold"]["1"]["ua"]["mean"] == pytest.approx(np.mean(uas))
+    assert saved["per_fold"]["1"]["ua"]["std"] == pytest.approx(np.std(uas, ddof=1))
+    assert saved["overall"]["ua"]["mean"] == pytest.approx(np.mean(uas))
+    with pytest.raises(RunExistsError, match="seeds_results.json"):
+        main(args(ravdess_dir, cache_dir, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
