@@ -215,7 +215,7 @@ def dataset_card(corpus, info, features, configs, counts, sizes, splits, protoco
     body = f"""
 # {corpus}: speaker-independent folds
 
-Exported by [ser_hf](https://github.com/) (`ser-hf export-dataset {corpus} --protocol {protocol}`) from the
+Exported by ser_hf (`ser-hf export-dataset {corpus} --protocol {protocol}`) from the
 original files. {info.description.strip().splitlines()[0] if info.description else ""}
 
 ## Protocol
