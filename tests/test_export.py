@@ -165,3 +165,28 @@ def test_datasets_own_audio_decoding_where_torchcodec_is_installed(exported, tmp
     raw = test.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]
     samples = decoded["array"] if isinstance(decoded, dict) else decoded.get_all_samples().data.numpy().mean(0)
     assert np.allclose(samples, load_audio(raw, 16000), atol=1e-4)
+
+
+def test_folder_corpus_export_has_its_group_k_fold_configs(tmp_path):
+    from .test_folder import clip
+
+    root = tmp_path / "mine"
+    rows = []
+    for s in range(6):
+        for i, label in enumerate(("angry", "happy", "neutral")):
+            name = f"clips/spk{s}_{i}.wav"
+            clip(root / name, sr=16000)
+            rows.append(f"{name},{label},spk{s},{'female' if s % 2 else 'male'},{i}")
+    (root / "metadata.csv").write_text("file_name,label,speaker,gender,session\n" + "\n".join(rows) + "\n")
+    summary = export_dataset("folder", root, tmp_path / "out", cache_dir=tmp_path / "c")
+    ds = load_corpus("folder", root, cache_dir=tmp_path / "c2")
+    assert set(summary["configs"]) == {f"fold_{k}" for k in range(5)} | {"all"}
+    for k in range(5):
+        loaded = datasets.load_dataset(str(tmp_path / "out"), f"fold_{k}", cache_dir=str(tmp_path / "hf"))
+        split = make_split("folder", ds["speaker"], "folds", k)
+        assert {side: sorted(set(loaded[side]["speaker"])) for side in ("train", "validation", "test")} == {
+            "train": split.train_speakers,
+            "validation": split.val_speakers,
+            "test": split.test_speakers,
+        }
+    assert "session" in loaded["train"].features
