@@ -547,6 +547,8 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
         "threads": torch.get_num_threads(),
         "world_size": training_args.world_size,
+        "train_clips": len(sides["train"]),
+        "epochs_run": float(trainer.state.epoch or 0.0),
     }
     trained = trainer.accelerator.unwrap_model(trainer.model)
     description = describe_model(trained, model_args.model_name_or_path, model_args.finetune)

@@ -57,6 +57,7 @@ def test_one_fold_writes_a_reusable_run_and_refuses_to_overwrite(ravdess_dir, ca
     assert saved["ua"] == metrics["ua"] and len(saved["confusion_matrix"]) == 8
     assert sum(map(sum, saved["confusion_matrix"])) == 240  # 4 test actors x 60 clips
     assert saved["parameters"]["trainable"] == saved["parameters"]["total"] > 0
+    assert saved["runtime"]["train_clips"] == 1080 and saved["runtime"]["epochs_run"] > 0  # for benchmarks/epoch_time
     split = json.loads((out / "split.json").read_text())
     assert split["test_speakers"] == ["Actor_09", "Actor_10", "Actor_11", "Actor_12"] and split["seed"] == 42
 
