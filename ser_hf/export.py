@@ -281,7 +281,7 @@ def load_export(
     """
     import datasets
 
-    from .audio import AudioError
+    from .data import decode_dataset
     from .folds import SplitDefinition
 
     loaded = datasets.load_dataset(dataset, config, cache_dir=cache_dir)
@@ -305,20 +305,5 @@ def load_export(
     rows = datasets.concatenate_datasets([loaded[name] for name in SIDE_SPLITS.values()])
     rows = rows.cast_column("audio", datasets.Audio(decode=False))
     label_names = rows.features["label"].names
-
-    def decode(example):
-        try:
-            wav = load_audio(example["audio"], sampling_rate)
-            return {"input_values": wav, "num_samples": len(wav), "decode_error": ""}
-        except (OSError, AudioError) as err:
-            return {"input_values": np.zeros(0, np.float32), "num_samples": 0, "decode_error": str(err)}
-
-    features = rows.features.copy()
-    features["input_values"] = datasets.Sequence(datasets.Value("float32"))
-    features["num_samples"] = datasets.Value("int64")
-    features["decode_error"] = datasets.Value("string")
-    decoded = rows.map(decode, features=features, num_proc=num_proc, desc="decode + resample")
-    errors = [e for e in decoded["decode_error"] if e]
-    if errors:
-        raise AudioError(f"{len(errors)} clips of {dataset} cannot be used:\n  " + "\n  ".join(errors[:20]))
-    return decoded.remove_columns(["decode_error", "audio"]), label_names, split
+    decoded = decode_dataset(rows, sampling_rate, num_proc)  # load_audio reads the stored bytes
+    return decoded.remove_columns("audio"), label_names, split

@@ -15,7 +15,7 @@ from ser_hf.export import ExportError, export_dataset
 from ser_hf.hub import PushError, push_dataset
 
 from .conftest import write_ravdess_tree
-from .test_hub import SECRET, FakeApi
+from .test_hub import fake_api  # noqa: F401  (HfApi stand-in)
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +91,7 @@ def test_resampled_export_and_refusals(tmp_path):
         export_dataset("ravdess", corpus, out, verify_counts=False)
 
 
-@pytest.fixture
-def fake_api(monkeypatch):
-    FakeApi.calls, FakeApi.fail_at, FakeApi.error = [], None, None
-    monkeypatch.setattr(hub, "HfApi", FakeApi)
-    monkeypatch.setenv("HF_TOKEN", SECRET)
-    return FakeApi
-
-
-def test_push_dataset_at_the_api_boundary(exported, fake_api, monkeypatch):
+def test_push_dataset_at_the_api_boundary(exported, fake_api, monkeypatch):  # noqa: F811
     out, _ = exported
     result = push_dataset(out, "someone/ravdess-folds", private=True)
     names = [c[0] for c in fake_api.calls]
