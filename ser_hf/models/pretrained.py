@@ -199,6 +199,10 @@ def load_backbone(
         OSError: ``name_or_path`` is neither a folder with a checkpoint nor a reachable hub id.
         ValueError: the model type is not supported (:data:`BACKBONES`).
     """
+    if whisper_window_s < 0:
+        raise ValueError(
+            f"--whisper_window_s must be 0 (keep 30 s) or a whole number of seconds, got {whisper_window_s}"
+        )
     id2label = dict(enumerate(label_names))
     try:
         config = AutoConfig.from_pretrained(name_or_path, **from_pretrained_kwargs)
@@ -225,10 +229,6 @@ def load_backbone(
         name_or_path, config=config, dtype=torch.float32, ignore_mismatched_sizes=True, **from_pretrained_kwargs
     )
     fe = AutoFeatureExtractor.from_pretrained(name_or_path, **from_pretrained_kwargs)
-    if whisper_window_s < 0:
-        raise ValueError(
-            f"--whisper_window_s must be 0 (keep 30 s) or a whole number of seconds, got {whisper_window_s}"
-        )
     if config.model_type == "whisper" and whisper_window_s:
         fe = whisper_feature_extractor(fe, whisper_window_s)
         shorten_whisper_window(model, fe)

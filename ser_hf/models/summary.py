@@ -65,8 +65,10 @@ def describe_preprocessing(feature_extractor) -> dict:
     ``trim_db`` (silence trim, dB below the peak, or ``None``), ``center_crop_s`` (seconds, or ``None``),
     ``window_s`` (fixed input window of Whisper-type extractors: shorter clips are padded, longer ones keep
     their first ``window_s`` seconds; ``None`` for variable-length inputs) and ``feature_extractor`` (class)."""
+    from ..data import fixed_window
+
     fe = feature_extractor
-    fixed = getattr(fe, "n_samples", None) if hasattr(fe, "nb_max_frames") else None
+    fixed = fixed_window(fe)
     return {
         "feature_extractor": type(fe).__name__,
         "sampling_rate": int(fe.sampling_rate),
