@@ -640,41 +640,36 @@ class SERTrainer(Trainer):
         return self._length_batched(test_dataset) or self._with_eval_collator(super().get_test_dataloader, test_dataset)
 
 
-def reuse_fold(metrics_path: Path, split: SplitDefinition, settings: dict | None = None) -> dict:
-    """Metrics of a finished fold, kept by ``--resume_folds``.
+def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = None) -> dict:
+    """The record of a finished fold (:class:`ser_hf.run.RunRecord`, current or legacy), kept by ``--resume_folds``.
 
     Args:
         settings: the current run's :func:`run_settings`; a finished fold trained with other values is refused.
 
+    Returns:
+        :meth:`RunRecord.to_dict`, the shape :func:`run_fold` returns.
+
     Raises:
         ValueError: the finished fold used other speakers than ``split``, or other settings (the message names
-            the file and every differing setting).
+            the fold and every differing setting).
     """
-    metrics = json.loads(metrics_path.read_text())
-    saved = metrics.get("split", {})
+    record = RunRecord.load(run_dir)
     sides = ("train_speakers", "val_speakers", "test_speakers")
-    if saved.get("corpus") != split.corpus or any(saved.get(k) != getattr(split, k) for k in sides):
+    if record.split.corpus != split.corpus or any(getattr(record.split, k) != getattr(split, k) for k in sides):
         raise ValueError(
-            f"{metrics_path}: this finished fold used another split than fold {split.fold} of "
+            f"{run_dir / 'metrics.json'}: this finished fold used another split than fold {split.fold} of "
             f"{split.corpus}/{split.protocol}; use another --output_dir"
         )
     if settings:
-        saved_settings = {**metrics.get("training", {}), **_model_settings(metrics.get("model", {}))}
-        saved_settings["trim_db"] = metrics.get("preprocessing", {}).get(
-            "trim_db", metrics.get("training", {}).get("trim_db")
-        )
-        differ = [
-            f"{k}: {saved_settings[k]!r} there, {v!r} now"
-            for k, v in settings.items()
-            if k in saved_settings and saved_settings[k] != v
-        ]
+        saved = {**record.training, **_model_settings(record.model), "trim_db": record.preprocessing.get("trim_db")}
+        differ = [f"{k}: {saved[k]!r} there, {v!r} now" for k, v in settings.items() if k in saved and saved[k] != v]
         if differ:
             raise ValueError(
-                f"{metrics_path}: this finished fold was trained with other settings ({'; '.join(differ)}); "
-                "--resume_folds only keeps folds of the same recipe: use another --output_dir"
+                f"{run_dir / 'metrics.json'}: this finished fold was trained with other settings "
+                f"({'; '.join(differ)}); --resume_folds only keeps folds of the same recipe: use another --output_dir"
             )
-    print(f"[ser_hf] fold {split.fold}: kept finished run {metrics_path.parent} (UA {metrics['ua']:.4f})")
-    return metrics
+    print(f"[ser_hf] fold {split.fold}: kept finished run {run_dir} (UA {record.ua:.4f})")
+    return record.to_dict()
 
 
 def _model_settings(model: dict) -> dict:
@@ -728,14 +723,9 @@ def summarize(folds: dict[int, dict]) -> dict:
     for key in ("wa", "ua", "macro_f1"):
         vals = [m[key] for m in folds.values()]
         summary[key] = {**mean_std(vals), "per_fold": vals}
-    summary["train_wall_time_s"] = float(sum(_runtime(m).get("train_wall_time_s", 0.0) for m in folds.values()))
+    summary["train_wall_time_s"] = float(sum(m["runtime"].get("train_wall_time_s", 0.0) for m in folds.values()))
     summary["folds"] = {k: {"wa": m["wa"], "ua": m["ua"], "macro_f1": m["macro_f1"]} for k, m in folds.items()}
     return summary
-
-
-def _runtime(metrics: dict) -> dict:
-    """Run facts of a ``metrics.json`` dict (format 2 nests them under ``runtime``; legacy runs: top level)."""
-    return metrics.get("runtime", metrics)
 
 
 def resolve_resume_checkpoint(training_args: TrainingArguments, data_args: DataArguments) -> str | None:
@@ -926,9 +916,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     for k in range(num_folds(data_args.corpus, speakers, data_args.protocol)):
         fold_dir, split = root / f"fold_{k}", split_for(k)
         if resume:
-            finished = fold_dir / "metrics.json"
-            if finished.exists():
-                results[k] = reuse_fold(finished, split, run_settings(model_args, data_args, training_args))
+            if (fold_dir / "metrics.json").exists():
+                results[k] = reuse_fold(fold_dir, split, run_settings(model_args, data_args, training_args))
                 continue
             if training_args.process_index == 0 and fold_dir.exists():
                 logger.warning("--resume_folds: replacing the unfinished fold directory %s", fold_dir)
@@ -940,7 +929,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         (root / "cv_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     if push and training_args.process_index == 0:
         # the checkpoint chosen for publishing is the fold with the best validation score, never the best test
-        best = max(results, key=lambda k: _runtime(results[k]).get("best_validation") or 0.0)
+        best = max(results, key=lambda k: results[k]["runtime"].get("best_validation") or 0.0)
         publish(root / f"fold_{best}", training_args, hub_token)
     print(
         "[ser_hf] cross-validation: "

@@ -141,12 +141,13 @@ def test_resume_folds_refuses_folds_of_another_recipe(tmp_path):
     from ser_hf.folds import make_split
 
     split = make_split("ravdess", [f"Actor_{a:02d}" for a in range(1, 25)], "folds", 0)
-    finished = tmp_path / "metrics.json"
-    record = {"ua": 0.5, "split": split.__dict__, "training": {"learning_rate": 0.003, "num_train_epochs": 2}}
-    finished.write_text(json.dumps(record))
-    assert reuse_fold(finished, split, {"learning_rate": 0.003, "num_train_epochs": 2})["ua"] == 0.5
+    record = {"wa": 0.5, "ua": 0.5, "macro_f1": 0.5, "split": split.__dict__}  # a legacy record: no format_version
+    record["training"] = {"learning_rate": 0.003, "num_train_epochs": 2}
+    (tmp_path / "metrics.json").write_text(json.dumps(record))
+    split.save(tmp_path / "split.json")
+    assert reuse_fold(tmp_path, split, {"learning_rate": 0.003, "num_train_epochs": 2})["ua"] == 0.5
     with pytest.raises(ValueError, match=r"learning_rate: 0.003 there, 0.0001 now; num_train_epochs: 2 there, 1 now"):
-        reuse_fold(finished, split, {"learning_rate": 0.0001, "num_train_epochs": 1})
+        reuse_fold(tmp_path, split, {"learning_rate": 0.0001, "num_train_epochs": 1})
 
 
 def test_every_bad_clip_of_a_corpus_is_reported_at_once(tmp_path):
