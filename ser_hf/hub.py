@@ -301,19 +301,21 @@ def prepare_upload_folder(
     if folder.exists() and any(folder.iterdir()):
         raise PushError(f"{folder} already exists and is not empty; choose another --output_dir or remove it")
     card = build_model_card(run, repo_id, base_model, license)
-    for code in run.glob("*.py"):  # checked before anything is written
-        _own_code(code)
+    code = own_remote_code(run)  # checked before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     names = list(UPLOADED) + [n for n in OPTIONAL if (run / n).is_file()]
     for name in names:
         shutil.copy2(run / name, folder / name)
-    names += copy_remote_code(run, folder)
+    for own in code:
+        shutil.copyfile(own, folder / own.name)
+    names += [own.name for own in code]
     card.save(str(folder / "README.md"))
     return sorted([*names, "README.md"])
 
 
-def copy_remote_code(run: Path, folder: Path) -> list[str]:
-    """Put the mel-CNN's remote code into the upload folder from ser_hf's own package, never from the run.
+def own_remote_code(run: Path) -> list[Path]:
+    """ser_hf's own sources of the mel-CNN remote code a run directory holds: what the upload folder gets, never
+    the run's files.
 
     The ``.py`` files a run directory holds are only checked: each must be byte-identical to ser_hf's source of
     the same name (``ser_hf/models/mel_cnn/``), so that validation (which executes the folder's code with
@@ -322,11 +324,7 @@ def copy_remote_code(run: Path, folder: Path) -> list[str]:
     Raises:
         PushError: a ``.py`` file of the run differs from ser_hf's or is not one of its modules.
     """
-    names = []
-    for code in sorted(run.glob("*.py")):
-        shutil.copyfile(_own_code(code), folder / code.name)
-        names.append(code.name)
-    return names
+    return [_own_code(code) for code in sorted(run.glob("*.py"))]
 
 
 def _own_code(code: Path) -> Path:
