@@ -125,6 +125,18 @@ def featurize(feature_extractor, waves: list[np.ndarray]) -> dict:
     return dict(fe(list(waves), **kwargs))
 
 
+def training_lengths(waves, feature_extractor) -> list[int]:
+    """Length in samples of each clip as training sees it before augmentation and cropping: after the
+    extractor's silence trim when it has one (the mel-CNN), else whole. For length-grouped batches
+    (``--train_sampling_strategy group_by_length``), which pad each batch only to its longest clip.
+
+    Args:
+        waves: mono waveforms ``(num_samples,)`` at the extractor's rate.
+    """
+    trim = getattr(feature_extractor, "trim", None)
+    return [len(trim(np.asarray(w, dtype=np.float32))) if trim is not None else len(w) for w in waves]
+
+
 def select_side(ds: datasets.Dataset, split: SplitDefinition, side: str) -> datasets.Dataset:
     """Rows whose speaker is on ``side`` (``train``/``validation``/``test``) of ``split`` (for the
     ``speaker_dependent`` protocol: rows whose ``id`` is on that side)."""

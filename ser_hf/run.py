@@ -61,7 +61,8 @@ class RunRecord:
         parameters: :func:`ser_hf.models.summary.count_parameters`.
         training: training settings (epochs, learning rate, batch size, seed, crops, augmentation, ...).
         runtime: measured facts of the run (``train_wall_time_s``, ``device``, ``threads``, ``world_size``,
-            ``best_checkpoint``, ``best_validation``, ``select_best_by``, ``export_max_abs_logit_diff``).
+            ``best_checkpoint``, ``best_validation``, ``validation`` (the shipped checkpoint's validation scores),
+            ``select_best_by``, ``export_max_abs_logit_diff``).
         legacy: read from a run written before this record existed.
     """
 
@@ -86,6 +87,11 @@ class RunRecord:
     @property
     def macro_f1(self) -> float:
         return float(self.test["macro_f1"])
+
+    @property
+    def validation_ua(self) -> float | None:
+        """Validation UA of the checkpoint that ships (what chooses a fold or a system: never the test side)."""
+        return validation_ua(self.runtime)
 
     @property
     def family(self) -> str:
@@ -195,3 +201,12 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise RunRecordError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def validation_ua(runtime: dict) -> float | None:
+    """Validation UA of a run's shipped checkpoint from its ``runtime`` record: ``validation["ua"]``, or, for runs
+    recorded before that field, ``best_validation`` when the checkpoint was selected by UA; ``None`` otherwise."""
+    value = (runtime.get("validation") or {}).get("ua")
+    if value is None and runtime.get("select_best_by", "ua") == "ua":
+        value = runtime.get("best_validation")
+    return value

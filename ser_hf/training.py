@@ -11,6 +11,7 @@ and sample standard deviation (ddof=1).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,7 +28,15 @@ from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArg
 from transformers.trainer_utils import get_last_checkpoint
 
 from .corpora import load_corpus
-from .data import AudioCollator, WaveformAugment, decode_dataset, featurize, length_batches, select_side
+from .data import (
+    AudioCollator,
+    WaveformAugment,
+    decode_dataset,
+    featurize,
+    length_batches,
+    select_side,
+    training_lengths,
+)
 from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
 from .metrics import compute_ser_metrics, format_mean_std, mean_std, plot_confusion_matrix, trainer_compute_metrics
 from .models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
@@ -43,12 +52,12 @@ from .models.pretrained import (
     save_extra_weights,
 )
 from .models.summary import count_parameters, describe_model, describe_preprocessing
-from .run import RunRecord
+from .run import RunRecord, validation_ua
 
 logger = logging.getLogger(__name__)
 
 MODELS = ("mel_cnn", "pretrained")
-SELECT_BY = ("ua", "wa", "macro_f1", "loss")
+SELECT_BY = ("ua", "wa", "macro_f1", "loss", "last")
 # model outputs that are not predictions (a weighted layer sum makes models return every hidden layer)
 OUTPUTS_NOT_PREDICTIONS = ["hidden_states", "attentions"]
 
@@ -200,7 +209,18 @@ class DataArguments:
         default=False, metadata={"help": "Cross-entropy weighted by inverse class frequency."}
     )
     select_best_by: str = field(
-        default="ua", metadata={"help": f"Validation metric for the best checkpoint: {', '.join(SELECT_BY)}."}
+        default="ua",
+        metadata={
+            "help": f"Validation metric for the best checkpoint: {', '.join(SELECT_BY)} ('last': no selection, ship "
+            "the model as training ends; with a 2-speaker validation side one epoch's score is noisy)."
+        },
+    )
+    ema_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "Exponential moving average of the weights with this decay per optimizer step (e.g. 0.99: about "
+            "the last 100 steps); validation, checkpoints and the shipped model use the averaged weights."
+        },
     )
     resume_folds: bool = field(
         default=False,
@@ -229,6 +249,8 @@ class DataArguments:
             raise ValueError(
                 f"--select_best_by {self.select_best_by!r} is not valid; choose one of {', '.join(SELECT_BY)}"
             )
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"--ema_decay must lie strictly between 0 and 1 (e.g. 0.99), got {self.ema_decay}")
         if self.trim_db is not None and not self.trim_db > 0:
             raise ValueError(f"--trim_db must be a positive number of dB below the peak, got {self.trim_db}")
         for flag in ("max_duration_s", "max_eval_duration_s"):
@@ -463,14 +485,27 @@ def build_model(
     return MelCNNForAudioClassification(config), fe
 
 
-def weighted_ce(weights: torch.Tensor):
-    """``compute_loss_func`` for Trainer: cross-entropy with per-class ``weights`` ``(num_labels,)``."""
+def weighted_ce(weights: torch.Tensor, label_smoothing: float = 0.0):
+    """``compute_loss_func`` for Trainer: cross-entropy with per-class ``weights`` ``(num_labels,)`` and
+    ``label_smoothing`` (``--label_smoothing_factor``; Szegedy et al. 2016, "Rethinking the Inception
+    architecture")."""
 
     def loss(outputs, labels, num_items_in_batch=None):
         logits = outputs["logits"]
-        return torch.nn.functional.cross_entropy(logits, labels, weight=weights.to(logits.device))
+        return torch.nn.functional.cross_entropy(
+            logits, labels, weight=weights.to(logits.device), label_smoothing=label_smoothing
+        )
 
     return loss
+
+
+def validation_scores(state, step: int | None = None) -> dict[str, float]:
+    """Validation ``ua`` / ``wa`` / ``macro_f1`` / ``loss`` of the checkpoint that ships: the evaluation logged at
+    ``step`` (the best checkpoint's), or the last evaluation when ``step`` is ``None``; ``{}`` without any."""
+    evals = [e for e in state.log_history if "eval_ua" in e and (step is None or e.get("step") == step)]
+    if not evals:
+        return {}
+    return {k: float(evals[-1][f"eval_{k}"]) for k in ("ua", "wa", "macro_f1", "loss") if f"eval_{k}" in evals[-1]}
 
 
 def run_fold(model_args, data_args, training_args, decoded, label_names, split: SplitDefinition) -> dict:
@@ -499,11 +534,17 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         f"{params['backbone']:,} = {100 * params['trainable_backbone_share']:.2f} %, head {params['head']:,})"
     )
 
+    if training_args.train_sampling_strategy == "group_by_length":  # batches of similar length: less padding
+        name = training_args.length_column_name
+        lengths = training_lengths(sides["train"]["input_values"], fe)
+        sides["train"] = sides["train"].remove_columns([c for c in [name] if c in sides["train"].column_names])
+        sides["train"] = sides["train"].add_column(name, lengths).with_format("numpy")
+
     loss_func = None
     if data_args.class_weighted_loss:
         counts = np.bincount(np.asarray(sides["train"]["label"]), minlength=len(label_names)).astype(float)
         weights = torch.tensor(counts.sum() / (len(label_names) * np.maximum(counts, 1)), dtype=torch.float32)
-        loss_func = weighted_ce(weights)
+        loss_func = weighted_ce(weights, training_args.label_smoothing_factor)
 
     augment = WaveformAugment() if data_args.augment else None
     train_collator = AudioCollator(
@@ -522,6 +563,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         compute_metrics=trainer_compute_metrics(len(label_names)),
         compute_loss_func=loss_func,
         callbacks=[NonFiniteGuard()],
+        ema_decay=data_args.ema_decay,
     )
     start = time.time()
     train_result = trainer.train(
@@ -537,11 +579,14 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
 
     test_waves = [np.asarray(w, dtype=np.float32) for w in sides["test"]["input_values"]]
     test_labels = np.asarray(sides["test"]["label"])
+    select = data_args.select_best_by != "last"
+    shipped_validation = validation_scores(trainer.state, trainer.state.best_global_step if select else None)
     runtime = {
         "train_wall_time_s": wall,
         "train_runtime_s": train_result.metrics.get("train_runtime"),
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_validation": trainer.state.best_metric,
+        "best_validation": shipped_validation.get(data_args.select_best_by if select else "ua"),
+        "validation": shipped_validation,
         "select_best_by": data_args.select_best_by,
         "device": str(training_args.device)
         + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
@@ -594,17 +639,142 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     return record.to_dict()
 
 
+EMA_STATE = "ema_state.pt"
+"""Checkpoint file of a run with ``--ema_decay``: the raw (not averaged) trainable weights and buffers, and the
+number of averaged steps, so that ``--resume_from_checkpoint`` continues both (the checkpoint's model weights are
+the averaged ones)."""
+
+
+def _weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    """Parameters then buffers, in the order ``torch.optim.swa_utils.AveragedModel`` averages them."""
+    return [*module.parameters(), *module.buffers()]
+
+
+def ema_decay_at(decay: float, num_averaged: int) -> float:
+    """Decay of the update after ``num_averaged`` averaged steps: ``min(decay, (1 + n) / (10 + n))``, the warm-up
+    of TensorFlow's ``tf.train.ExponentialMovingAverage(num_updates=...)``, so that a short run's average is not
+    dominated by its first steps."""
+    return min(decay, (1 + num_averaged) / (10 + num_averaged))
+
+
+def ema_with_warmup(decay: float):
+    """``multi_avg_fn`` for ``torch.optim.swa_utils.AveragedModel``: ``ema = d * ema + (1 - d) * weights`` with
+    ``d = ema_decay_at(decay, n)`` (integer buffers such as batch norm's step count take the current value)."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        d = ema_decay_at(decay, int(num_averaged))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1.0 - d)
+            else:
+                a.copy_(c)
+
+    return update
+
+
+class _UpdateEMA(TrainerCallback):
+    def __init__(self, trainer: SERTrainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):  # after the optimizer step, before evaluate / save
+        self.trainer.update_ema()
+
+
 class SERTrainer(Trainer):
     """``Trainer`` whose evaluation and test batches use ``eval_data_collator`` (no augmentation, no random
     crop), while training batches use ``data_collator``.
 
     For LoRA models it also keeps trainable parameters that peft's adapter file cannot hold (the weighted
     layer sum's ``layer_weights``) in every checkpoint, and restores them with the best checkpoint.
+
+    With ``ema_decay`` it keeps an exponential moving average of the weights (parameters and batch-norm
+    statistics; Polyak & Juditsky 1992, via ``torch.optim.swa_utils.AveragedModel``): after every optimizer step
+    ``ema = d * ema + (1 - d) * weights``, ``d`` warming up to ``ema_decay`` (:func:`ema_decay_at`). Validation
+    scores the averaged weights, checkpoints hold them (plus the raw weights in :data:`EMA_STATE`, for resuming),
+    and the model left after training is the averaged one (or, with ``load_best_model_at_end``, the best averaged
+    checkpoint). An average over the last ~``1 / (1 - decay)`` steps smooths the epoch-to-epoch swings that make
+    picking one epoch's checkpoint a lottery.
     """
 
-    def __init__(self, *args, eval_data_collator=None, **kwargs):
+    def __init__(self, *args, eval_data_collator=None, ema_decay: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator or self.data_collator
+        self.ema_decay = ema_decay
+        self.ema = None  # torch.optim.swa_utils.AveragedModel, made at the first step (or from a resumed checkpoint)
+        if ema_decay:
+            self.add_callback(_UpdateEMA(self))
+
+    def update_ema(self) -> None:
+        """Fold the current weights into the average (the first call copies them)."""
+        from torch.optim.swa_utils import AveragedModel
+
+        model = self.accelerator.unwrap_model(self.model)
+        if self.ema is None:
+            self.ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(self.ema_decay), use_buffers=True)
+        self.ema.update_parameters(model)
+
+    @torch.no_grad()
+    def _swap_ema(self) -> None:
+        for averaged, current in zip(_weights(self.ema.module), _weights(self.accelerator.unwrap_model(self.model))):
+            kept = current.detach().clone()
+            current.copy_(averaged)
+            averaged.copy_(kept)
+
+    @contextlib.contextmanager
+    def averaged_weights(self):
+        """Within the block the model holds the averaged weights (and the average the raw ones); no-op without EMA."""
+        if self.ema is None:
+            yield
+            return
+        self._swap_ema()
+        try:
+            yield
+        finally:
+            self._swap_ema()
+
+    def evaluate(self, *args, **kwargs):
+        with self.averaged_weights():
+            return super().evaluate(*args, **kwargs)
+
+    def _save_checkpoint(self, model, trial):
+        with self.averaged_weights():
+            super()._save_checkpoint(model, trial)
+            if self.ema is not None and self.args.should_save:
+                # inside the block the average holds the raw weights: keep the trainable ones and the buffers
+                raw = {
+                    i: t.detach().cpu()
+                    for i, t in enumerate(_weights(self.ema.module))
+                    if not isinstance(t, torch.nn.Parameter) or t.requires_grad
+                }
+                folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+                torch.save({"n_averaged": int(self.ema.n_averaged), "raw_weights": raw}, folder / EMA_STATE)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        state_file = Path(resume_from_checkpoint) / EMA_STATE
+        if not self.ema_decay or self.ema is not None:
+            return
+        if not state_file.exists():
+            logger.warning(
+                "%s has no %s: the weight average restarts from its weights", resume_from_checkpoint, EMA_STATE
+            )
+            return
+        state = torch.load(state_file, weights_only=True)
+        self.update_ema()  # the model holds the checkpoint's averaged weights: the average starts from them
+        self.ema.n_averaged.fill_(state["n_averaged"])
+        current = _weights(self.accelerator.unwrap_model(self.model))
+        with torch.no_grad():
+            for i, tensor in state["raw_weights"].items():
+                current[int(i)].copy_(tensor)
+
+    def train(self, *args, **kwargs):
+        result = super().train(*args, **kwargs)
+        if self.ema is not None:
+            if not (self.args.load_best_model_at_end and self.state.best_model_checkpoint):
+                self._swap_ema()  # keep the averaged weights: they are what validation scored last
+            self.ema = None  # (the best checkpoint, loaded by Trainer, holds averaged weights already)
+        return result
 
     def _save(self, output_dir=None, state_dict=None):
         super()._save(output_dir, state_dict)
@@ -708,11 +878,15 @@ def training_settings(training_args: TrainingArguments, data_args: DataArguments
         "seed",
         "bf16",
         "fp16",
+        "label_smoothing_factor",
+        "train_sampling_strategy",
     )
     return {k: getattr(training_args, k) for k in keys} | {
         "max_duration_s": data_args.max_duration_s,
         "augment": data_args.augment,
         "class_weighted_loss": data_args.class_weighted_loss,
+        "select_best_by": data_args.select_best_by,
+        "ema_decay": data_args.ema_decay,
     }
 
 
@@ -842,9 +1016,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
             raise ValueError("--push_to_hub true needs --hub_model_id USER/NAME")
         if not (hub_token or get_token()):
             raise ValueError("--push_to_hub true needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    training_args.metric_for_best_model = data_args.select_best_by
-    training_args.greater_is_better = data_args.select_best_by != "loss"
-    training_args.load_best_model_at_end = True
+    select = data_args.select_best_by != "last"
+    training_args.metric_for_best_model = data_args.select_best_by if select else None
+    training_args.greater_is_better = data_args.select_best_by != "loss" if select else None
+    training_args.load_best_model_at_end = select
     training_args.remove_unused_columns = False
 
     root = Path(training_args.output_dir)
@@ -929,7 +1104,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         (root / "cv_results.json").write_text(json.dumps(summary, indent=2) + "\n")
     if push and training_args.process_index == 0:
         # the checkpoint chosen for publishing is the fold with the best validation score, never the best test
-        best = max(results, key=lambda k: results[k]["runtime"].get("best_validation") or 0.0)
+        best = max(results, key=lambda k: validation_ua(results[k]["runtime"]) or 0.0)
         publish(root / f"fold_{best}", training_args, hub_token)
     print(
         "[ser_hf] cross-validation: "

@@ -155,7 +155,8 @@ class MelCNNForAudioClassification(MelCNNPreTrainedModel):
 
         x, t_len = feats[:, None], frames  # (batch, 1, n_mels, frames)
         for block in self.blocks:
-            x = block(x)  # (batch, channels, mels, time)
+            # channels-last layout (same values): oneDNN's convolution and pooling run faster on CPU than in NCHW
+            x = block(x).contiguous(memory_format=torch.channels_last)  # (batch, channels, mels, time)
             # zero the padded frames so that the next block sees what a lone clip would see
             x = x * (torch.arange(x.shape[-1], device=x.device)[None] < t_len[:, None])[:, None, None, :]
             x = self.pool(x)  # (batch, channels, mels / 2, time / 2)
