@@ -106,7 +106,7 @@ def before(args) -> None:
             env = {**os.environ, "PYTHONPATH": str(tree)}
             out = subprocess.run(cmd, env=env, cwd=tree, check=True, capture_output=True, text=True).stdout
             for line in out.splitlines():
-                if line.startswith("{"):
+                if line.startswith('{"system"'):
                     row = json.loads(line)
                     config = SYSTEMS[row["system"]][0]
                     row["fold_train_s"] = row["wall_s_per_epoch"] * config_epochs(tree, config)
