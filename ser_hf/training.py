@@ -953,20 +953,45 @@ def main(argv: list[str] | None = None) -> dict:
     """Parse arguments, load and decode the corpus, then train one fold or all of them (once per ``--seeds``)."""
     model_args, data_args, training_args = parse_args(argv)
     if data_args.seeds:
-        return run_seeds(argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir)
+        resume = data_args.all_folds and data_args.resume_folds
+        return run_seeds(
+            argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir or resume
+        )
     return train(model_args, data_args, training_args)
+
+
+def seeds_summary(per_seed: dict[int, dict[int, dict]]) -> dict:
+    """Mean +- std over seeds of ``{seed: {fold: record}}`` (records with ``wa`` / ``ua`` / ``macro_f1``).
+
+    Returns:
+        ``{"seeds", "per_fold": {fold: {metric: {"mean", "std", "per_seed"}}}, "overall": {metric: ...},
+        "all_runs": {metric: ...}}``: ``overall`` is the mean +- std over seeds of each seed's mean over folds (how
+        much the headline number moves with the seed); ``all_runs`` the mean +- std over every fold x seed run.
+    """
+    seeds = list(per_seed)
+    folds = sorted(next(iter(per_seed.values())))
+    summary = {"seeds": list(seeds), "per_fold": {}, "overall": {}, "all_runs": {}}
+    for k in folds:
+        summary["per_fold"][k] = {
+            m: {**mean_std([per_seed[s][k][m] for s in seeds]), "per_seed": {s: per_seed[s][k][m] for s in seeds}}
+            for m in ("wa", "ua", "macro_f1")
+        }
+    for m in ("wa", "ua", "macro_f1"):
+        seed_means = {s: float(np.mean([per_seed[s][k][m] for k in folds])) for s in seeds}
+        summary["overall"][m] = {**mean_std(seed_means.values()), "per_seed": seed_means}
+        summary["all_runs"][m] = mean_std([per_seed[s][k][m] for s in seeds for k in folds])
+    return summary
 
 
 def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: bool = False) -> dict:
     """``--seeds``: the same command once per seed into ``root/seed_S``, then ``root/seeds_results.json``.
 
     Returns:
-        ``{"seeds", "per_fold": {fold: {metric: {"mean", "std", "per_seed"}}}, "overall": {metric: ...}}``:
-        ``overall`` is the mean +- std over seeds of each seed's mean over folds (how much the headline number
-        moves with the seed), and ``all_runs`` the mean +- std over every fold x seed run.
+        :func:`seeds_summary` of the runs.
 
     Raises:
-        RunExistsError: ``root`` already holds a finished ``seeds_results.json`` (and no ``--overwrite_output_dir``).
+        RunExistsError: ``root`` already holds a finished ``seeds_results.json`` (and neither
+            ``--overwrite_output_dir`` nor ``--all_folds --resume_folds``, which keeps every finished fold).
         ValueError: a seed given twice.
     """
     if len(set(seeds)) != len(seeds):
@@ -981,20 +1006,10 @@ def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: b
         training_args.output_dir = str(root / f"seed_{seed}")
         result = train(model_args, data_args, training_args)
         per_seed[seed] = result["folds"] if data_args.all_folds else {data_args.fold: result}
-    folds = sorted(next(iter(per_seed.values())))
-    summary = {"seeds": list(seeds), "per_fold": {}, "overall": {}, "all_runs": {}}
-    for k in folds:
-        summary["per_fold"][k] = {
-            m: {**mean_std([per_seed[s][k][m] for s in seeds]), "per_seed": {s: per_seed[s][k][m] for s in seeds}}
-            for m in ("wa", "ua", "macro_f1")
-        }
-    for m in ("wa", "ua", "macro_f1"):
-        seed_means = {s: float(np.mean([per_seed[s][k][m] for k in folds])) for s in seeds}
-        summary["overall"][m] = {**mean_std(seed_means.values()), "per_seed": seed_means}
-        summary["all_runs"][m] = mean_std([per_seed[s][k][m] for s in seeds for k in folds])
+    summary = seeds_summary(per_seed)
     root.mkdir(parents=True, exist_ok=True)
     (root / "seeds_results.json").write_text(json.dumps(summary, indent=2) + "\n")
-    for k in folds:
+    for k in summary["per_fold"]:
         print(f"[ser_hf] fold {k} over seeds {seeds}: UA {format_mean_std(summary['per_fold'][k]['ua'], digits=4)}")
     print(f"[ser_hf] over seeds {seeds}: UA {format_mean_std(summary['overall']['ua'], digits=4)} (mean over folds)")
     return summary
@@ -1032,8 +1047,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         "--resume_from_checkpoint": resume_checkpoint,
     }
     if training_args.process_index == 0:
-        # resuming accepts fold directories, but never a root that holds a finished cross-validation
-        if not resume or (root / "cv_results.json").exists():
+        # resuming accepts fold directories (a finished cross-validation is read back, fold by fold, through the
+        # same recipe check)
+        if not resume:
             check_output_dir(root, data_args.overwrite_output_dir, protected, resuming=resume_checkpoint is not None)
     if data_args.dataset:
         from .export import load_export

@@ -116,8 +116,12 @@ def test_resume_folds_keeps_finished_folds_and_redoes_the_rest(ravdess_dir, cach
     assert (out / "fold_0" / "metrics.json").read_text() == kept
     assert summary["ua"]["per_fold"][0] == json.loads(kept)["ua"]
     assert not (out / "fold_1" / "checkpoint-99").exists() and (out / "fold_1" / "metrics.json").exists()
-    with pytest.raises(RunExistsError, match="cv_results.json"):
-        main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--resume_folds", "true"))
+    # a finished cross-validation resumes as itself (a long grid restarted after an interruption)
+    again = main(args(ravdess_dir, cache_dir, out, *resume))
+    assert again["ua"]["per_fold"] == summary["ua"]["per_fold"]
+    assert (out / "fold_0" / "metrics.json").read_text() == kept
+    with pytest.raises(ValueError, match="other settings"):  # ... of the same recipe only
+        main(args(ravdess_dir, cache_dir, out, *resume, "--learning_rate", "0.5"))
 
 
 def test_resume_folds_refuses_a_fold_of_another_split(ravdess_dir, cache_dir, tmp_path):
