@@ -12,12 +12,20 @@ import json
 import sys
 
 
+def classic_main(argv: list[str]) -> int:
+    from .classic import main
+
+    main(argv)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
         "train": "train a model (same flags as scripts/finetune.py)",
         "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
         "compare": "fold-by-fold comparison report of several trained systems",
+        "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
         "download": "fetch a public corpus (ravdess, emovdb; anad: manual steps), verified and safely extracted",
@@ -26,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,evaluate,compare,predict,push,download,export-dataset,folds} ...\n"
+            "usage: ser-hf {train,evaluate,compare,classic,predict,push,download,export-dataset,folds} ...\n"
             + "\n".join(f"  {k:<8} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
@@ -35,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         from .training import run_cli
 
         return run_cli(argv[1:])
-    if argv[0] in ("evaluate", "compare", "push", "predict", "download", "export-dataset"):
+    if argv[0] in ("evaluate", "compare", "classic", "push", "predict", "download", "export-dataset"):
         from .audio import AudioError
         from .corpora import CorpusError
         from .download import DownloadError
@@ -45,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         run = {
             "evaluate": evaluate_main,
             "compare": compare_main,
+            "classic": classic_main,
             "push": push_main,
             "predict": predict_main,
             "download": download_main,
