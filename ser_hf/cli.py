@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def classic_main(argv: list[str]) -> int:
@@ -170,8 +171,11 @@ def compare_main(argv: list[str]) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache_dir", default=None)
+    parser.add_argument(
+        "--readme", default=None, help="also copy the headline tables into this README's generated block"
+    )
     args = parser.parse_args(argv)
-    from .compare import compare_systems
+    from .compare import compare_systems, update_readme
 
     names = [n for n, _ in args.system]
     if len(set(names)) != len(names):
@@ -188,6 +192,8 @@ def compare_main(argv: list[str]) -> int:
         resample=args.resample,
         cache_dir=args.cache_dir,
     )
+    if args.readme:
+        update_readme(Path(args.readme), report, args.output_dir)
     for s in report["systems"]:
         print(f"{s['name']}: UA {s['ua']['mean']:.4f} over folds {s['folds']}")
     print(f"report: {args.output_dir}/report.md")

@@ -39,6 +39,8 @@ METRICS = ("ua", "wa", "macro_f1")
 
 @dataclass
 class FoldResult:
+    """One run (one fold, one seed) of a system, as the comparison reads it."""
+
     fold: int
     run_dir: Path
     metrics: dict  # evaluation report (metrics.json of eval_<corpus>_test)
@@ -46,22 +48,29 @@ class FoldResult:
     predictions: list[dict]  # predictions.jsonl lines
 
 
-def fold_dirs(root: str | Path) -> dict[int, Path]:
-    """``{fold: run directory}`` of a system: ``root/fold_K`` folders, or ``root`` itself when it is one run.
+def fold_dirs(root: str | Path) -> dict[int, list[Path]]:
+    """``{fold: [run directory per seed]}`` of a system. Layouts (those ``scripts/finetune.py`` and
+    ``ser-hf classic`` write): ``root/seed_S/fold_K`` (``--seeds`` with ``--all_folds``), ``root/seed_S`` (``--seeds``,
+    one fold), ``root/fold_K`` (``--all_folds``), or ``root`` itself being one run; the fold of a lone run is read
+    from its ``split.json``.
 
     Raises:
-        FileNotFoundError: ``root`` holds neither (the message names it).
+        FileNotFoundError: ``root`` holds none of these (the message names it).
     """
     root = Path(root)
-    found = {}
-    for d in sorted(root.glob("fold_*")):
-        if is_run_dir(d):
-            found[int(d.name.split("_", 1)[1])] = d
-    if not found and is_run_dir(root):
-        found[int(RunRecord.load(root).split.fold or 0)] = root
+    tops = [d for d in sorted(root.glob("seed_*")) if d.is_dir()] or [root]
+    found: dict[int, list[Path]] = {}
+    for top in tops:
+        runs = {int(d.name.split("_", 1)[1]): d for d in sorted(top.glob("fold_*")) if is_run_dir(d)}
+        if not runs and is_run_dir(top):
+            runs = {int(RunRecord.load(top).split.fold or 0): top}
+        for k, d in runs.items():
+            found.setdefault(k, []).append(d)
     if not found:
-        raise FileNotFoundError(f"{root}: no finished run (metrics.json + split.json) and no fold_K/ run directories")
-    return found
+        raise FileNotFoundError(
+            f"{root}: no finished run (metrics.json + split.json), no fold_K/ and no seed_S/ run directories"
+        )
+    return dict(sorted(found.items()))
 
 
 def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kwargs) -> FoldResult:
@@ -104,7 +113,8 @@ def paired_bootstrap_ua(
     test side has, with replacement, and takes all their clips (a cluster bootstrap: Field & Welsh 2007, "Bootstrapping
     clustered data", JRSS-B 69(3)), since clips of one speaker are correlated and resampling clips would give too
     narrow an interval. ``resample="clips"`` draws clips within each fold. Both systems see the same resample; UA is
-    computed on the pooled resample.
+    computed on the pooled resample. A system run with several seeds per fold contributes the mean over its seeds
+    of each seed's UA on the resample.
 
     Raises:
         ValueError: the two systems' predictions do not cover the same clips of a fold, the predictions lack
@@ -113,39 +123,53 @@ def paired_bootstrap_ua(
     if resample not in RESAMPLING:
         raise ValueError(f"resample {resample!r} is not one of {', '.join(RESAMPLING)}")
     rng = np.random.default_rng(seed)
-    by_fold_b = {r.fold: r for r in b}
-    pred_a, pred_b, refs, units, offset = [], [], [], [], 0
-    for ra in a:
-        rb = by_fold_b.get(ra.fold)
-        if rb is None:
-            continue
-        pa = {p["id"]: p for p in ra.predictions}
-        pb = {p["id"]: p for p in rb.predictions}
-        if pa.keys() != pb.keys():
-            raise ValueError(f"fold {ra.fold}: the two systems were scored on different clips")
-        ids = sorted(pa)
-        pred_a += [pa[i]["prediction"] for i in ids]
-        pred_b += [pb[i]["prediction"] for i in ids]
-        refs += [pa[i]["reference"] for i in ids]
+    runs_a, runs_b = _by_fold(a), _by_fold(b)
+    shared = [k for k in runs_a if k in runs_b]
+    if not shared:
+        raise ValueError("the systems share no fold")
+    for name, runs in (("first", runs_a), ("second", runs_b)):
+        if len({len(runs[k]) for k in shared}) > 1:
+            raise ValueError(f"the {name} system has different numbers of seeds on the shared folds {shared}")
+    preds_a = [[] for _ in runs_a[shared[0]]]  # per seed: predictions over the pooled folds
+    preds_b = [[] for _ in runs_b[shared[0]]]
+    refs, units, offset = [], [], 0
+    for k in shared:
+        tables = [{p["id"]: p for p in r.predictions} for r in runs_a[k] + runs_b[k]]
+        ids = sorted(tables[0])
+        if any(t.keys() != tables[0].keys() for t in tables):
+            raise ValueError(f"fold {k}: the runs were scored on different clips")
+        for j, t in enumerate(tables[: len(preds_a)]):
+            preds_a[j] += [t[i]["prediction"] for i in ids]
+        for j, t in enumerate(tables[len(preds_a) :]):
+            preds_b[j] += [t[i]["prediction"] for i in ids]
+        first = tables[0]
+        refs += [first[i]["reference"] for i in ids]
         if resample == "speakers":
-            if any("speaker" not in pa[i] for i in ids):
-                raise ValueError(f"fold {ra.fold}: predictions without speakers; use resample='clips'")
+            if any("speaker" not in first[i] for i in ids):
+                raise ValueError(f"fold {k}: predictions without speakers; use resample='clips'")
             by_speaker: dict[str, list[int]] = {}
-            for k, i in enumerate(ids):
-                by_speaker.setdefault(pa[i]["speaker"], []).append(offset + k)
+            for n, i in enumerate(ids):
+                by_speaker.setdefault(first[i]["speaker"], []).append(offset + n)
             units.append([np.array(v) for _, v in sorted(by_speaker.items())])
         else:
-            units.append([np.array([offset + k]) for k in range(len(ids))])
+            units.append([np.array([offset + n]) for n in range(len(ids))])
         offset += len(ids)
-    if not units:
-        raise ValueError("the systems share no fold")
-    codes = {label: k for k, label in enumerate(sorted(set(refs) | set(pred_a) | set(pred_b)))}
-    pa_, pb_, ref = (np.array([codes[x] for x in v]) for v in (pred_a, pred_b, refs))
-    point = unweighted_average_recall(pb_, ref) - unweighted_average_recall(pa_, ref)
+    labels = sorted(set(refs).union(*preds_a, *preds_b))
+    codes = {label: n for n, label in enumerate(labels)}
+    pa_, pb_ = (np.array([[codes[x] for x in p] for p in preds]) for preds in (preds_a, preds_b))
+    ref = np.array([codes[x] for x in refs])
+
+    def difference(idx) -> float:  # seed-averaged UA of b minus that of a
+        ua_b = np.mean([unweighted_average_recall(p[idx], ref[idx]) for p in pb_])
+        ua_a = np.mean([unweighted_average_recall(p[idx], ref[idx]) for p in pa_])
+        return float(ua_b - ua_a)
+
+    point = difference(np.arange(len(ref)))
     diffs = np.empty(num_bootstrap)
     for n in range(num_bootstrap):
-        idx = np.concatenate([fold[j] for fold in units for j in rng.integers(0, len(fold), len(fold))])
-        diffs[n] = unweighted_average_recall(pb_[idx], ref[idx]) - unweighted_average_recall(pa_[idx], ref[idx])
+        diffs[n] = difference(
+            np.concatenate([fold[j] for fold in units for j in rng.integers(0, len(fold), len(fold))])
+        )
     lo, hi = np.percentile(diffs, [2.5, 97.5])
     return {
         "ua_difference": point,
@@ -155,29 +179,118 @@ def paired_bootstrap_ua(
         "resample": resample,
         "num_units": sum(len(fold) for fold in units),
         "num_clips": len(ref),
+        "seeds": [len(pa_), len(pb_)],
         "share_above_zero": float((diffs > 0).mean()),
     }
 
 
-def summarize_system(name: str, folds: list[FoldResult]) -> dict:
-    """Mean +- std (ddof=1) over folds, parameters, training wall time and device, inference RTF."""
-    out = {"name": name, "folds": [r.fold for r in folds], "num_folds": len(folds)}
+def _by_fold(results: list[FoldResult]) -> dict[int, list[FoldResult]]:
+    out: dict[int, list[FoldResult]] = {}
+    for r in results:
+        out.setdefault(r.fold, []).append(r)
+    return dict(sorted(out.items()))
+
+
+def summarize_system(name: str, runs: list[FoldResult]) -> dict:
+    """One system's numbers: per fold the mean over its seeds, then mean +- std (ddof=1) over folds of WA, UA and
+    macro-F1; with several seeds also mean +- std over seeds of each seed's mean over folds; per-class recall
+    (mean over every run); validation UA of the shipped checkpoints (what chooses the best system); parameters,
+    training wall time per fold and device, inference RTF."""
+    folds = _by_fold(runs)
+    out = {"name": name, "folds": list(folds), "num_folds": len(folds), "seeds_per_fold": {}}
+    for k, rs in folds.items():
+        out["seeds_per_fold"][k] = [r.training.training.get("seed") for r in rs]
     for key in METRICS:
-        out[key] = {
-            **mean_std([r.metrics[key] for r in folds]),
-            "per_fold": {r.fold: float(r.metrics[key]) for r in folds},
-        }
-    t0 = folds[0].training
+        per_fold = {k: float(np.mean([r.metrics[key] for r in rs])) for k, rs in folds.items()}
+        out[key] = {**mean_std(per_fold.values()), "per_fold": per_fold}
+        n_seeds = {len(rs) for rs in folds.values()}
+        if len(n_seeds) == 1 and min(n_seeds) > 1:
+            per_seed = [np.mean([rs[j].metrics[key] for rs in folds.values()]) for j in range(min(n_seeds))]
+            out[key]["over_seeds"] = mean_std(per_seed)
+            out[key]["per_fold_std_over_seeds"] = {
+                k: mean_std([r.metrics[key] for r in rs])["std"] for k, rs in folds.items()
+            }
+    labels = runs[0].training.label_names
+    recalls = [r.metrics["per_class_recall"] for r in runs if "per_class_recall" in r.metrics]
+    out["per_class_recall"] = (
+        dict(zip(labels, np.mean(recalls, axis=0).round(4).tolist(), strict=True)) if recalls else {}
+    )
+    vals = [r.training.validation_ua for r in runs]
+    out["validation_ua"] = mean_std([v for v in vals if v is not None]) if any(v is not None for v in vals) else None
+    t0 = runs[0].training
     out["parameters"] = t0.parameters or None
     out["model"] = t0.model or {"family": "mel_cnn"}
     out["preprocessing"] = t0.preprocessing
-    out["train_wall_time_s"] = float(sum(r.training.runtime.get("train_wall_time_s", 0.0) for r in folds))
-    out["train_device"] = sorted({str(r.training.runtime.get("device")) for r in folds})
-    inf = [r.metrics["inference"] for r in folds]
+    walls = [r.training.runtime.get("train_wall_time_s") for r in runs]
+    out["train_wall_time_s_per_run"] = mean_std([w for w in walls if w is not None]) if all(walls) else None
+    out["train_wall_time_s"] = float(sum(w or 0.0 for w in walls))
+    out["train_device"] = sorted({str(r.training.runtime.get("device")) for r in runs})
+    out["train_threads"] = sorted({r.training.runtime.get("threads") for r in runs}, key=str)
+    inf = [r.metrics["inference"] for r in runs]
     out["inference_rtf"] = float(sum(i["wall_s"] for i in inf) / sum(i["audio_s"] for i in inf))
     out["inference_device"] = sorted({f"{i['device']} ({i['threads']} threads)" for i in inf})
-    out["run_dirs"] = [str(r.run_dir) for r in folds]
+    out["run_dirs"] = [str(r.run_dir) for r in runs]
     return out
+
+
+def _fmt(stats: dict | None, digits: int = 3) -> str:
+    return "-" if not stats else format_mean_std(stats, digits=digits)
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The report's headline tables in Markdown (systems, UA per fold, cited results): ``report.md`` starts with
+    them and ``ser-hf compare --readme README.md`` copies them verbatim into the README."""
+    systems = report["systems"]
+    lines = [
+        f"Test sides of the {report['corpus']} speaker-independent folds. Per fold the mean over the system's seeds; "
+        "then mean +- sample std (ddof=1) over folds. *UA over seeds*: mean +- std over seeds of each seed's "
+        "6-fold mean. *Validation UA*: the shipped checkpoints' validation sides (what picks the best system).",
+        "",
+        "| system | folds x seeds | UA | WA | macro-F1 | UA over seeds | validation UA | trainable / total parameters "
+        "| train time per run | inference RTF |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in systems:
+        p = s["parameters"] or {}
+        params = f"{p.get('trainable', 0):,} / {p.get('total', 0):,}" if p else "-"
+        n_seeds = sorted({len(v) for v in s["seeds_per_fold"].values()})
+        wall = s.get("train_wall_time_s_per_run")
+        wall = "-" if not wall else f"{wall['mean']:.0f} s"
+        lines.append(
+            f"| {s['name']} | {s['num_folds']} x {'/'.join(map(str, n_seeds))} | "
+            + " | ".join(_fmt(s[k]) for k in METRICS)
+            + f" | {_fmt(s['ua'].get('over_seeds'))} | {_fmt(s.get('validation_ua'))} | {params} | "
+            f"{wall} ({'; '.join(s['train_device'])}, "
+            f"{'/'.join(map(str, s['train_threads']))} threads) | {s['inference_rtf']:.4f} |"
+        )
+    folds = sorted({f for s in systems for f in s["folds"]})
+    lines += ["", "UA per fold (mean +- std over seeds where several):", ""]
+    lines += ["| fold | " + " | ".join(s["name"] for s in systems) + " |", "|---" * (len(systems) + 1) + "|"]
+    for f in folds:
+        cells = []
+        for s in systems:
+            if f not in s["ua"]["per_fold"]:
+                cells.append("-")
+                continue
+            std = s["ua"].get("per_fold_std_over_seeds", {}).get(f)
+            cells.append(f"{s['ua']['per_fold'][f]:.3f}" + (f" +- {std:.3f}" if std is not None else ""))
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    if report.get("best_system"):
+        b = report["best_system"]
+        lines += [
+            "",
+            f"Best system by validation UA (never test): **{b['name']}** (validation UA {b['validation_ua']:.3f}); "
+            f"its fold with the best validation UA: `{b['run_dir']}`.",
+        ]
+    cited = report.get("published") or []
+    if cited:
+        lines += ["", "Published results, cited (not measured here):", ""]
+        lines += ["| system | UA | accuracy | protocol | source |", "|---|---|---|---|---|"]
+        for c in cited:
+            ua = f"{c['ua']:.3f}" if "ua" in c else "-"
+            acc = f"{c['accuracy']:.3f}" if "accuracy" in c else "-"
+            lines.append(f"| {c['system']} | {ua} | {acc} | {c['protocol']} | {c['source']} |")
+    return lines
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -190,46 +303,34 @@ def write_report(report: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     systems = report["systems"]
-    lines = [
-        f"# {report['corpus']}: system comparison",
-        "",
-        f"Generated by `{report['command']}`.",
-        "",
-        "Test sides of the speaker-independent folds; mean +- sample std (ddof=1) over folds.",
-        "",
-        "| system | folds | UA | WA | macro-F1 | trainable / total parameters | train wall time | train device "
-        "| inference RTF |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in systems:
-        p = s["parameters"] or {}
-        params = f"{p.get('trainable', 0):,} / {p.get('total', 0):,}" if p else "-"
-        scores = " | ".join(format_mean_std(s[k]) for k in METRICS)
-        lines.append(
-            f"| {s['name']} | {','.join(map(str, s['folds']))} | {scores} | {params} | "
-            f"{s['train_wall_time_s']:.0f} s | {'; '.join(s['train_device'])} | "
-            f"{s['inference_rtf']:.4f} ({'; '.join(s['inference_device'])}) |"
-        )
-    folds = sorted({f for s in systems for f in s["folds"]})
-    lines += ["", "UA per fold:", "", "| fold | " + " | ".join(s["name"] for s in systems) + " |"]
-    lines.append("|---" * (len(systems) + 1) + "|")
-    for f in folds:
-        cells = [f"{s['ua']['per_fold'][f]:.3f}" if f in s["ua"]["per_fold"] else "-" for s in systems]
-        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    lines = [f"# {report['corpus']}: system comparison", "", f"Generated by `{report['command']}`.", ""]
+    lines += summary_lines(report)
+    labels = list(next((s["per_class_recall"] for s in systems if s["per_class_recall"]), {}))
+    if labels:
+        lines += ["", "Per-class recall (mean over every fold and seed):", ""]
+        lines += ["| system | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for s in systems:
+            lines.append(
+                f"| {s['name']} | "
+                + " | ".join(f"{s['per_class_recall'].get(c, float('nan')):.3f}" for c in labels)
+                + " |"
+            )
     ref = report["reference"]
     for name, comp in report["paired"].items():
+        b = comp["bootstrap"]
         lines += [
             "",
             f"**{name} minus {ref}** on folds {comp['folds']}: per-fold UA differences "
             + ", ".join(f"{d:+.3f}" for d in comp["ua_difference_per_fold"])
-            + f"; pooled-clip UA difference {comp['bootstrap']['ua_difference']:+.3f}, paired bootstrap 95 % CI "
-            f"[{comp['bootstrap']['ci95_low']:+.3f}, {comp['bootstrap']['ci95_high']:+.3f}] "
-            f"({comp['bootstrap']['num_bootstrap']} resamples of the {comp['bootstrap']['num_units']} "
-            f"{comp['bootstrap']['resample']} within folds; {comp['bootstrap']['num_clips']} clips).",
+            + f"; pooled UA difference {b['ua_difference']:+.3f}, paired bootstrap 95 % CI "
+            f"[{b['ci95_low']:+.3f}, {b['ci95_high']:+.3f}] ({b['num_bootstrap']} resamples of the {b['num_units']} "
+            f"test {b['resample']} within folds, all clips of a drawn speaker together; {b['num_clips']} clips; "
+            f"seeds {b['seeds'][1]} vs {b['seeds'][0]}, averaged).",
         ]
     lines += ["", "![UA per fold](ua_per_fold.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
 
+    folds = sorted({f for s in systems for f in s["folds"]})
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(folds) * len(systems) / 2, 3.2))
     width = 0.8 / len(systems)
     for i, s in enumerate(systems):
@@ -245,6 +346,59 @@ def write_report(report: dict, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / "ua_per_fold.png", dpi=120)
     plt.close(fig)
+
+
+def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
+    """The system with the highest mean validation UA of its shipped checkpoints (never the test side), and its
+    run with the highest validation UA (the checkpoint to publish); ``None`` when no run records validation."""
+    scored = {
+        name: [(r.training.validation_ua, r) for r in runs if r.training.validation_ua is not None]
+        for name, runs in results.items()
+    }
+    scored = {name: v for name, v in scored.items() if v}
+    if not scored:
+        return None
+    name = max(scored, key=lambda n: np.mean([v for v, _ in scored[n]]))
+    value, run = max(scored[name], key=lambda vr: vr[0])
+    return {
+        "name": name,
+        "validation_ua": float(np.mean([v for v, _ in scored[name]])),
+        "run_dir": str(run.run_dir),
+        "run_validation_ua": float(value),
+        "run_fold": run.fold,
+    }
+
+
+def published_results(corpus: str) -> list[dict]:
+    """The corpus module's ``PUBLISHED_RESULTS`` (cited numbers, shown beside ours), ``[]`` where it has none."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"ser_hf.corpora.{corpus}")
+    except ImportError:
+        return []
+    return list(getattr(module, "PUBLISHED_RESULTS", []))
+
+
+README_BEGIN = "<!-- results: generated by ser-hf compare --readme; do not edit by hand -->"
+README_END = "<!-- end of generated results -->"
+
+
+def update_readme(readme: Path, report: dict, report_dir: str) -> None:
+    """Replace the README's generated block (between :data:`README_BEGIN` and :data:`README_END`) with the report's
+    :func:`summary_lines`, so no number there is typed by hand.
+
+    Raises:
+        ValueError: the README lacks the two marker lines (named).
+    """
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{readme} lacks the marker lines {README_BEGIN!r} and {README_END!r}")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    block = [README_BEGIN, "", f"Generated from `{report_dir}/report.json` by `{report['command']}`.", ""]
+    block += summary_lines(report) + ["", README_END]
+    readme.write_text(head + "\n".join(block) + tail)
 
 
 def compare_systems(
@@ -278,7 +432,7 @@ def compare_systems(
     if reference not in systems:
         raise ValueError(f"--reference {reference!r} is not one of the systems {list(systems)}")
     results = {
-        name: [collect_fold(d, k, corpus, data_dir, **eval_kwargs) for k, d in fold_dirs(root).items()]
+        name: [collect_fold(d, k, corpus, data_dir, **eval_kwargs) for k, ds in fold_dirs(root).items() for d in ds]
         for name, root in systems.items()
     }
     report = {
@@ -287,20 +441,30 @@ def compare_systems(
         "reference": reference,
         "systems": [summarize_system(n, r) for n, r in results.items()],
         "paired": {},
+        "best_system": best_system(results),
+        "published": published_results(corpus),
     }
-    ref = {r.fold: r for r in results[reference]}
+    ref = _by_fold(results[reference])
     for name, res in results.items():
         if name == reference:
             continue
-        common = [r for r in res if r.fold in ref]
+        mine = _by_fold(res)
+        common = [k for k in mine if k in ref]
         if not common:
             continue
+
+        def fold_mean(runs, key):
+            return float(np.mean([r.metrics[key] for r in runs]))
+
         report["paired"][name] = {
-            "folds": [r.fold for r in common],
-            "ua_difference_per_fold": [r.metrics["ua"] - ref[r.fold].metrics["ua"] for r in common],
-            "wa_difference_per_fold": [r.metrics["wa"] - ref[r.fold].metrics["wa"] for r in common],
-            "macro_f1_difference_per_fold": [r.metrics["macro_f1"] - ref[r.fold].metrics["macro_f1"] for r in common],
-            "bootstrap": paired_bootstrap_ua([ref[r.fold] for r in common], common, num_bootstrap, seed, resample),
+            "folds": common,
+            **{
+                f"{key}_difference_per_fold": [fold_mean(mine[k], key) - fold_mean(ref[k], key) for k in common]
+                for key in METRICS
+            },
+            "bootstrap": paired_bootstrap_ua(
+                [r for k in common for r in ref[k]], [r for k in common for r in mine[k]], num_bootstrap, seed, resample
+            ),
         }
     write_report(report, Path(output_dir))
     return report

@@ -1,13 +1,14 @@
 """ser-hf compare: fold collection, paired differences, bootstrap CI, the report files."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ser_hf.cli import main as cli
-from ser_hf.compare import FoldResult, fold_dirs, paired_bootstrap_ua
+from ser_hf.compare import README_BEGIN, README_END, FoldResult, fold_dirs, paired_bootstrap_ua
 from ser_hf.training import main as train
 
 from .conftest import TINY_MELCNN, quick_run_args
@@ -105,8 +106,28 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
     assert paired["ua_difference_per_fold"][0] == pytest.approx(cv_s["ua"]["per_fold"]["0"] - single_s["ua"]["mean"])
     assert single_s["parameters"]["trainable"] > 0 and single_s["inference_rtf"] > 0
     md = (out / "report.md").read_text()
-    assert "| single | 0 |" in md and "bootstrap 95 % CI" in md and (out / "ua_per_fold.png").exists()
+    assert "| single | 1 x 1 |" in md and "bootstrap 95 % CI" in md and (out / "ua_per_fold.png").exists()
+    assert "test speakers within folds" in md and "EmoBox: Whisper-large-v3" in md  # resampling named; cited rows
     assert (cv / "fold_1" / "eval_ravdess_test" / "predictions.jsonl").exists()  # evaluated once, then collected
+    assert report["best_system"]["name"] in ("single", "cv")  # by validation UA
+
+    # a --seeds grid (seed_S/fold_K): per fold the mean over seeds, the spread over seeds, the README block
+    grid = tmp_path / "grid"
+    shutil.copytree(cv / "fold_0", grid / "seed_7" / "fold_0")
+    shutil.copytree(single, grid / "seed_8" / "fold_0")
+    assert {k: [d.parent.name for d in v] for k, v in fold_dirs(grid).items()} == {0: ["seed_7", "seed_8"]}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_BEGIN}\nold numbers\n{README_END}\noutro\n")
+    argv = ["compare", "--system", f"grid={grid}", "--system", f"cv={cv}", "--corpus", "ravdess"]
+    argv += ["--data_dir", str(ravdess_dir), "--output_dir", str(tmp_path / "r3"), "--num_bootstrap", "50"]
+    assert cli([*argv, "--cache_dir", str(cache), "--readme", str(readme)]) == 0
+    grid_s = json.loads((tmp_path / "r3" / "report.json").read_text())["systems"][0]
+    both = [cv_s["ua"]["per_fold"]["0"], single_s["ua"]["per_fold"]["0"]]
+    assert grid_s["ua"]["per_fold"]["0"] == pytest.approx(np.mean(both))
+    assert grid_s["ua"]["per_fold_std_over_seeds"]["0"] == pytest.approx(np.std(both, ddof=1))
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old numbers" not in text
+    assert "| grid | 1 x 2 |" in text and (tmp_path / "r3" / "report.md").read_text().count("| grid | 1 x 2 |") == 1
     assert (
         cli(
             [

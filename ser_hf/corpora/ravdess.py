@@ -33,6 +33,47 @@ CITATION = """@article{livingstone2018ravdess,
   author={Livingstone, Steven R. and Russo, Frank A.},
   journal={PLoS ONE}, volume={13}, number={5}, pages={e0196391}, year={2018}}"""
 
+PUBLISHED_RESULTS = [
+    {
+        "system": "EmoBox: Whisper-large-v3, frozen encoder + probe",
+        "ua": 0.753,
+        "protocol": "same 6 speaker-independent folds (EmoBox)",
+        "source": "Ma et al. 2024, EmoBox, https://arxiv.org/abs/2406.07162",
+    },
+    {
+        "system": "EmoBox: wav2vec2-base, frozen encoder + probe",
+        "ua": 0.543,
+        "protocol": "same 6 speaker-independent folds (EmoBox)",
+        "source": "Ma et al. 2024, EmoBox, https://arxiv.org/abs/2406.07162",
+    },
+    {
+        "system": "ResLSTM-SA on MFCC + chroma (46.8 k parameters)",
+        "ua": 0.623,
+        "protocol": "5 actor-wise folds (UAR 62.3 +- 1.2)",
+        "source": "Mak-Sim/ResLSTM-SER",
+    },
+    {
+        "system": "seed 001: MLP on MFCC / chroma / mel means",
+        "accuracy": 0.733,
+        "protocol": "random utterance split: test speakers also trained on",
+        "source": "../shared/seeds/001_ravdess_mlp.md",
+    },
+    {
+        "system": "seed 003: mel-spectrogram CNN",
+        "accuracy": 0.60,
+        "protocol": "validation accuracy, unspecified split",
+        "source": "../shared/seeds/003_ravdess_mel_cnn.md",
+    },
+    {
+        "system": "seed 004: CNN",
+        "accuracy": 0.61,
+        "protocol": "unspecified split (speakers on both sides)",
+        "source": "../shared/seeds/004_ravdess_cnn.md",
+    },
+]
+"""Published / reported RAVDESS speech results, shown beside ours as cited, never as measured here. Only the EmoBox
+rows use this toolkit's folds; the seeds' accuracies come from splits where test speakers were also trained on."""
+
 
 @dataclass(frozen=True)
 class RavdessName:
