@@ -125,8 +125,8 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
     model = record.model or {"family": "mel_cnn"}
     family = model.get("family", "mel_cnn")
     model_type = config.get("model_type", "")
-    if base_model is None and family == "pretrained":
-        name = model.get("base_model", "")
+    if base_model is None and family == "pretrained":  # --base_model, else the run's --base_model_id, else a hub id
+        name = model.get("base_model_id") or model.get("base_model", "")
         base_model = name if name and not Path(name).exists() and name.count("/") == 1 else None
     cv = cross_validation_of(run)
     fold = split.get("fold")
@@ -177,7 +177,8 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
     if family == "pretrained":
         lora = model.get("lora")
         summary = (
-            f"A {model_type} encoder ({base_model or model.get('base_model')}) fine-tuned in "
+            f"A {model_type} encoder ({base_model or 'base model: ' + Path(str(model.get('base_model'))).name}) "
+            "fine-tuned in "
             f"`{model.get('finetune_mode')}` mode"
             + (" with LoRA adapters merged into its weights" if lora else "")
             + "."

@@ -62,6 +62,17 @@ SELECT_BY = ("ua", "wa", "macro_f1", "loss", "last")
 OUTPUTS_NOT_PREDICTIONS = ["hidden_states", "attentions"]
 
 
+def _is_hub_id(name: str) -> bool:
+    """``OWNER/NAME`` as the Hub accepts it (``huggingface_hub.utils.validate_repo_id``), and not a local path."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return name.count("/") == 1 and not Path(name).exists()
+
+
 class RunExistsError(FileExistsError):
     """Raised when the output directory already holds a run and ``--overwrite_output_dir`` is not given."""
 
@@ -82,6 +93,14 @@ class ModelArguments:
         metadata={
             "help": "pretrained: hub id or local folder of a wav2vec2, hubert, wavlm, data2vec-audio or whisper "
             "checkpoint (Whisper: its encoder)."
+        },
+    )
+    base_model_id: str | None = field(
+        default=None,
+        metadata={
+            "help": "pretrained: hub id of the checkpoint when --model_name_or_path is a local copy (e.g. "
+            "openai/whisper-tiny.en for ../shared/models/whisper-tiny.en-encoder); recorded in the run, so the model "
+            "card's base_model names the hub model rather than a path."
         },
     )
     finetune_mode: str = field(
@@ -129,6 +148,10 @@ class ModelArguments:
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(f"--model {self.model!r} is not valid; choose one of {', '.join(MODELS)}")
+        if self.base_model_id is not None and not _is_hub_id(self.base_model_id):
+            raise ValueError(
+                f"--base_model_id {self.base_model_id!r} is not a hub id: give OWNER/NAME, e.g. openai/whisper-tiny.en"
+            )
         self.finetune = FinetuneSettings(
             mode=self.finetune_mode,
             lora_rank=self.lora_rank,
@@ -597,6 +620,8 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     }
     trained = trainer.accelerator.unwrap_model(trainer.model)
     description = describe_model(trained, model_args.model_name_or_path, model_args.finetune)
+    if model_args.model == "pretrained" and model_args.base_model_id:
+        description["base_model_id"] = model_args.base_model_id
     if trainer.is_world_process_zero():
         if is_adapter_model(trained):
             # adapter-only artifact first: merging below changes the model in place

@@ -10,7 +10,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 import ser_hf.hub as hub
 from ser_hf.cli import main as cli
-from ser_hf.hub import PushError, push_to_hub
+from ser_hf.hub import PushError, build_model_card, push_to_hub
 from ser_hf.training import main as train
 
 from .conftest import quick_run_args
@@ -181,11 +181,16 @@ def test_lora_export_and_finetune_push_to_hub(ravdess_dir, tiny_backbones, fake_
             tmp_path / "c",
             out,
             *f"--model_name_or_path {tiny_backbones['wav2vec2']} --max_steps 1".split(),
+            *"--base_model_id facebook/wav2vec2-base".split(),  # the local folder stands for this hub model
             *"--push_to_hub true --hub_model_id someone/ser-lora".split(),
         )
     )
     upload = [c for c in fake_api.calls if c[0] == "upload_folder"][0][1]
     assert upload["repo_id"] == "someone/ser-lora"
+    card = build_model_card(out, "someone/ser-lora")
+    assert card.data.base_model == "facebook/wav2vec2-base" and str(tiny_backbones["wav2vec2"]) not in str(card)
+    with pytest.raises(ValueError, match="--base_model_id '../x' is not a hub id"):
+        train([str(ROOT / "configs" / "ravdess_wav2vec2_lora.yaml"), "--data_dir", "x", "--base_model_id", "../x"])
     assert "adapter_model.safetensors" not in upload["files"] and "model.safetensors" in upload["files"]
     assert not any(f.endswith((".bin", ".py")) for f in upload["files"])
     with pytest.raises(ValueError, match="--push_to_hub true needs --hub_model_id"):
