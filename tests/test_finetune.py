@@ -152,3 +152,18 @@ def test_seeds_run_one_fold_per_seed_and_report_mean_and_std(ravdess_dir, cache_
     assert saved["overall"]["ua"]["mean"] == pytest.approx(np.mean(uas))
     with pytest.raises(RunExistsError, match="seeds_results.json"):
         main(args(ravdess_dir, cache_dir, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
+
+
+def test_same_command_and_seed_give_the_same_model_and_scores(ravdess_dir, cache_dir, tmp_path):
+    """Augmentation, crops, SpecAugment, length-grouped batches and the weight average all draw from the seed."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        out = tmp_path / name
+        metrics = main(args(ravdess_dir, cache_dir, out, "--seed", str(seed), "--max_steps", "3"))
+        runs[name] = (metrics, load_file(out / "model.safetensors"))
+    (ma, wa), (mb, wb), (_, wc) = runs["a"], runs["b"], runs["c"]
+    assert ma["confusion_matrix"] == mb["confusion_matrix"] and ma["ua"] == mb["ua"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa if wa[k].is_floating_point())
