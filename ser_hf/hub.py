@@ -90,9 +90,17 @@ def _load_json(path: Path) -> dict:
 
 
 def cross_validation_of(run_dir: Path) -> dict | None:
-    """``cv_results.json`` of the cross-validation this run belongs to (``run_dir/..``), if any."""
+    """Cross-validated scores of the grid this run belongs to: ``cv_results.json`` of ``run_dir/..`` (``wa`` /
+    ``ua`` / ``macro_f1`` as mean +- std over folds, ``num_folds``), extended with ``seeds`` and ``over_seeds``
+    (mean +- std over seeds of each seed's mean over folds) when ``run_dir/../..`` holds the ``seeds_results.json``
+    of a ``--seeds`` grid; ``None`` for a lone run."""
     cv = _load_json(run_dir.parent / "cv_results.json")
-    return cv or None
+    if not cv:
+        return None
+    seeds = _load_json(run_dir.parent.parent / "seeds_results.json")
+    if seeds and len(seeds.get("per_fold", {})) == cv.get("num_folds"):
+        cv = {**cv, "seeds": seeds["seeds"], "over_seeds": seeds["overall"]}
+    return cv
 
 
 def _fmt(x: float) -> str:
@@ -130,6 +138,7 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
         base_model = name if name and not Path(name).exists() and name.count("/") == 1 else None
     cv = cross_validation_of(run)
     fold = split.get("fold")
+    corpus_name = info.get("name", corpus)
     dataset_name = f"{info.get('name', corpus)} ({split.get('protocol', '')} protocol)"
 
     eval_results = []
@@ -207,18 +216,35 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
         if key in record.training:
             hyper.append(f"- {label}: {record.training[key]}")
     runtime = record.runtime
-    hyper.append(f"- Checkpoint selection: best validation {runtime.get('select_best_by', 'ua').upper()}")
+    ema = record.training.get("ema_decay")
+    if runtime.get("select_best_by") == "last":
+        hyper.append(
+            "- Weights: "
+            + (f"exponential moving average (decay {ema}) " if ema else "")
+            + "as training ended (no checkpoint selection)"
+        )
+    else:
+        averaged = f" (of the exponential moving average of the weights, decay {ema})" if ema else ""
+        hyper.append(f"- Checkpoint selection: best validation {runtime.get('select_best_by', 'ua').upper()}{averaged}")
     hyper.append(f"- Training time: {runtime.get('train_wall_time_s', 0):.0f} s on {runtime.get('device')}")
 
     if cv:
-        header = f"{cv['num_folds']}-fold cross-validation, mean +- std | this checkpoint (fold {fold} test)"
+        header = f"{cv['num_folds']}-fold cross-validation, mean +- std over folds"
+        if cv.get("seeds"):
+            header += f" | mean over folds, +- std over {len(cv['seeds'])} seeds"
+        header += f" | this checkpoint (fold {fold} test)"
         rows = [
-            f"{name} | {format_mean_std(cv[k], digits=1, scale=100)} | {_fmt(metrics[k])}"
+            f"{name} | {format_mean_std(cv[k], digits=1, scale=100)} | "
+            + (f"{format_mean_std(cv['over_seeds'][k], digits=1, scale=100)} | " if cv.get("seeds") else "")
+            + _fmt(metrics[k])
             for k, name in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)"))
         ]
         intro = (
             f"Measured by ser_hf on the test speakers of each fold ({cv['num_folds']} folds; standard deviation "
-            "with ddof=1). The checkpoint published here is the one of fold " + f"{fold}."
+            "with ddof=1)"
+            + (f", the same recipe trained with seeds {cv['seeds']}" if cv.get("seeds") else "")
+            + f". The checkpoint published here is the one of fold {fold} (seed {record.training.get('seed')}), "
+            "chosen by its validation UA, never by test scores."
         )
     else:
         header = f"fold {fold} test"
@@ -250,7 +276,12 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
             "ser_hf installed (read the code first, as for any remote code)."
             if remote
             else "A plain transformers checkpoint: no peft and no ser_hf needed."
-        ),
+        )
+        + f"\n\nWhat to expect: on speakers it never heard, {corpus_name} clips fed raw to this pipeline scored "
+        f"UA {_fmt(metrics['ua'])} % on this checkpoint's test fold"
+        + (f" ({format_mean_std(cv['ua'], digits=1, scale=100)} % over the {cv['num_folds']} folds)" if cv else "")
+        + ". The results below are measured exactly that way: the checkpoint loaded back from its folder, raw clips "
+        "through its own feature extractor.",
         sampling_rate=fe.get("sampling_rate", 16000),
         input_note=f"Whisper input window: {window} s (longer audio is truncated by the feature extractor)."
         if window

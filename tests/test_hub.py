@@ -1,6 +1,7 @@
 """ser-hf push: upload folder, model card, validation without ser_hf, the HfApi boundary and its failures."""
 
 import json
+import shutil
 from pathlib import Path
 
 import httpx2
@@ -103,6 +104,8 @@ def test_dry_run_builds_a_valid_folder_that_loads_without_ser_hf(checkpoint, tmp
     assert f"| UA (%) | {100 * metrics['ua']:.1f} |" in card.text
     assert "trust_remote_code=True" in card.text and "Not for decisions about people" in card.text
     assert "@article{livingstone2018ravdess" in card.text
+    assert "Weights: exponential moving average (decay 0.99) as training ended" in card.text
+    assert f"scored UA {100 * metrics['ua']:.1f} % on this checkpoint's test fold" in card.text  # what users get
 
     with pytest.raises(PushError, match="already exists and is not empty"):
         push_to_hub(run, "someone/ser-melcnn", dry_run=True, output_dir=tmp_path / "up")
@@ -222,3 +225,17 @@ def test_push_dot_from_inside_the_run_leaves_the_run_unchanged(checkpoint, tmp_p
     result = push_to_hub(".", "someone/x", dry_run=True)
     assert snapshot(copy) == before
     assert result["folder"] == str(tmp_path / "run.hub")
+
+
+def test_card_of_a_seeds_grid_fold_shows_the_spread_over_seeds(checkpoint, tmp_path):  # noqa: F811
+    run, _ = checkpoint
+    grid = tmp_path / "grid"
+    fold = grid / "seed_7" / "fold_0"
+    shutil.copytree(run, fold)
+    cv = {k: {"mean": 0.6, "std": 0.05} for k in ("ua", "wa", "macro_f1")} | {"num_folds": 1}
+    (fold.parent / "cv_results.json").write_text(json.dumps(cv))
+    over = {k: {"mean": 0.58, "std": 0.01} for k in ("ua", "wa", "macro_f1")}
+    (grid / "seeds_results.json").write_text(json.dumps({"seeds": [7, 8], "per_fold": {"0": {}}, "overall": over}))
+    text = build_model_card(fold, "someone/x").text
+    assert "mean over folds, +- std over 2 seeds" in text and "| UA (%) | 60.0 +- 5.0 | 58.0 +- 1.0 |" in text
+    assert "the same recipe trained with seeds [7, 8]" in text and "chosen by its validation UA" in text
