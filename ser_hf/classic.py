@@ -114,7 +114,8 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
 
     Args:
         features: ``(num_clips, 180)`` from :func:`utterance_features`, in corpus order.
-        rows: the corpus columns ``id``, ``speaker``, ``label``, ``num_samples``, ``gender`` as lists.
+        rows: the corpus columns ``id``, ``speaker``, ``label``, ``num_samples`` as lists, ``feature_s`` (seconds of
+            feature extraction per clip) and ``sampling_rate`` (Hz).
         split: :class:`ser_hf.folds.SplitDefinition` of the fold.
 
     Returns:
@@ -127,8 +128,8 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
     from .metrics import compute_ser_metrics, plot_confusion_matrix
     from .run import RunRecord
 
-    side = {s: np.array([spk in set(split.speakers(s)) for spk in rows["speaker"]]) for s in ("train", "validation")}
-    side["test"] = np.array([spk in set(split.test_speakers) for spk in rows["speaker"]])
+    speakers_of = {s: set(split.speakers(s)) for s in ("train", "validation", "test")}
+    side = {s: np.array([spk in wanted for spk in rows["speaker"]]) for s, wanted in speakers_of.items()}
     labels = np.asarray(rows["label"])
     model = make_pipeline(settings, seed)
     start = time.perf_counter()
@@ -241,8 +242,9 @@ def main(argv: list[str] | None = None) -> dict:
         kind = int if name in ("hidden_units", "batch_size", "max_iter") else float
         parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name))
     args = parser.parse_args(argv)
-    settings = ClassicSettings(**{k: getattr(args, k) for k in ("trim_db", "hidden_units", "alpha", "batch_size")})
-    settings.max_iter = args.max_iter
+    settings = ClassicSettings(
+        **{k: getattr(args, k) for k in ("trim_db", "hidden_units", "alpha", "batch_size", "max_iter")}
+    )
     if len(set(args.seeds)) != len(args.seeds):
         raise ValueError(f"--seeds {args.seeds}: each seed once")
     root = Path(args.output_dir)
