@@ -124,7 +124,7 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
     import joblib
     import torch
 
-    from .evaluation import group_ua
+    from .evaluation import group_ua, inference_timing, write_evaluation_report
     from .metrics import compute_ser_metrics, plot_confusion_matrix
     from .run import RunRecord
 
@@ -184,24 +184,13 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
         "label_names": list(label_names),
         "speakers": sorted(set(speakers)),
         "per_speaker": group_ua(pred, labels[test_idx], speakers),
-        "inference": {
-            "wall_s": inference_s + feature_s,
-            "audio_s": audio_s,
-            "rtf": (inference_s + feature_s) / max(audio_s, 1e-9),
-            "device": "cpu",
-            "threads": torch.get_num_threads(),
-            "batch_size": len(test_idx),
-        },
+        "inference": inference_timing(inference_s + feature_s, audio_s, "cpu", len(test_idx)),
     }
-    ev = out / f"eval_{split.corpus}_test"
-    ev.mkdir(exist_ok=True)
-    (ev / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    with (ev / "predictions.jsonl").open("w") as f:
-        for k, i in enumerate(test_idx):
-            line = {"id": rows["id"][i], "speaker": rows["speaker"][i]}
-            line |= {"reference": label_names[labels[i]], "prediction": label_names[pred[k]]}
-            line["probabilities"] = dict(zip(label_names, np.round(probs[k], 6).tolist(), strict=True))
-            f.write(json.dumps(line) + "\n")
+    title = f"{out.name} on {split.corpus} test: UA {test['ua']:.3f}"
+    ids = [rows["id"][i] for i in test_idx]
+    write_evaluation_report(
+        out / f"eval_{split.corpus}_test", report, ids, speakers, labels[test_idx], probs, list(label_names), title
+    )
     return record.to_dict()
 
 

@@ -208,14 +208,7 @@ def evaluate_checkpoint(
         per_speaker=group_ua(pred, ref, subset["speaker"]),
         per_gender=group_ua(pred, ref, subset["gender"]) if all(subset["gender"]) else {},
         leakage=leakage,
-        inference={
-            "wall_s": inference_s,
-            "audio_s": audio_s,
-            "rtf": inference_s / max(audio_s, 1e-9),
-            "device": str(next(clf.parameters()).device),
-            "threads": torch.get_num_threads(),
-            "batch_size": batch_size,
-        },
+        inference=inference_timing(inference_s, audio_s, str(next(clf.parameters()).device), batch_size),
         trained_on=None if saved is None else {"corpus": saved.corpus, "protocol": saved.protocol, "fold": saved.fold},
     )
     if plan.dropped_model or plan.dropped_corpus:
@@ -230,16 +223,72 @@ def evaluate_checkpoint(
         base = Path(model) if Path(model).is_dir() else Path.cwd()
         output_dir = base / f"eval_{corpus}{'_' + corpus_config if corpus_config else ''}_{scope}"
     out = Path(output_dir)
+    title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report['ua']:.3f}"
+    write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
+    report["output_dir"] = str(out)
+    return report
+
+
+def inference_timing(wall_s: float, audio_s: float, device: str, batch_size: int) -> dict:
+    """The ``inference`` block of an evaluation report.
+
+    Args:
+        wall_s: seconds spent predicting (what a user waits for; feature extraction included where the system
+            computes features itself).
+        audio_s: seconds of audio scored.
+
+    Returns:
+        ``wall_s``, ``audio_s``, ``rtf`` (real-time factor: wall_s / audio_s, below 1 is faster than real
+        time), ``device``, ``threads`` (torch's intra-op threads) and ``batch_size``.
+    """
+    return {
+        "wall_s": wall_s,
+        "audio_s": audio_s,
+        "rtf": wall_s / max(audio_s, 1e-9),
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "batch_size": batch_size,
+    }
+
+
+def write_evaluation_report(
+    out: Path,
+    report: dict,
+    ids: list[str],
+    speakers: list[str],
+    ref: np.ndarray,
+    probs: np.ndarray,
+    label_names: list[str],
+    title: str | None = None,
+) -> None:
+    """Write an evaluation report directory: ``metrics.json``, ``predictions.jsonl`` and ``confusion_matrix.png``.
+
+    The one writer of the files ``ser-hf compare`` reads, for checkpoints (:func:`evaluate_checkpoint`) and for
+    the classic system (:func:`ser_hf.classic.run_fold`).
+
+    Args:
+        out: the report directory (created).
+        report: the metrics (:func:`ser_hf.metrics.compute_ser_metrics` plus context), written as ``metrics.json``.
+        ids, speakers: per clip, in the order of ``ref`` and ``probs``.
+        ref: ``(num_clips,)`` reference label indices into ``label_names``.
+        probs: ``(num_clips, num_labels)`` predicted probabilities; the prediction is their argmax.
+
+    Raises:
+        FileExistsError: ``out`` already holds a ``metrics.json`` (reports are never replaced).
+    """
     if (out / "metrics.json").exists():
         raise FileExistsError(f"{out / 'metrics.json'} exists; pass another --output_dir (reports are not replaced)")
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    pred = probs.argmax(1)
     with (out / "predictions.jsonl").open("w") as f:
-        for i, row in enumerate(subset.select_columns(["id", "speaker"])):
-            line = {**row, "reference": plan.shared[ref[i]], "prediction": plan.shared[pred[i]]}
-            line["probabilities"] = dict(zip(plan.shared, np.round(probs[i], 6).tolist(), strict=True))
+        for i, (clip, speaker) in enumerate(zip(ids, speakers, strict=True)):
+            line = {
+                "id": clip,
+                "speaker": speaker,
+                "reference": label_names[ref[i]],
+                "prediction": label_names[pred[i]],
+            }
+            line["probabilities"] = dict(zip(label_names, np.round(probs[i], 6).tolist(), strict=True))
             f.write(json.dumps(line) + "\n")
-    title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report['ua']:.3f}"
-    plot_confusion_matrix(report["confusion_matrix"], plan.shared, out / "confusion_matrix.png", title=title)
-    report["output_dir"] = str(out)
-    return report
+    plot_confusion_matrix(report["confusion_matrix"], label_names, out / "confusion_matrix.png", title=title)

@@ -41,7 +41,7 @@ def test_classic_runs_are_run_directories_that_compare_reads(ravdess_dir, tmp_pa
             np.array([names.index(x["prediction"]) for x in lines]),
             np.array([names.index(x["reference"]) for x in lines]),
         )
-        assert ua == pytest.approx(record.ua)
+        assert ua == pytest.approx(record.ua) and (run / "eval_ravdess_test" / "confusion_matrix.png").exists()
         result = collect_fold(run, 1, "ravdess", str(ravdess_dir))  # read, not re-evaluated
         assert result.metrics["ua"] == pytest.approx(record.ua) and result.metrics["inference"]["rtf"] > 0
         assert fold_dirs(run) == {1: [run]} and fold_dirs(out) == {1: [out / "seed_1", out / "seed_2"]}
