@@ -159,10 +159,11 @@ def paired_bootstrap_ua(
     pa_, pb_ = (np.array([[codes[x] for x in p] for p in preds]) for preds in (preds_a, preds_b))
     ref = np.array([codes[x] for x in refs])
 
+    both = np.concatenate([pa_, pb_])  # (seeds_a + seeds_b, num_clips): all seeds scored in one call
+
     def difference(idx) -> float:  # seed-averaged UA of b minus that of a
-        ua_b = np.mean([unweighted_average_recall(p[idx], ref[idx]) for p in pb_])
-        ua_a = np.mean([unweighted_average_recall(p[idx], ref[idx]) for p in pa_])
-        return float(ua_b - ua_a)
+        ua = unweighted_average_recall(both[:, idx], np.broadcast_to(ref[idx], (len(both), len(idx))))
+        return float(ua[len(pa_) :].mean() - ua[: len(pa_)].mean())
 
     point = difference(np.arange(len(ref)))
     diffs = np.empty(num_bootstrap)

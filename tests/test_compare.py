@@ -9,6 +9,7 @@ import pytest
 
 from ser_hf.cli import main as cli
 from ser_hf.compare import README_BEGIN, README_END, FoldResult, fold_dirs, paired_bootstrap_ua
+from ser_hf.metrics import unweighted_average_recall
 from ser_hf.training import main as train
 
 from .conftest import TINY_MELCNN, quick_run_args
@@ -55,6 +56,31 @@ def test_speaker_bootstrap_respects_that_clips_of_one_speaker_are_not_independen
     assert by_speaker["ci95_low"] == 0 and by_speaker["num_units"] == 3 and by_speaker["resample"] == "speakers"
     with pytest.raises(ValueError, match="resample 'actors' is not one of speakers, clips"):
         paired_bootstrap_ua(a, b, resample="actors")
+
+
+def test_bootstrap_averages_each_systems_seeds_on_every_resample():
+    # 2 seeds against 3 on two folds: the point estimate is the difference of the seed-averaged pooled UAs, and
+    # every resample scores each seed on the same clips
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b", "c", "d"])
+    refs = {k: labels[rng.integers(0, 4, 48)].tolist() for k in (0, 1)}
+    spk = [f"s{i // 12}" for i in range(48)]
+
+    def noisy(k, p):
+        return [r if rng.random() > p else str(rng.choice(labels)) for r in refs[k]]
+
+    a = [fake_fold(k, refs[k], noisy(k, 0.6), spk) for k in (0, 1) for _ in range(2)]
+    b = [fake_fold(k, refs[k], noisy(k, 0.3), spk) for k in (0, 1) for _ in range(3)]
+    got = paired_bootstrap_ua(a, b, num_bootstrap=300)
+
+    def pooled_ua(runs, seed):  # seed-th run of each fold, pooled over folds
+        lines = [x for k in (0, 1) for x in [r for r in runs if r.fold == k][seed].predictions]
+        pred, ref = [x["prediction"] for x in lines], [x["reference"] for x in lines]
+        return unweighted_average_recall(np.array(pred), np.array(ref))
+
+    expected = np.mean([pooled_ua(b, s) for s in range(3)]) - np.mean([pooled_ua(a, s) for s in range(2)])
+    assert got["ua_difference"] == pytest.approx(expected) and got["seeds"] == [2, 3]
+    assert got["ci95_low"] < expected < got["ci95_high"] and got["num_units"] == 8
 
 
 def test_fold_dirs_needs_finished_runs(tmp_path):
