@@ -280,8 +280,11 @@ def summary_lines(report: dict) -> list[str]:
         b = report["best_system"]
         lines += [
             "",
-            f"Best system by validation UA (never test): **{b['name']}** (validation UA {b['validation_ua']:.3f}); "
-            f"its fold with the best validation UA: `{b['run_dir']}`.",
+            f"Best system by validation UA (never test): **{b['name']}** (validation UA {b['validation_ua']:.3f}"
+            + (f" on the folds every system has, {b['folds']}" if b.get("folds") else "")
+            + "; "
+            + ", ".join(f"{n} {v:.3f}" for n, v in b.get("by_system", {}).items() if n != b["name"])
+            + f"); its fold with the best validation UA: `{b['run_dir']}`.",
         ]
     cited = report.get("published") or []
     if cited:
@@ -351,7 +354,12 @@ def write_report(report: dict, out: Path) -> None:
 
 def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
     """The system with the highest mean validation UA of its shipped checkpoints (never the test side), and its
-    run with the highest validation UA (the checkpoint to publish); ``None`` when no run records validation."""
+    run with the highest validation UA (the checkpoint to publish); ``None`` when no run records validation.
+
+    Every fold has its own validation speakers, so the systems are ranked on the folds they all have (their
+    mean over seeds per fold, then over those folds); only when they share no fold does each system's mean over
+    its own folds decide (``folds`` is then ``None``).
+    """
     scored = {
         name: [(r.training.validation_ua, r) for r in runs if r.training.validation_ua is not None]
         for name, runs in results.items()
@@ -359,11 +367,22 @@ def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
     scored = {name: v for name, v in scored.items() if v}
     if not scored:
         return None
-    name = max(scored, key=lambda n: np.mean([v for v, _ in scored[n]]))
+    shared = sorted(set.intersection(*({r.fold for _, r in v} for v in scored.values())))
+
+    def mean_ua(name: str) -> float:
+        per_fold: dict[int, list[float]] = {}
+        for value, run in scored[name]:
+            if not shared or run.fold in shared:
+                per_fold.setdefault(run.fold, []).append(value)
+        return float(np.mean([np.mean(v) for v in per_fold.values()]))
+
+    name = max(scored, key=mean_ua)
     value, run = max(scored[name], key=lambda vr: vr[0])
     return {
         "name": name,
-        "validation_ua": float(np.mean([v for v, _ in scored[name]])),
+        "validation_ua": mean_ua(name),
+        "folds": shared or None,
+        "by_system": {n: mean_ua(n) for n in scored},
         "run_dir": str(run.run_dir),
         "run_validation_ua": float(value),
         "run_fold": run.fold,

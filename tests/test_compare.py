@@ -3,12 +3,13 @@
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from ser_hf.cli import main as cli
-from ser_hf.compare import README_BEGIN, README_END, FoldResult, fold_dirs, paired_bootstrap_ua
+from ser_hf.compare import README_BEGIN, README_END, FoldResult, best_system, fold_dirs, paired_bootstrap_ua
 from ser_hf.metrics import unweighted_average_recall
 from ser_hf.training import main as train
 
@@ -81,6 +82,22 @@ def test_bootstrap_averages_each_systems_seeds_on_every_resample():
     expected = np.mean([pooled_ua(b, s) for s in range(3)]) - np.mean([pooled_ua(a, s) for s in range(2)])
     assert got["ua_difference"] == pytest.approx(expected) and got["seeds"] == [2, 3]
     assert got["ci95_low"] < expected < got["ci95_high"] and got["num_units"] == 8
+
+
+def test_best_system_is_ranked_on_the_folds_every_system_has():
+    # "two" has only folds 0-1, where "six" is better; "six" looks better on its own six folds only because its
+    # other folds have easier validation sides: the ranking must use folds 0-1
+    def run(fold, val_ua, name):
+        return FoldResult(fold, Path(f"{name}/fold_{fold}"), {}, SimpleNamespace(validation_ua=val_ua), [])
+
+    six = [run(k, ua, "six") for k, ua in enumerate([0.50, 0.52, 0.90, 0.90, 0.90, 0.90])]
+    two = [run(0, 0.60, "two"), run(1, 0.58, "two")]
+    best = best_system({"six": six, "two": two})
+    assert best["name"] == "two" and best["folds"] == [0, 1] and best["validation_ua"] == pytest.approx(0.59)
+    assert best["by_system"]["six"] == pytest.approx(0.51) and best["run_dir"] == "two/fold_0"
+    # no fold in common: each system's own mean decides
+    best = best_system({"six": six, "other": [run(7, 0.7, "other")]})
+    assert best["name"] == "six" and best["folds"] is None and best["run_dir"] == "six/fold_2"
 
 
 def test_fold_dirs_needs_finished_runs(tmp_path):
