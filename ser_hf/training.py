@@ -857,7 +857,11 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
         )
     if settings:
         saved = {**record.training, **_model_settings(record.model), "trim_db": record.preprocessing.get("trim_db")}
-        differ = [f"{k}: {saved[k]!r} there, {v!r} now" for k, v in settings.items() if k in saved and saved[k] != v]
+        differ = [
+            f"{k}: {saved[k]!r} there, {v!r} now"
+            for k, v in settings.items()
+            if k in saved and _comparable(saved[k]) != _comparable(v)
+        ]
         if differ:
             raise ValueError(
                 f"{run_dir / 'metrics.json'}: this finished fold was trained with other settings "
@@ -865,6 +869,14 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
             )
     print(f"[ser_hf] fold {split.fold}: kept finished run {run_dir} (UA {record.ua:.4f})")
     return record.to_dict()
+
+
+def _comparable(value):
+    """A setting as ``--resume_folds`` compares it: a local folder by its resolved path, so that
+    ``../shared/models/x`` and ``/work/shared/models/x`` name the same base model."""
+    if isinstance(value, str) and ("/" in value or "\\" in value) and Path(value).is_dir():
+        return str(Path(value).resolve())
+    return value
 
 
 def _model_settings(model: dict) -> dict:
