@@ -376,13 +376,14 @@ def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
                 per_fold.setdefault(run.fold, []).append(value)
         return float(np.mean([np.mean(v) for v in per_fold.values()]))
 
-    name = max(scored, key=mean_ua)
+    by_system = {n: mean_ua(n) for n in scored}
+    name = max(by_system, key=by_system.get)
     value, run = max(scored[name], key=lambda vr: vr[0])
     return {
         "name": name,
-        "validation_ua": mean_ua(name),
+        "validation_ua": by_system[name],
         "folds": shared or None,
-        "by_system": {n: mean_ua(n) for n in scored},
+        "by_system": by_system,
         "run_dir": str(run.run_dir),
         "run_validation_ua": float(value),
         "run_fold": run.fold,
