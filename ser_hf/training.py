@@ -51,7 +51,7 @@ from .models.pretrained import (
     save_adapter,
     save_extra_weights,
 )
-from .models.summary import count_parameters, describe_model, describe_preprocessing
+from .models.summary import MEL_CNN_SETTINGS, count_parameters, describe_model, describe_preprocessing, mel_cnn_settings
 from .run import RunRecord, validation_ua
 
 logger = logging.getLogger(__name__)
@@ -140,9 +140,17 @@ class ModelArguments:
     )
     dropout: float = field(default=0.3, metadata={"help": "mel-CNN: dropout before the classifier."})
     normalize: str = field(
-        default="utterance", metadata={"help": "mel-CNN: 'utterance' (per-utterance CMVN) or 'none'."}
+        default="utterance",
+        metadata={
+            "help": "mel-CNN: 'utterance' (per-utterance CMVN per mel band), 'utterance_global' (one mean and std "
+            "per utterance: keeps the spectral shape) or 'none'."
+        },
     )
     pooling: str = field(default="meanmax", metadata={"help": "mel-CNN: 'mean', 'max' or 'meanmax' time pooling."})
+    freq_pooling: str = field(
+        default="mean",
+        metadata={"help": "mel-CNN: 'mean' (average the last block's mel bins) or 'flatten' (keep each bin)."},
+    )
     spec_augment: bool = field(default=True, metadata={"help": "mel-CNN: SpecAugment masks in training."})
 
     def __post_init__(self):
@@ -245,6 +253,14 @@ class DataArguments:
             "the last 100 steps); validation, checkpoints and the shipped model use the averaged weights."
         },
     )
+    mixup_alpha: float = field(
+        default=0.0,
+        metadata={
+            "help": "Mixup of training batches (Zhang et al. 2018, https://arxiv.org/abs/1710.09412): each batch is "
+            "mixed with a shuffled copy of itself, weight lam ~ Beta(alpha, alpha), and the loss is lam * loss(y) + "
+            "(1 - lam) * loss(y_shuffled); 0 turns it off."
+        },
+    )
     resume_folds: bool = field(
         default=False,
         metadata={
@@ -274,6 +290,8 @@ class DataArguments:
             )
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ValueError(f"--ema_decay must lie strictly between 0 and 1 (e.g. 0.99), got {self.ema_decay}")
+        if self.mixup_alpha < 0:
+            raise ValueError(f"--mixup_alpha must be >= 0 (0 turns mixup off, e.g. 0.2), got {self.mixup_alpha}")
         if self.trim_db is not None and not self.trim_db > 0:
             raise ValueError(f"--trim_db must be a positive number of dB below the peak, got {self.trim_db}")
         for flag in ("max_duration_s", "max_eval_duration_s"):
@@ -499,6 +517,7 @@ def build_model(
         dropout=model_args.dropout,
         normalize=model_args.normalize,
         pooling=model_args.pooling,
+        freq_pooling=model_args.freq_pooling,
         spec_augment=model_args.spec_augment,
         num_labels=len(label_names),
         id2label=id2label,
@@ -587,6 +606,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         compute_loss_func=loss_func,
         callbacks=[NonFiniteGuard()],
         ema_decay=data_args.ema_decay,
+        mixup_alpha=data_args.mixup_alpha,
     )
     start = time.time()
     train_result = trainer.train(
@@ -720,15 +740,50 @@ class SERTrainer(Trainer):
     and the model left after training is the averaged one (or, with ``load_best_model_at_end``, the best averaged
     checkpoint). An average over the last ~``1 / (1 - decay)`` steps smooths the epoch-to-epoch swings that make
     picking one epoch's checkpoint a lottery.
+
+    With ``mixup_alpha > 0`` every training batch is mixed with a shuffled copy of itself (mixup, Zhang et al.
+    2018, https://arxiv.org/abs/1710.09412): the model input (waveforms ``input_values`` or Whisper's log-mel
+    ``input_features``) becomes ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)`` drawn per
+    batch, the padding mask covers both clips, and the loss is ``lam * loss(y) + (1 - lam) * loss(y[perm])``. The
+    draws come from a generator seeded with ``args.seed``; evaluation is never mixed.
     """
 
-    def __init__(self, *args, eval_data_collator=None, ema_decay: float | None = None, **kwargs):
+    MIXED_INPUTS = ("input_values", "input_features")
+
+    def __init__(
+        self, *args, eval_data_collator=None, ema_decay: float | None = None, mixup_alpha: float = 0.0, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.eval_data_collator = eval_data_collator or self.data_collator
+        self.mixup_alpha = mixup_alpha
+        self._mixup_rng = np.random.default_rng(self.args.seed)
         self.ema_decay = ema_decay
         self.ema = None  # torch.optim.swa_utils.AveragedModel, made at the first step (or from a resumed checkpoint)
         if ema_decay:
             self.add_callback(_UpdateEMA(self))
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        key = next((k for k in self.MIXED_INPUTS if k in inputs), None)
+        if not (self.mixup_alpha and model.training and "labels" in inputs and key):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs["labels"]
+        lam = float(self._mixup_rng.beta(self.mixup_alpha, self.mixup_alpha))
+        perm = torch.as_tensor(self._mixup_rng.permutation(len(labels)), device=labels.device)
+        mixed = {k: v for k, v in inputs.items() if k != "labels"}
+        mixed[key] = lam * inputs[key] + (1 - lam) * inputs[key][perm]
+        if "attention_mask" in inputs:
+            mixed["attention_mask"] = torch.maximum(inputs["attention_mask"], inputs["attention_mask"][perm])
+        outputs = model(**mixed)
+
+        def loss_of(y):
+            if self.compute_loss_func is not None:
+                return self.compute_loss_func(outputs, y, num_items_in_batch=num_items_in_batch)
+            return torch.nn.functional.cross_entropy(
+                outputs["logits"], y, label_smoothing=self.args.label_smoothing_factor
+            )
+
+        loss = lam * loss_of(labels) + (1 - lam) * loss_of(labels[perm])
+        return (loss, outputs) if return_outputs else loss
 
     def update_ema(self) -> None:
         """Fold the current weights into the average (the first call copies them)."""
@@ -880,7 +935,7 @@ def _comparable(value):
 
 
 def _model_settings(model: dict) -> dict:
-    keys = ("family", "base_model", "finetune_mode", "n_mels", "channels")
+    keys = ("family", "base_model", "finetune_mode", *MEL_CNN_SETTINGS)
     out = {k: model[k] for k in keys if k in model}
     if "lora" in model:
         out.update(lora_rank=model["lora"].get("rank"), lora_alpha=model["lora"].get("alpha"))
@@ -897,7 +952,7 @@ def run_settings(model_args: ModelArguments, data_args: DataArguments, training_
         if model_args.finetune.mode == "lora":
             model["lora"] = {"rank": model_args.lora_rank, "alpha": model_args.lora_alpha}
     else:
-        model = {"family": "mel_cnn", "n_mels": model_args.n_mels, "channels": model_args.channels}
+        model = {"family": "mel_cnn", **mel_cnn_settings(model_args)}
     return {**settings, **_model_settings(model), "trim_db": data_args.trim_db}
 
 
@@ -924,6 +979,7 @@ def training_settings(training_args: TrainingArguments, data_args: DataArguments
         "class_weighted_loss": data_args.class_weighted_loss,
         "select_best_by": data_args.select_best_by,
         "ema_decay": data_args.ema_decay,
+        "mixup_alpha": data_args.mixup_alpha,
     }
 
 

@@ -139,3 +139,30 @@ def test_ema_decay_and_select_best_by_are_checked():
         DataArguments(data_dir="x", ema_decay=1.0)
     with pytest.raises(ValueError, match="choose one of ua, wa, macro_f1, loss, last"):
         DataArguments(data_dir="x", select_best_by="best")
+
+
+def test_mixup_mixes_inputs_and_targets_with_one_beta_draw(tmp_path):
+    trainer = make_trainer(tmp_path / "run", None, 1)
+    trainer.mixup_alpha = 0.4
+    model = trainer.model.train()
+    model.config.dropout, model.dropout.p, model.config.spec_augment = 0.0, 0.0, False
+    x = torch.randn(4, 8000)
+    labels = torch.tensor([0, 1, 1, 0])
+    inputs = {"input_values": x, "attention_mask": torch.ones(4, 8000, dtype=torch.long), "labels": labels}
+    rng = np.random.default_rng(123)
+    lam, perm = rng.beta(0.4, 0.4), rng.permutation(4)
+    trainer._mixup_rng = np.random.default_rng(123)
+    torch.manual_seed(0)
+    loss = trainer.compute_loss(model, inputs)
+    logits = model(lam * x + (1 - lam) * x[perm]).logits  # batch norm in training mode: same batch, same statistics
+    ce = torch.nn.functional.cross_entropy
+    expected = lam * ce(logits, labels) + (1 - lam) * ce(logits, labels[torch.as_tensor(perm)])
+    torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)
+    # evaluation is never mixed
+    model.eval()
+    torch.testing.assert_close(trainer.compute_loss(model, inputs), model(x, labels=labels).loss)
+
+
+def test_mixup_alpha_is_checked():
+    with pytest.raises(ValueError, match="--mixup_alpha must be >= 0"):
+        DataArguments(data_dir="x", mixup_alpha=-0.1)

@@ -70,3 +70,30 @@ def test_save_reload_identical_logits_and_pipeline(tmp_path):
     out = clf(np.random.default_rng(1).standard_normal(16000).astype(np.float32))
     assert sorted(o["label"] for o in out) == sorted(LABELS)
     assert sum(o["score"] for o in out) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_utterance_global_normalisation_removes_gain_and_keeps_spectral_shape():
+    torch.manual_seed(0)
+    model, fe = build_model(ModelArguments(channels=[4, 8], n_mels=32, normalize="utterance_global"), LABELS, 16000)
+    model.eval()
+    x = torch.randn(1, 16000)
+    with torch.no_grad():
+        # a gain is a constant offset of the log-mel: one mean per utterance removes it
+        torch.testing.assert_close(model(x).logits, model(4.0 * x).logits, atol=1e-4, rtol=1e-4)
+        # per-band CMVN maps a tilted spectrum onto the flat one; the global standardisation does not
+        tilt = torch.fft.irfft(torch.fft.rfft(x) * torch.linspace(0.1, 3.0, 8001), n=16000)
+        assert not torch.allclose(model(x).logits, model(tilt).logits, atol=1e-3)
+
+
+def test_freq_pooling_flatten_keeps_every_mel_bin_in_the_head():
+    torch.manual_seed(0)
+    model, _ = build_model(ModelArguments(channels=[4, 8], n_mels=32, freq_pooling="flatten"), LABELS, 16000)
+    out = model.eval()(torch.randn(2, 16000), output_hidden_states=True)
+    assert out.hidden_states[0].shape == (2, 2 * 8 * (32 // 4))  # meanmax x channels x mel bins left
+    assert model.classifier.in_features == 2 * 8 * 8
+    with pytest.raises(ValueError, match=r"needs n_mels >= 2 \*\* len\(channels\) = 16, got n_mels 8"):
+        ser_hf.MelCNNConfig(n_mels=8, channels=[4, 4, 4, 4], freq_pooling="flatten")
+    with pytest.raises(ValueError, match="freq_pooling 'sum'"):
+        ser_hf.MelCNNConfig(freq_pooling="sum")
+    with pytest.raises(ValueError, match="normalize 'cmvn'"):
+        ser_hf.MelCNNConfig(normalize="cmvn")

@@ -41,6 +41,17 @@ def count_parameters(model: torch.nn.Module) -> dict:
     return counts
 
 
+MEL_CNN_SETTINGS = ("n_mels", "channels", "normalize", "pooling", "freq_pooling", "dropout")
+"""The mel-CNN's architecture and feature settings that a run record keeps (and ``--resume_folds`` compares)."""
+
+
+def mel_cnn_settings(config) -> dict:
+    """:data:`MEL_CNN_SETTINGS` of a ``MelCNNConfig`` or of the training arguments (``freq_pooling`` ``"mean"``
+    for checkpoints made before it existed)."""
+    defaults = {"freq_pooling": "mean"}
+    return {k: getattr(config, k, defaults.get(k)) for k in MEL_CNN_SETTINGS}
+
+
 def describe_model(
     model: torch.nn.Module, base_model: str | None = None, finetune: FinetuneSettings | None = None
 ) -> dict:
@@ -49,7 +60,7 @@ def describe_model(
     actually applied (rank, alpha, dropout, target modules, read from the adapter config)."""
     config = getattr(model, "config", None) or model.get_base_model().config
     if config.model_type == "mel_cnn":
-        return {"family": "mel_cnn", "model_type": "mel_cnn", "n_mels": config.n_mels, "channels": config.channels}
+        return {"family": "mel_cnn", "model_type": "mel_cnn", **mel_cnn_settings(config)}
     desc = {"family": "pretrained", "model_type": config.model_type, "base_model": base_model}
     if finetune is not None:
         desc.update(finetune_mode=finetune.mode, weighted_layer_sum=finetune.weighted_layer_sum)

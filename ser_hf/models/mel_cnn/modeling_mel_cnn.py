@@ -88,7 +88,8 @@ class MelCNNForAudioClassification(MelCNNPreTrainedModel):
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
         self.pool = nn.MaxPool2d(2)
-        pooled = c_in * (2 if config.pooling == "meanmax" else 1)
+        bins = config.n_mels // 2 ** len(config.channels) if config.freq_pooling == "flatten" else 1
+        pooled = c_in * bins * (2 if config.pooling == "meanmax" else 1)
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(pooled, config.num_labels)
         self.post_init()
@@ -144,6 +145,11 @@ class MelCNNForAudioClassification(MelCNNPreTrainedModel):
             mean = (feats * valid).sum(-1, keepdim=True) / n
             var = (((feats - mean) * valid) ** 2).sum(-1, keepdim=True) / n
             feats = (feats - mean) / torch.sqrt(var + 1e-5)
+        elif self.config.normalize == "utterance_global":
+            n = (frames * feats.shape[1])[:, None, None].to(feats.dtype)
+            mean = (feats * valid).sum((1, 2), keepdim=True) / n
+            var = (((feats - mean) * valid) ** 2).sum((1, 2), keepdim=True) / n
+            feats = (feats - mean) / torch.sqrt(var + 1e-5)
         feats = feats * valid
         if self.training and self.config.spec_augment:
             feats = self._spec_augment(feats, frames)
@@ -161,7 +167,10 @@ class MelCNNForAudioClassification(MelCNNPreTrainedModel):
             x = x * (torch.arange(x.shape[-1], device=x.device)[None] < t_len[:, None])[:, None, None, :]
             x = self.pool(x)  # (batch, channels, mels / 2, time / 2)
             t_len = torch.div(t_len, 2, rounding_mode="floor").clamp(min=1)
-        x = x.mean(2)  # (batch, channels, time)
+        if self.config.freq_pooling == "flatten":
+            x = x.flatten(1, 2)  # (batch, channels * mel bins, time)
+        else:
+            x = x.mean(2)  # (batch, channels, time)
         t_len = t_len.clamp(max=x.shape[-1])
         mask = (torch.arange(x.shape[-1], device=x.device)[None] < t_len[:, None])[:, None, :]
         pooled = []
