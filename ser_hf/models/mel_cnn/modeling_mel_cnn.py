@@ -163,10 +163,12 @@ class MelCNNForAudioClassification(MelCNNPreTrainedModel):
         for block in self.blocks:
             # channels-last layout (same values): oneDNN's convolution and pooling run faster on CPU than in NCHW
             x = block(x).contiguous(memory_format=torch.channels_last)  # (batch, channels, mels, time)
-            # zero the padded frames so that the next block sees what a lone clip would see
-            x = x * (torch.arange(x.shape[-1], device=x.device)[None] < t_len[:, None])[:, None, None, :]
             x = self.pool(x)  # (batch, channels, mels / 2, time / 2)
             t_len = torch.div(t_len, 2, rounding_mode="floor").clamp(min=1)
+            # zero every frame past the clip's own pooled length, so that the next block's convolution sees what
+            # it sees for the clip alone (its zero padding); this includes the frame that pooled a clip's odd
+            # last frame with the batch padding, which the clip alone drops
+            x = x * (torch.arange(x.shape[-1], device=x.device)[None] < t_len[:, None])[:, None, None, :]
         if self.config.freq_pooling == "flatten":
             x = x.flatten(1, 2)  # (batch, channels * mel bins, time)
         else:
