@@ -85,8 +85,9 @@ def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kw
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
     if abs(metrics["ua"] - training.ua) > 1e-6:
         logger.warning(
-            "%s: UA on re-evaluation %.4f differs from the training report %.4f (a run written before the "
-            "preprocessing was stored with the checkpoint?)",
+            "%s: UA on re-evaluation %.4f differs from the training report %.4f (by a clip or two: float rounding "
+            "of near-ties under another thread count or batch; by more: a run written before the preprocessing "
+            "was stored with the checkpoint?)",
             run_dir,
             metrics["ua"],
             training.ua,
