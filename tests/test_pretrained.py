@@ -75,6 +75,21 @@ def test_trainable_parameters_per_mode(tiny_backbones, model_type):
     assert any(".q_proj." in n for n in names) and "classifier.weight" in names
 
 
+@pytest.mark.parametrize("model_type", BACKBONE_TYPES)
+def test_weighted_layer_sum_starts_as_a_uniform_average(tiny_backbones, model_type):
+    """A checkpoint saved without a weighted layer sum (every hub encoder) gets ``layer_weights`` = 1 / L.
+
+    transformers 5 leaves them as uninitialised memory for wav2vec2, wavlm and data2vec-audio (NaN after one
+    step on some machines), while hubert and whisper initialise them.
+    """
+    for _ in range(3):  # fresh allocations each time: uninitialised memory differs between loads
+        model, _ = load_backbone(str(tiny_backbones[model_type]), LABELS, weighted_layer_sum=True)
+        weights = model.layer_weights.detach()
+        torch.testing.assert_close(weights, torch.full_like(weights, 1.0 / weights.numel()), rtol=0, atol=0)
+    model, fe = load_backbone(str(tiny_backbones[model_type]), LABELS, weighted_layer_sum=True)
+    assert torch.isfinite(model(**batch_for(fe)).logits).all()
+
+
 def test_settings_are_validated_and_weighted_sum_defaults_by_mode():
     assert FinetuneSettings(mode="frozen").weighted_layer_sum is True
     assert FinetuneSettings(mode="lora").weighted_layer_sum is False

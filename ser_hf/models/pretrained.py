@@ -225,9 +225,20 @@ def load_backbone(
     if classifier_proj_size:
         config.classifier_proj_size = classifier_proj_size
     # ignore_mismatched_sizes: a checkpoint that already has a classifier for another label set gets a new one
-    model = AutoModelForAudioClassification.from_pretrained(
-        name_or_path, config=config, dtype=torch.float32, ignore_mismatched_sizes=True, **from_pretrained_kwargs
+    model, info = AutoModelForAudioClassification.from_pretrained(
+        name_or_path,
+        config=config,
+        dtype=torch.float32,
+        ignore_mismatched_sizes=True,
+        output_loading_info=True,
+        **from_pretrained_kwargs,
     )
+    if weighted_layer_sum and "layer_weights" in info["missing_keys"]:
+        # transformers 5 builds the model on the meta device and re-initialises only what each model's
+        # _init_weights knows: wav2vec2 / wavlm / data2vec-audio leave a missing layer_weights as torch.empty
+        # memory (e.g. 1e36, then NaN after one step). Set the value their __init__ gives: a uniform average.
+        with torch.no_grad():
+            model.layer_weights.fill_(1.0 / model.layer_weights.numel())
     fe = AutoFeatureExtractor.from_pretrained(name_or_path, **from_pretrained_kwargs)
     if config.model_type == "whisper" and whisper_window_s:
         fe = whisper_feature_extractor(fe, whisper_window_s)
