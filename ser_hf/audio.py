@@ -32,6 +32,7 @@ __all__ = [
     "random_crop",
     "resample",
     "stream_audio",
+    "to_mono",
     "trim_silence",
 ]
 
@@ -99,23 +100,29 @@ def _check_finite(path, wav: np.ndarray) -> None:
         )
 
 
-def load_audio(path: AudioSource, sampling_rate: int | None = 16000) -> np.ndarray:
+def load_audio(path: AudioSource, sampling_rate: int | None = 16000, channel: int | None = None) -> np.ndarray:
     """Decode an audio file to a mono float32 waveform, resampled to ``sampling_rate``.
 
-    Multi-channel audio is down-mixed by averaging the channels. Integer PCM is scaled to [-1, 1].
+    Multi-channel audio is down-mixed by averaging the channels, unless ``channel`` names one to keep. Averaging is
+    right for coincident channels (a stereo mix of one source) and wrong for spaced microphones: a delay of ``d``
+    seconds between the channels makes their average a comb filter with notches at odd multiples of ``1 / (2 d)``
+    Hz (EMOVO: about 0.5 ms, first notch near 1 kHz), so such corpora keep one channel
+    (:attr:`ser_hf.corpora.CorpusInfo.decode_channel`). Integer PCM is scaled to [-1, 1].
 
     Args:
         path: file readable by libsndfile (WAV, FLAC, OGG, ...), any sampling rate, bit depth and channel
             count; or its bytes, or a ``datasets`` ``Audio(decode=False)`` dict (see :func:`open_audio`).
         sampling_rate: target sampling rate in Hz; ``None`` keeps the file's own rate.
+        channel: 0-based channel to keep from multi-channel files; ``None`` averages all channels. Mono files are
+            read as they are whatever ``channel`` says.
 
     Returns:
         ``np.ndarray`` of shape ``(num_samples,)``, dtype float32.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        AudioError: see :func:`open_audio`; also fewer frames than the header declares, and NaN / infinite
-            samples (float WAV).
+        AudioError: see :func:`open_audio`; also fewer frames than the header declares, NaN / infinite samples
+            (float WAV), and a ``channel`` the file does not have.
     """
     with open_audio(path) as f:
         declared, source_rate, name = f.frames, f.samplerate, source_name(path)
@@ -125,16 +132,34 @@ def load_audio(path: AudioSource, sampling_rate: int | None = 16000) -> np.ndarr
             f"{name}: truncated audio, the header declares {declared} frames but {data.shape[0]} were read"
         )
     _check_finite(name, data)
-    wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    wav = to_mono(data, channel, name)
     if sampling_rate is not None and source_rate != sampling_rate:
         wav = resample(wav, source_rate, sampling_rate)
     return np.ascontiguousarray(wav, dtype=np.float32)
 
 
-def stream_audio(path: str | os.PathLike, sampling_rate: int, block_s: float = 30.0) -> Iterator[np.ndarray]:
+def to_mono(data: np.ndarray, channel: int | None, name: str = "audio") -> np.ndarray:
+    """One channel of ``data`` ``(num_frames, num_channels)``: the average of the channels (``channel=None``), or
+    channel ``channel`` (0-based; a mono file's only channel whatever ``channel`` says), shape ``(num_frames,)``.
+
+    Raises:
+        AudioError: ``channel`` is not one of the file's channels (naming the file ``name``).
+    """
+    if data.shape[1] == 1:
+        return data[:, 0]
+    if channel is None:
+        return data.mean(axis=1)
+    if not 0 <= channel < data.shape[1]:
+        raise AudioError(f"{name}: channel {channel} asked for, but the file has {data.shape[1]} channels (0-based)")
+    return data[:, channel]
+
+
+def stream_audio(
+    path: str | os.PathLike, sampling_rate: int, block_s: float = 30.0, channel: int | None = None
+) -> Iterator[np.ndarray]:
     """Yield a recording as consecutive mono float32 blocks at ``sampling_rate`` Hz, reading ``block_s``
     seconds at a time (soundfile) and resampling with a streaming soxr resampler, so memory does not grow
-    with the recording's length.
+    with the recording's length. ``channel``: as :func:`load_audio`.
 
     Raises:
         FileNotFoundError / AudioError: as :func:`load_audio` (checked before the first block is yielded, except
@@ -147,7 +172,7 @@ def stream_audio(path: str | os.PathLike, sampling_rate: int, block_s: float = 3
             block = f.read(frames, dtype="float32", always_2d=True)
             last = len(block) < frames
             _check_finite(path, block)
-            mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+            mono = to_mono(block, channel, str(path))
             out = mono if rs is None else rs.resample_chunk(np.ascontiguousarray(mono), last=last)
             if len(out):
                 yield out.astype(np.float32, copy=False)

@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from .corpora import load_corpus
+    from .corpora import decode_channel, load_corpus
     from .data import decode_dataset
     from .folds import make_split, num_folds
     from .training import check_output_dir, seeds_summary, summarize
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_output_dir(root, args.overwrite_output_dir, {"--data_dir": args.data_dir, "--cache_dir": args.cache_dir})
 
     ds = load_corpus(args.corpus, args.data_dir, args.corpus_config, args.cache_dir)
-    decoded = decode_dataset(ds, args.sampling_rate).with_format("numpy")
+    decoded = decode_dataset(ds, args.sampling_rate, channel=decode_channel(args.corpus)).with_format("numpy")
     features, feature_s = [], []
     for wav in decoded["input_values"]:
         start = time.perf_counter()

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
-        "download": "fetch a public corpus (ravdess, emovdb; anad: manual steps), verified and safely extracted",
+        "download": "fetch a public corpus (ravdess, emovdb, urdu; anad, eyase, emovo: manual steps), safely extracted",
         "export-dataset": "a corpus as Parquet with one config per speaker-independent fold (+ --repo-id to push)",
         "folds": "print the speaker-independent split of a corpus fold as JSON",
     }
@@ -379,17 +379,19 @@ def export_main(argv: list[str]) -> int:
 def download_main(argv: list[str]) -> int:
     """``ser-hf download``: see :mod:`ser_hf.download`."""
     parser = argparse.ArgumentParser(prog="ser-hf download", description="Fetch a public corpus.")
-    parser.add_argument("corpus", choices=["ravdess", "emovdb", "anad"])
+    parser.add_argument("corpus", choices=["ravdess", "emovdb", "urdu", "anad", "eyase", "emovo"])
     parser.add_argument("--to", default="data", help="folder for archives and the extracted corpus")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     from . import download as dl
 
-    if args.corpus == "anad":
-        print(dl.anad_instructions(args.to))
+    if args.corpus in ("anad", "eyase", "emovo"):
+        print(dl.manual_instructions(args.corpus, args.to))
         return 0
     if args.corpus == "ravdess":
         folder = dl.download_ravdess(args.to, progress=not args.no_progress)
+    elif args.corpus == "urdu":
+        folder = dl.download_urdu(args.to, progress=not args.no_progress)
     else:
         folder, missing = dl.download_emovdb(args.to, progress=not args.no_progress)
         if missing:

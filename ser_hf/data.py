@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # datasets and the fold logic are imported where they are use
     from .folds import SplitDefinition
 
 
-def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | None = None) -> datasets.Dataset:
+def decode_dataset(
+    ds: datasets.Dataset, sampling_rate: int, num_proc: int | None = None, channel: int | None = None
+) -> datasets.Dataset:
     """Add ``input_values`` (float32 mono waveform ``(num_samples,)`` at ``sampling_rate`` Hz) and its length
     ``num_samples`` to every row.
 
@@ -37,6 +39,8 @@ def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | Non
         ds: a corpus from :func:`ser_hf.load_corpus` (needs the ``audio`` path column).
         sampling_rate: target rate in Hz (the model feature extractor's).
         num_proc: worker processes for decoding.
+        channel: the channel to keep from multi-channel files, ``None`` to average them
+            (:func:`ser_hf.corpora.decode_channel` gives a corpus's choice).
 
     Raises:
         ser_hf.audio.AudioError: clips are missing, corrupt, truncated, empty or hold NaN / infinite samples; the
@@ -46,7 +50,7 @@ def decode_dataset(ds: datasets.Dataset, sampling_rate: int, num_proc: int | Non
 
     def decode(example):
         try:
-            wav = load_audio(example["audio"], sampling_rate)
+            wav = load_audio(example["audio"], sampling_rate, channel)
             return {"input_values": wav, "num_samples": len(wav), "decode_error": ""}
         except (OSError, AudioError) as err:
             return {"input_values": np.zeros(0, np.float32), "num_samples": 0, "decode_error": str(err)}

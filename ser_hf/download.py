@@ -11,6 +11,11 @@
   publishes no checksums we can read, so integrity is checked by the gzip CRC while extracting and by the
   builder's clip counts afterwards; archives the server does not have (HTTP 404) are listed, not fatal.
 - **anad**: needs a Kaggle account; :func:`anad_instructions` prints the manual steps and the layout.
+- **urdu**: the public GitHub archive of https://github.com/siddiquelatif/URDU-Dataset (Latif et al. 2018, research
+  use only), extracted to ``DIR/urdu``. Its authors publish no checksum and none could be recorded when this was
+  written (no network), so integrity is checked by the zip's CRC-32 of every member while extracting and by the
+  builder's documented counts (400 clips, 100 per emotion, the clip count of each of the 29 speakers) afterwards.
+- **eyase**, **emovo**: not openly downloadable; :func:`manual_instructions` prints where to ask and the layout.
 
 Downloads resume after an interruption (HTTP ``Range`` from the ``.part`` file), show a progress bar, and a
 file whose checksum does not match is moved aside to ``<name>.bad-md5`` and reported. Extraction refuses
@@ -43,6 +48,12 @@ EMOVDB_ARCHIVES = [
     for s in ("bea", "jenie", "josh", "sam")
     for e in ("Amused", "Angry", "Disgusted", "Neutral", "Sleepy")
 ]
+
+
+URDU_URL = os.environ.get(
+    "SER_HF_URDU_URL", "https://github.com/siddiquelatif/URDU-Dataset/archive/refs/heads/master.zip"
+)
+URDU_FILE = "URDU-Dataset-master.zip"
 
 
 class DownloadError(RuntimeError):
@@ -276,13 +287,66 @@ def anad_instructions(to: str | Path) -> str:
   4. load it: ser_hf.load_corpus("anad", data_dir="{Path(to) / "anad"}")"""
 
 
+def download_urdu(to: str | Path, progress: bool = True) -> Path:
+    """Download and extract URDU-Dataset; returns the extracted folder (the builder finds ``Angry/`` ... ``Sad/``
+    inside it). Integrity: the zip's CRC-32 per member while extracting (a mismatch raises
+    :class:`DownloadError`), then the builder's counts when it is loaded."""
+    to = Path(to)
+    archive = fetch(URDU_URL, to / URDU_FILE, None, progress)
+    try:
+        with zipfile.ZipFile(archive) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DownloadError(f"{archive}: not a readable zip archive ({err}); delete it and download again") from None
+    if bad is not None:
+        raise DownloadError(f"{archive}: member {bad!r} fails its CRC-32 check; delete the archive and download again")
+    safe_extract(archive, to / "urdu")
+    return to / "urdu"
+
+
+MANUAL_STEPS = {
+    "eyase": (
+        "EYASE (Abdel-Hamid 2020, Speech Communication 122) is not openly hosted: ask the corpus author (see the "
+        "paper, https://doi.org/10.1016/j.specom.2020.04.005) for a copy, for research use only.",
+        "Female01/fm01_ang (1).wav ...  Female02/fm01_ang (1).wav ... (Female02's files carry the fm01_ prefix)\n"
+        "       Female03/  Male01/  Male02/  Male03/",
+    ),
+    "emovo": (
+        "EMOVO (Costantini et al. 2014, LREC) is distributed by its authors (Fondazione Ugo Bordoni, "
+        "http://voice.fub.it/activities/corpora/emovo/index.html): request or download it there, for research use.",
+        "f1/rab-f1-b1.wav ...  f2/  f3/  m1/  m2/  m3/   (48 kHz stereo: ser_hf decodes the first channel)",
+    ),
+}
+
+
+def manual_instructions(corpus: str, to: str | Path) -> str:
+    """The manual steps for a corpus that cannot be fetched (``anad``, ``eyase``, ``emovo``) and the layout
+    ``ser_hf`` expects.
+
+    Raises:
+        ValueError: a corpus without manual steps (the message lists those that have them).
+    """
+    if corpus == "anad":
+        return anad_instructions(to)
+    if corpus not in MANUAL_STEPS:
+        raise ValueError(f"no manual steps for {corpus!r}; corpora with them: anad, {', '.join(MANUAL_STEPS)}")
+    where, layout = MANUAL_STEPS[corpus]
+    folder = Path(to) / corpus
+    return f"""{where}
+Then put it in {folder} so that it holds:
+       {layout}
+and load it: ser_hf.load_corpus("{corpus}", data_dir="{folder}")"""
+
+
 __all__ = [
     "DownloadError",
     "UnsafeArchiveError",
     "anad_instructions",
     "download_emovdb",
     "download_ravdess",
+    "download_urdu",
     "fetch",
+    "manual_instructions",
     "safe_extract",
     "zenodo_file",
 ]
@@ -317,8 +381,10 @@ def fetch_corpus(name: str, cache_dir: str | Path | None = None, progress: bool 
         target = root / "ravdess"
     elif name == "emovdb":
         target = root / "emovdb"
-    elif name == "anad":
-        raise ValueError("ANAD cannot be fetched automatically:\n" + anad_instructions(root))
+    elif name == "urdu":
+        target = root / "urdu"
+    elif name in ("anad", "eyase", "emovo"):
+        raise ValueError(f"{name.upper()} cannot be fetched automatically:\n" + manual_instructions(name, root))
     else:
         raise ValueError(f"corpus {name!r} has nothing to download: pass --data_dir (the folder holding it)")
     if (target / COMPLETE_MARKER).exists():
@@ -326,6 +392,8 @@ def fetch_corpus(name: str, cache_dir: str | Path | None = None, progress: bool 
     logger.warning("corpus %s is not in %s yet: downloading it once (resumable, checksum-verified)", name, root)
     if name == "ravdess":
         download_ravdess(root, progress)
+    elif name == "urdu":
+        download_urdu(root, progress)
     else:
         _, missing = download_emovdb(root, progress)
         if missing:

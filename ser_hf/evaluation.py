@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .corpora import load_corpus
+from .corpora import decode_channel, load_corpus
 from .data import decode_dataset, length_batches
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
@@ -179,7 +179,7 @@ def evaluate_checkpoint(
     rows = [i for i, (ok, y) in enumerate(zip(in_scope, ds["label"], strict=True)) if ok and y in keep_label]
     if not rows:
         raise ValueError(f"no clip of {corpus} is left to score: {len(wanted)} speakers, shared labels {plan.shared}")
-    subset = decode_dataset(ds.select(rows), fe.sampling_rate)
+    subset = decode_dataset(ds.select(rows), fe.sampling_rate, channel=decode_channel(corpus))
     waves = [np.asarray(w, dtype=np.float32) for w in subset.with_format("numpy")["input_values"]]
 
     start = time.perf_counter()

@@ -43,16 +43,20 @@ class ExportError(ValueError):
     """The export cannot be written (an existing non-empty folder, a protocol without folds); names it."""
 
 
-def _audio_bytes(path: str, sampling_rate: int | None) -> tuple[bytes, str, int]:
+def _audio_bytes(path: str, sampling_rate: int | None, channel: int | None = None) -> tuple[bytes, str, int]:
     """The clip's bytes as stored: the original file when no resampling is asked (bit-exact), else 16-bit FLAC
-    of the mono clip at ``sampling_rate`` Hz. Returns ``(bytes, file name, sampling rate)``."""
+    of the mono clip at ``sampling_rate`` Hz (the file's own rate when ``None``). A multi-channel file of a corpus
+    that keeps one ``channel`` (EMOVO's spaced microphones) is always stored as that channel alone, so no reader
+    of the export can average the pair. Returns ``(bytes, file name, sampling rate)``."""
     info = sf.info(path)
-    if sampling_rate is None or (info.samplerate == sampling_rate and info.channels == 1):
+    keep_channel = channel is not None and info.channels > 1
+    if not keep_channel and (sampling_rate is None or (info.samplerate == sampling_rate and info.channels == 1)):
         return Path(path).read_bytes(), Path(path).name, info.samplerate
-    wav = load_audio(path, sampling_rate)
+    rate = sampling_rate or info.samplerate
+    wav = load_audio(path, rate, channel)
     buf = io.BytesIO()
-    sf.write(buf, np.clip(wav, -1.0, 1.0), sampling_rate, format="FLAC", subtype="PCM_16")
-    return buf.getvalue(), Path(path).with_suffix(".flac").name, sampling_rate
+    sf.write(buf, np.clip(wav, -1.0, 1.0), rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue(), Path(path).with_suffix(".flac").name, rate
 
 
 def shard_groups(speakers: list[str], splits: list) -> dict[tuple, list[str]]:
@@ -91,7 +95,7 @@ def export_dataset(
     """
     import datasets
 
-    from .corpora import load_corpus
+    from .corpora import decode_channel, load_corpus
     from .folds import make_split, num_folds
 
     if protocol not in ("folds", "loso"):
@@ -107,6 +111,7 @@ def export_dataset(
         for k in range(num_folds(corpus, speakers, protocol))
     ]
     groups = shard_groups(speakers, splits)
+    channel = decode_channel(corpus)
 
     features = ds.features.copy()
     rate = sampling_rate
@@ -123,7 +128,7 @@ def export_dataset(
         rows = ds.select([i for i, s in enumerate(speakers) if s in wanted])
 
         def encode(example):
-            data, fname, _ = _audio_bytes(example["audio"], sampling_rate)
+            data, fname, _ = _audio_bytes(example["audio"], sampling_rate, channel)
             return {"audio": {"bytes": data, "path": fname}}
 
         shard = rows.map(encode, features=features, desc=f"encode {name}")
@@ -173,8 +178,12 @@ def dataset_card(corpus, info, features, configs, counts, sizes, splits, protoco
     ``dataset_info`` with features and split counts) and the protocol, license and citation in words."""
     import yaml
 
-    license_id = LICENSE_IDS.get(info.license or "", "other")
+    from .corpora import corpus_info
+
+    facts = corpus_info(corpus)
+    license_id = facts.license_id if facts else LICENSE_IDS.get(info.license or "", "other")
     meta = {
+        **({"language": list(facts.languages)} if facts else {}),
         "license": license_id,
         "task_categories": ["audio-classification"],
         "tags": ["speech-emotion-recognition", "speaker-independent", "ser_hf"],
@@ -200,7 +209,8 @@ def dataset_card(corpus, info, features, configs, counts, sizes, splits, protoco
         ],
     }
     if license_id == "other" and info.license:
-        meta["license_name"] = str(info.license)
+        meta["license_name"] = f"{corpus}-terms"
+        meta["license_link"] = info.homepage or None
     folds = "\n".join(
         f"| fold_{s.fold} | {', '.join(s.test_speakers)} | {', '.join(s.val_speakers)} | "
         f"{counts[f'fold_{s.fold}']['train']} / {counts[f'fold_{s.fold}']['validation']} / "
@@ -212,6 +222,8 @@ def dataset_card(corpus, info, features, configs, counts, sizes, splits, protoco
         "arXiv:2406.07162; corpora without fixed folds: scikit-learn GroupKFold over speakers)",
         "loso": "leave-one-speaker-out",
     }[protocol]
+    if facts and protocol in facts.protocols:
+        words = facts.protocols[protocol]
     body = f"""
 # {corpus}: speaker-independent folds
 
@@ -247,7 +259,10 @@ ds = ds.cast_column("audio", Audio(decode=False))
 
 ## License
 
-{LICENSE_NOTES.get(license_id, f"License of the original corpus: {info.license or 'see its homepage'}.")}
+{
+        LICENSE_NOTES.get(license_id)
+        or (facts.terms if facts else f"License of the original corpus: {info.license or 'see its homepage'}.")
+    }
 Homepage: {info.homepage or "-"}
 
 ## Citation

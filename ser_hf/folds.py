@@ -5,9 +5,11 @@ A split in which any speaker sits on two sides raises :class:`LeakageError`.
 
 RAVDESS folds follow EmoBox (Ma et al. 2024, "EmoBox: Multilingual Multi-corpus Speech Emotion Recognition
 Toolkit and Benchmark", https://arxiv.org/abs/2406.07162): 6 folds of 4 consecutive actors (1-4, 5-8, ...,
-21-24). For fold ``k`` the validation speakers are the first ``num_val_speakers`` speakers of the next
-fold (``(k + 1) % num_folds``); for RAVDESS that is one male and one female actor. For LOSO the validation
-speakers are the ``num_val_speakers`` speakers that follow the test speaker in sorted order (cyclically).
+21-24); EMOVO uses EmoBox's 6 one-actor folds, EYASE leave-one-speaker-out and URDU 4 hand-balanced speaker folds
+(each corpus module documents its folds and why). For fold ``k`` the validation speakers are the first
+``num_val_speakers`` speakers of the next fold (``(k + 1) % num_folds``); for RAVDESS that is one male and one
+female actor. For LOSO the validation speakers are the ``num_val_speakers`` speakers that follow the test
+speaker in sorted order (cyclically).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
+from .corpora import emovo, eyase, ravdess, urdu
 from .corpora.folder import UNKNOWN_SPEAKER_PREFIX
-from .corpora.ravdess import ravdess_speaker
 
 
 class LeakageError(ValueError):
@@ -39,10 +41,13 @@ are optimistic (every model reaches 93-99 % on EmoV-DB with it)."""
 SPEAKER_DEPENDENT = "speaker_dependent"
 
 CORPUS_FOLDS: dict[str, list[list[str]]] = {
-    "ravdess": [[ravdess_speaker(a) for a in range(4 * k + 1, 4 * k + 5)] for k in range(6)],
+    "ravdess": ravdess.FOLDS,
     "emovdb": [["bea"], ["jenie"], ["josh"], ["sam"]],  # leave-one-speaker-out; the next speaker validates
+    "eyase": eyase.FOLDS,
+    "emovo": emovo.FOLDS,
+    "urdu": urdu.FOLDS,
 }
-"""Fixed speaker folds per corpus (test speakers of each fold)."""
+"""Fixed speaker folds per corpus (test speakers of each fold), each defined and documented in its corpus module."""
 
 DEFAULT_NUM_FOLDS = 5
 """Folds of protocol ``folds`` for a corpus without fixed folds (fewer when it has fewer speakers)."""

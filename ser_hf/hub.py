@@ -40,26 +40,32 @@ TEMPLATE = Path(__file__).with_name("model_card_template.md")  # a link to model
 UPLOADED = ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "split.json")
 OPTIONAL = ("confusion_matrix.png",)
 
-CORPUS_INFO = {
-    "ravdess": {
-        "name": "RAVDESS",
-        "dataset_id": "ravdess",
-        "license": "cc-by-nc-sa-4.0",
-        "language": ["en"],
-        "description": "RAVDESS speech (Livingstone & Russo 2018): 24 professional actors (12 female, 12 male), "
-        "1440 clips of two fixed English sentences in 8 emotions, North American accent; license CC BY-NC-SA "
-        "4.0, so this model is shared under the same non-commercial terms.",
-        "language_note": "Only North American English from 24 actors.",
-        "citation": """@article{livingstone2018ravdess,
-  title={The Ryerson Audio-Visual Database of Emotional Speech and Song (RAVDESS)},
-  author={Livingstone, Steven R. and Russo, Frank A.},
-  journal={PLoS ONE}, volume={13}, number={5}, pages={e0196391}, year={2018}}""",
-        "protocol": {
-            "folds": "the 6 EmoBox folds of 4 actors (Ma et al. 2024, arXiv:2406.07162); per fold, the 4 test "
-            "actors are unseen, 2 actors of the next fold select the checkpoint, the other 18 train",
-        },
-    },
-}
+
+def corpus_card_facts(corpus: str) -> dict:
+    """What a model card says of the training corpus, read from its corpus module
+    (:func:`ser_hf.corpora.corpus_info`): ``name``, ``dataset_id``, ``license`` (Hub id), ``license_name`` /
+    ``license_link`` for corpora without a standard license, ``language``, ``description`` (with the license terms),
+    ``language_note``, ``citation``, ``protocol``; ``{}`` for a user's folder."""
+    from .corpora import corpus_info
+
+    info = corpus_info(corpus)
+    if info is None:
+        return {}
+    facts = {
+        "name": info.name,
+        "dataset_id": info.dataset_id,
+        "license": info.license_id,
+        "language": list(info.languages),
+        "description": info.description + ("" if info.license_id != "other" else f" License terms: {info.terms}"),
+        "language_note": info.language_note,
+        "citation": info.citation,
+        "protocol": dict(info.protocols),
+    }
+    if info.license_id == "other":
+        facts.update(license_name=f"{info.dataset_id}-terms", license_link=info.homepage)
+    return facts
+
+
 BASE_MODEL_CITATIONS = {
     "whisper": """@inproceedings{radford2023whisper,
   title={Robust Speech Recognition via Large-Scale Weak Supervision},
@@ -128,7 +134,7 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
     metrics = record.test
     split = asdict(record.split)
     corpus = split.get("corpus", "unknown")
-    info = CORPUS_INFO.get(corpus, {})
+    info = corpus_card_facts(corpus)
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     model = record.model or {"family": "mel_cnn"}
     family = model.get("family", "mel_cnn")
@@ -172,6 +178,11 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
     card_data = ModelCardData(
         language=info.get("language"),
         license=license or info.get("license", "other"),
+        **(
+            {"license_name": info["license_name"], "license_link": info["license_link"]}
+            if not license and "license_name" in info
+            else {}
+        ),
         library_name="transformers",
         pipeline_tag="audio-classification",
         tags=[t for t in tags if t],

@@ -27,7 +27,7 @@ import yaml
 from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from .corpora import load_corpus
+from .corpora import decode_channel, load_corpus
 from .data import (
     AudioCollator,
     WaveformAugment,
@@ -1173,7 +1173,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
             f"--labels {data_args.labels} does not match the labels of corpus {data_args.corpus!r} in "
             f"{data_args.data_dir}: {label_names}"
         )
-    decoded = decode_dataset(corpus, data_args.sampling_rate, data_args.preprocessing_num_workers)
+    decoded = decode_dataset(
+        corpus, data_args.sampling_rate, data_args.preprocessing_num_workers, decode_channel(data_args.corpus)
+    )
     speakers = corpus["speaker"]
 
     def split_for(fold):

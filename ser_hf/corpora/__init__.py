@@ -6,19 +6,42 @@ import os
 
 import datasets
 
+from . import anad, emovdb, emovo, eyase, ravdess, urdu
 from .anad import Anad
-from .common import CorpusError, listing_fingerprint, ser_features
+from .common import CorpusError, CorpusInfo, listing_fingerprint, ser_features
 from .emovdb import Emovdb
+from .emovo import Emovo
+from .eyase import Eyase
 from .folder import Folder, folder_fingerprint
 from .ravdess import Ravdess
+from .urdu import Urdu
 
 CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {
     "ravdess": Ravdess,
     "emovdb": Emovdb,
     "anad": Anad,
+    "eyase": Eyase,
+    "emovo": Emovo,
+    "urdu": Urdu,
     "folder": Folder,
 }
 """Corpus name -> builder class."""
+
+_MODULES = {"ravdess": ravdess, "emovdb": emovdb, "anad": anad, "eyase": eyase, "emovo": emovo, "urdu": urdu}
+
+
+def corpus_info(name: str) -> CorpusInfo | None:
+    """The facts of corpus ``name`` (license, citation, languages, protocols, decoding, cited results) from its
+    corpus module, ``None`` for a user's folder or an unknown name."""
+    module = _MODULES.get(name)
+    return None if module is None else module.INFO
+
+
+def decode_channel(name: str) -> int | None:
+    """The channel every reader of corpus ``name`` keeps from multi-channel files (``None``: average them); see
+    :attr:`CorpusInfo.decode_channel` and :func:`ser_hf.audio.load_audio`."""
+    info = corpus_info(name)
+    return None if info is None else info.decode_channel
 
 
 def load_corpus(
@@ -31,13 +54,13 @@ def load_corpus(
     """Build (once, then from the cache) and return a whole corpus as one ``datasets.Dataset``.
 
     Args:
-        name: corpus name, one of :data:`CORPORA`: ``"ravdess"``, ``"emovdb"``, ``"anad"``, or ``"folder"`` (a
-            user's folder, see :mod:`ser_hf.corpora.folder`).
+        name: corpus name, one of :data:`CORPORA`: ``"ravdess"``, ``"emovdb"``, ``"anad"``, ``"eyase"``,
+            ``"emovo"``, ``"urdu"``, or ``"folder"`` (a user's folder, see :mod:`ser_hf.corpora.folder`).
         data_dir: folder holding the corpus files in its documented layout; ``None`` fetches RAVDESS or EmoV-DB
             into the Hugging Face cache on first use (:func:`ser_hf.download.fetch_corpus`) and reads it from there.
         config_name: builder config (RAVDESS: ``"speech"``, the default, or ``"song"``).
         cache_dir: datasets cache folder (default: the Hugging Face datasets cache).
-        **config_kwargs: builder config fields, e.g. ``verify_counts=False`` to load a RAVDESS subset, or
+        **config_kwargs: builder config fields, e.g. ``verify_counts=False`` to load a subset of a corpus, or
             ``metadata="meta.csv"`` / ``labels=[...]`` for a folder.
 
     Returns:
@@ -75,4 +98,19 @@ def load_corpus(
     return builder.as_dataset(split="train")
 
 
-__all__ = ["CORPORA", "Anad", "CorpusError", "Emovdb", "Folder", "Ravdess", "load_corpus", "ser_features"]
+__all__ = [
+    "CORPORA",
+    "Anad",
+    "CorpusError",
+    "CorpusInfo",
+    "Emovdb",
+    "Emovo",
+    "Eyase",
+    "Folder",
+    "Ravdess",
+    "Urdu",
+    "corpus_info",
+    "decode_channel",
+    "load_corpus",
+    "ser_features",
+]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, check_headers, clip_duration_s, corpus_root, ser_features
+from .common import CorpusError, CorpusInfo, check_headers, clip_duration_s, corpus_root, ser_features
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,23 @@ CITATION = """@article{klaylat2018emotion,
   author={Klaylat, Samira and Osman, Ziad and Hamandi, Lama and Zantout, Rached},
   journal={Analog Integrated Circuits and Signal Processing}, volume={96}, number={2}, pages={337--351},
   year={2018}}"""
+
+INFO = CorpusInfo(
+    name="ANAD",
+    dataset_id="anad",
+    languages=("ar",),
+    license="as published on its Kaggle page (suso172/arabic-natural-audio-dataset)",
+    license_id="other",
+    terms="Use ANAD under the terms published on its Kaggle page (read them there before any use) and cite the "
+    "paper below.",
+    citation=CITATION,
+    homepage="https://www.kaggle.com/datasets/suso172/arabic-natural-audio-dataset",
+    description="ANAD (Klaylat et al. 2018): 1-second segments of Arabic talk-show videos labelled happy, "
+    "surprised or angry.",
+    language_note="Only Arabic talk-show speech in 1-second segments; speakers are not annotated.",
+    protocols={"folds": "5 video-independent folds (GroupKFold over talk-show videos)"},
+)
+"""The corpus facts the rest of ser_hf reads (cards, folds, comparison reports)."""
 
 
 def parse_anad_name(stem: str) -> tuple[str, int, int]:

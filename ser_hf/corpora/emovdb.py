@@ -27,7 +27,7 @@ from pathlib import Path
 
 import datasets
 
-from .common import CorpusError, check_headers, clip_duration_s, corpus_root, ser_features
+from .common import CorpusError, CorpusInfo, check_headers, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["amused", "angry", "disgusted", "neutral", "sleepy"]
 """EmoV-DB styles, in the order of the ``label`` ClassLabel."""
@@ -59,6 +59,28 @@ CITATION = """@article{adigwe2018emotional,
          Systems},
   author={Adigwe, Adaeze and Tits, No{\\'e} and El Haddad, Kevin and Ostadabbas, Sarah and Dutoit, Thierry},
   journal={arXiv preprint arXiv:1806.09514}, year={2018}}"""
+
+
+INFO = CorpusInfo(
+    name="EmoV-DB",
+    dataset_id="emovdb",
+    languages=("en",),
+    license="as published with openslr resource 115 (https://www.openslr.org/115/)",
+    license_id="other",
+    terms="Use EmoV-DB under the terms published with openslr resource 115 (read them there before any use) and "
+    "cite the paper below.",
+    citation=CITATION,
+    homepage="https://www.openslr.org/115/",
+    description="EmoV-DB (Adigwe et al. 2018): CMU Arctic sentences read by 4 English speakers (bea, jenie, josh, "
+    "sam) in 5 styles (amused, angry, disgusted, neutral, sleepy).",
+    language_note="Only English read speech from 4 speakers.",
+    protocols={
+        "folds": "leave one speaker out over the 4 English speakers; the next speaker selects the checkpoint",
+        "speaker_dependent": "EmoBox's random 80 / 10 / 10 utterance split (every speaker on every side; not "
+        "speaker-independent)",
+    },
+)
+"""The corpus facts the rest of ser_hf reads (cards, folds, comparison reports)."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import datasets
 
 from ..audio import AUDIO_EXTENSIONS
-from .common import CorpusError, check_headers, clip_duration_s, corpus_root, ser_features
+from .common import CorpusError, CorpusInfo, check_headers, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 """The 8 RAVDESS emotions in the official code order 01..08."""
@@ -73,6 +73,32 @@ PUBLISHED_RESULTS = [
 ]
 """Published / reported RAVDESS speech results, shown beside ours as cited, never as measured here. Only the EmoBox
 rows use this toolkit's folds; the seeds' accuracies come from splits where test speakers were also trained on."""
+
+
+FOLDS = [[f"Actor_{a:02d}" for a in range(4 * k + 1, 4 * k + 5)] for k in range(6)]
+"""Test speakers of each fold: EmoBox's 6 folds of 4 consecutive actors (1-4, 5-8, ..., 21-24)."""
+
+INFO = CorpusInfo(
+    name="RAVDESS",
+    dataset_id="ravdess",
+    languages=("en",),
+    license="CC BY-NC-SA 4.0",
+    license_id="cc-by-nc-sa-4.0",
+    terms="CC BY-NC-SA 4.0: non-commercial use only, credit the authors (cite below), and share anything built "
+    "from it under the same license (share-alike).",
+    citation=CITATION,
+    homepage="https://zenodo.org/record/1188976",
+    description="RAVDESS speech (Livingstone & Russo 2018): 24 professional actors (12 female, 12 male), "
+    "1440 clips of two fixed English sentences in 8 emotions, North American accent; license CC BY-NC-SA "
+    "4.0, so this model is shared under the same non-commercial terms.",
+    language_note="Only North American English from 24 actors.",
+    protocols={
+        "folds": "the 6 EmoBox folds of 4 actors (Ma et al. 2024, arXiv:2406.07162); per fold, the 4 test "
+        "actors are unseen, 2 actors of the next fold select the checkpoint, the other 18 train",
+    },
+    published=tuple(PUBLISHED_RESULTS),
+)
+"""The corpus facts the rest of ser_hf reads (cards, folds, comparison reports)."""
 
 
 @dataclass(frozen=True)
