@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": "train a model (same flags as scripts/finetune.py)",
         "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
         "compare": "fold-by-fold comparison report of several trained systems",
+        "cross-corpus": "each single-corpus system's checkpoint scored on the other corpora (shared labels)",
         "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
@@ -35,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not argv or argv[0] not in commands:
         print(
-            "usage: ser-hf {train,evaluate,compare,classic,predict,push,download,export-dataset,folds} ...\n"
-            + "\n".join(f"  {k:<8} {v}" for k, v in commands.items()),
+            "usage: ser-hf {"
+            + ",".join(commands)
+            + "} ...\n"
+            + "\n".join(f"  {k:<14} {v}" for k, v in commands.items()),
             file=sys.stderr,
         )
         return 2
@@ -44,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         from .training import run_cli
 
         return run_cli(argv[1:])
-    if argv[0] in ("evaluate", "compare", "classic", "push", "predict", "download", "export-dataset"):
+    if argv[0] in ("evaluate", "compare", "cross-corpus", "classic", "push", "predict", "download", "export-dataset"):
         from .audio import AudioError
         from .corpora import CorpusError
         from .download import DownloadError
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         run = {
             "evaluate": evaluate_main,
             "compare": compare_main,
+            "cross-corpus": cross_corpus_main,
             "classic": classic_main,
             "push": push_main,
             "predict": predict_main,
@@ -196,6 +200,61 @@ def compare_main(argv: list[str]) -> int:
         update_readme(Path(args.readme), report, args.output_dir)
     for s in report["systems"]:
         print(f"{s['name']}: UA {s['ua']['mean']:.4f} over folds {s['folds']}")
+    print(f"report: {args.output_dir}/report.md")
+    return 0
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("true", "yes", "1"):
+        return True
+    if text.lower() in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _corpus_dir(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"--corpus {text!r}: expected NAME=DATA_DIR, e.g. eyase=data/eyase")
+    return name, path
+
+
+def cross_corpus_main(argv: list[str]) -> int:
+    """``ser-hf cross-corpus``: see :mod:`ser_hf.crosscorpus`."""
+    parser = argparse.ArgumentParser(
+        prog="ser-hf cross-corpus", description="Score each system's checkpoint on the other corpora."
+    )
+    parser.add_argument("--system", type=_system, action="append", required=True, help="NAME=RUN_DIR (repeat)")
+    parser.add_argument("--corpus", type=_corpus_dir, action="append", required=True, help="NAME=DATA_DIR (repeat)")
+    parser.add_argument("--output_dir", required=True, help="report folder (report.md, report.json)")
+    parser.add_argument("--cache_dir", default=None)
+    parser.add_argument(
+        "--verify_counts",
+        type=_yes_no,
+        default=True,
+        help="check each corpus's documented clip counts (false: the folders may hold subsets)",
+    )
+    args = parser.parse_args(argv)
+    from .corpora import CORPORA
+    from .crosscorpus import cross_corpus
+
+    for name, _ in args.corpus:
+        if name not in CORPORA or name == "folder":
+            raise ValueError(f"--corpus {name!r}: expected one of {', '.join(c for c in CORPORA if c != 'folder')}")
+    for flag, pairs in (("--system", args.system), ("--corpus", args.corpus)):
+        names = [n for n, _ in pairs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{flag} names must be unique, got {names}")
+    report = cross_corpus(
+        dict(args.system),
+        dict(args.corpus),
+        args.output_dir,
+        command="ser-hf cross-corpus " + " ".join(argv),
+        cache_dir=args.cache_dir,
+        **({} if args.verify_counts else {"verify_counts": False}),
+    )
+    for row in report["systems"]:
+        print(row["system"], " ".join(f"{c}={s['ua']:.3f}" for c, s in row["scores"].items()))
     print(f"report: {args.output_dir}/report.md")
     return 0
 

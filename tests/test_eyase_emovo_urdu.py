@@ -1,6 +1,7 @@
 """EYASE, EMOVO and URDU builders on synthetic trees in their distributed layouts, their folds, EMOVO's channel
 choice on a synthetic spaced-microphone pair, and the corpus facts cards and exports read."""
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -272,3 +273,39 @@ def test_download_urdu_extracts_the_archive_and_refuses_a_corrupt_one(tmp_path, 
         assert not (tmp_path / "bad" / "urdu").exists()
     finally:
         server.httpd.shutdown()
+
+
+def test_cross_corpus_report_scores_each_checkpoint_on_the_other_corpora(tmp_path, capsys):
+    from ser_hf.cli import main as cli
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    data = {"eyase": write_eyase(tmp_path / "eyase"), "emovo": write_emovo(tmp_path / "emovo", sentences=("b1",))}
+    runs = {}
+    for name, root in data.items():
+        runs[name] = tmp_path / "runs" / name
+        args = quick_run_args(f"{name}_melcnn.yaml", root, tmp_path / "cache", runs[name], *TINY_MELCNN)
+        train([*args, "--verify_counts", "false", "--fold", "1"])
+    argv = [
+        *("--system", f"eyase_cnn={runs['eyase']}", "--system", f"emovo_cnn={runs['emovo']}"),
+        *("--corpus", f"eyase={data['eyase']}", "--corpus", f"emovo={data['emovo']}"),
+        *("--output_dir", str(tmp_path / "report"), "--cache_dir", str(tmp_path / "cache")),
+    ]
+    argv += ["--verify_counts", "false"]  # the synthetic trees are subsets of the corpora
+    assert cli(["cross-corpus", *argv]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    eyase_row, emovo_row = report["systems"]
+    assert eyase_row["trained_on"] == "eyase" and eyase_row["fold"] == 1
+    assert eyase_row["scores"]["eyase"]["scope"] == "test" and eyase_row["scores"]["emovo"]["scope"] == "all"
+    # EYASE's 4 labels all exist in EMOVO; EMOVO's fear / disgust / surprise clips are left out
+    assert eyase_row["scores"]["emovo"]["shared_labels"] == ["angry", "happy", "neutral", "sad"]
+    assert eyase_row["scores"]["emovo"]["num_clips"] == 6 * 4
+    assert emovo_row["scores"]["eyase"]["shared_labels"] == ["neutral", "happy", "angry", "sad"]
+    assert eyase_row["scores"]["eyase"]["num_clips"] == 4  # Male01: fold 1's test speaker
+    assert all(0 <= s["ua"] <= 1 for row in report["systems"] for s in row["scores"].values())
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| eyase_cnn (eyase, fold 1) | **" in md and "(1/4)" in md
+    assert (runs["eyase"] / "eval_emovo_all" / "metrics.json").is_file()  # written once, beside the checkpoint
+    assert cli(["cross-corpus", *argv]) == 2  # never replaces a report
+    assert "already holds a cross-corpus report" in capsys.readouterr().err

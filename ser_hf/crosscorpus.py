@@ -1,0 +1,148 @@
+"""Cross-corpus transfer: each single-corpus system's checkpoint scored on the other corpora.
+
+    ser-hf cross-corpus --system eyase_mel_cnn=runs/eyase_melcnn --system urdu_mel_cnn=runs/urdu_melcnn \\
+        --corpus ravdess=../shared/data/ravdess-16k --corpus eyase=../shared/data/eyase-16k \\
+        --corpus emovo=../shared/data/emovo-16k --corpus urdu=../shared/data/urdu-16k \\
+        --output_dir docs/results/cross_corpus
+
+A system is a run directory of ``scripts/finetune.py`` (a cross-validation root or one run). Its checkpoint is
+the run with the highest validation UA (on its own corpus's validation speakers, never a test side: the one
+ser_hf would publish, as :func:`ser_hf.compare.best_system` picks it). That checkpoint is scored
+
+- on every clip of each other corpus (``--split all``: none of those speakers was seen), and
+- on its own fold's test side of its training corpus (the in-corpus reference for the same checkpoint),
+
+through :func:`ser_hf.evaluation.evaluate_checkpoint`: on the labels the model and the corpus share
+(:mod:`ser_hf.labels`; the model's probabilities renormalised over them, clips of other labels left out), so
+chance is ``1 / number of shared labels``. Each evaluation is written once into the checkpoint's folder
+(``eval_<corpus>_all`` / ``eval_<corpus>_test``) and read back on later calls; the report (``report.json``,
+``report.md``) goes to ``--output_dir``, which must not hold one already.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from .run import RunRecord
+
+logger = logging.getLogger(__name__)
+
+
+def chosen_checkpoint(root: str | Path) -> tuple[Path, float | None]:
+    """The run of a system with the highest validation UA, and that UA (``None`` when no run records one: then
+    the lowest fold of the first seed is taken).
+
+    Raises:
+        FileNotFoundError: ``root`` holds no run (from :func:`ser_hf.compare.fold_dirs`).
+    """
+    from .compare import fold_dirs
+
+    runs = [d for _, dirs in sorted(fold_dirs(root).items()) for d in dirs]
+    scored = [(RunRecord.load(d).validation_ua, d) for d in runs]
+    with_val = [(v, d) for v, d in scored if v is not None]
+    if not with_val:
+        return runs[0], None
+    value, run = max(with_val, key=lambda vd: vd[0])
+    return run, float(value)
+
+
+def score(run: Path, corpus: str, data_dir: str, scope: str, **eval_kwargs) -> dict:
+    """The evaluation report of checkpoint ``run`` on ``corpus`` (``scope`` ``all`` or ``test``), computed once."""
+    from .evaluation import evaluate_checkpoint
+
+    out = run / f"eval_{corpus}_{scope}"
+    if not (out / "metrics.json").is_file():
+        evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), **eval_kwargs)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def cross_corpus(systems: dict[str, str], corpora: dict[str, str], output_dir: str, command: str = "", **eval_kwargs):
+    """Score every system's chosen checkpoint on every corpus of ``corpora`` and write the report.
+
+    Args:
+        systems: ``{name: run directory}`` in report order.
+        corpora: ``{corpus name: data folder}``: the columns of the report.
+        **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``).
+
+    Returns:
+        The report (also ``report.json``): per system the checkpoint, its training corpus and validation UA, and
+        per corpus UA / WA / macro-F1, the shared labels, the clip count and whether it is the in-corpus test side.
+
+    Raises:
+        FileExistsError: ``output_dir`` already holds a report (reports are not replaced).
+        ValueError: no system or no corpus given.
+    """
+    if not systems or not corpora:
+        raise ValueError("give at least one --system NAME=RUN_DIR and one --corpus NAME=DATA_DIR")
+    out = Path(output_dir)
+    if (out / "report.json").exists() or (out / "report.md").exists():
+        raise FileExistsError(f"{out} already holds a cross-corpus report; choose another --output_dir")
+    rows = []
+    for name, root in systems.items():
+        run, val_ua = chosen_checkpoint(root)
+        record = RunRecord.load(run)
+        source = record.split.corpus
+        cells = {}
+        for corpus, data_dir in corpora.items():
+            scope = "test" if corpus == source else "all"
+            m = score(run, corpus, data_dir, scope, **eval_kwargs)
+            cells[corpus] = {
+                "scope": scope,
+                "ua": m["ua"],
+                "wa": m["wa"],
+                "macro_f1": m["macro_f1"],
+                "shared_labels": m["shared_labels"],
+                "num_clips": m["num_clips"],
+            }
+        rows.append(
+            {
+                "system": name,
+                "run_dir": str(run),
+                "trained_on": source,
+                "fold": record.split.fold,
+                "validation_ua": val_ua,
+                "scores": cells,
+            }
+        )
+    report = {"command": command, "corpora": list(corpora), "systems": rows}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text("\n".join(report_lines(report)) + "\n")
+    return report
+
+
+def report_lines(report: dict) -> list[str]:
+    """The Markdown of a cross-corpus report: one UA table (systems x corpora) and the labels each cell shares."""
+    corpora = report["corpora"]
+    lines = [
+        "# Cross-corpus transfer",
+        "",
+        f"Generated by `{report['command']}`." if report.get("command") else "",
+        "",
+        "Each system's checkpoint is its run with the best validation UA (on its own corpus; never a test side). "
+        "**Bold**: its own fold's test speakers (in-corpus). Other cells: every clip of that corpus, scored on the "
+        "labels the model and the corpus share (probabilities renormalised over them; chance = 1 / shared labels, "
+        "in brackets).",
+        "",
+        "| system (trained on, fold) | " + " | ".join(f"UA on {c}" for c in corpora) + " |",
+        "|---|" + "---|" * len(corpora),
+    ]
+    for row in report["systems"]:
+        cells = []
+        for c in corpora:
+            s = row["scores"][c]
+            value = f"{s['ua']:.3f} (1/{len(s['shared_labels'])})"
+            cells.append(f"**{value}**" if s["scope"] == "test" else value)
+        lines.append(f"| {row['system']} ({row['trained_on']}, fold {row['fold']}) | " + " | ".join(cells) + " |")
+    lines += ["", "Shared labels and clips scored per cell:", ""]
+    for row in report["systems"]:
+        for c in corpora:
+            s = row["scores"][c]
+            lines.append(
+                f"- {row['system']} on {c} ({s['scope']}): {', '.join(s['shared_labels'])}; {s['num_clips']} clips; "
+                f"WA {s['wa']:.3f}, macro-F1 {s['macro_f1']:.3f}"
+            )
+    lines += ["", "Checkpoints: " + "; ".join(f"{r['system']}: `{r['run_dir']}`" for r in report["systems"])]
+    return lines
