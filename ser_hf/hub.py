@@ -58,6 +58,7 @@ def corpus_card_facts(corpus: str) -> dict:
         "language": list(info.languages),
         "description": info.description + ("" if info.license_id != "other" else f" License terms: {info.terms}"),
         "language_note": info.language_note,
+        "speech": info.speech,
         "citation": info.citation,
         "protocol": dict(info.protocols),
     }
@@ -299,6 +300,7 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
         else "",
         dataset_description=info.get("description", f"corpus `{corpus}`"),
         dataset_short=info.get("name", corpus),
+        speech_note=info.get("speech", "the user's own recordings; check what they cover before trusting the scores."),
         protocol_description=info.get("protocol", {}).get(split.get("protocol"), f"protocol `{split.get('protocol')}`"),
         checkpoint_description=(
             f"fold {fold}: trained on {len(split.get('train_speakers', []))} speakers, checkpoint selected on "

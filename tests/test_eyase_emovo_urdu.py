@@ -309,3 +309,20 @@ def test_cross_corpus_report_scores_each_checkpoint_on_the_other_corpora(tmp_pat
     assert (runs["eyase"] / "eval_emovo_all" / "metrics.json").is_file()  # written once, beside the checkpoint
     assert cli(["cross-corpus", *argv]) == 2  # never replaces a report
     assert "already holds a cross-corpus report" in capsys.readouterr().err
+
+
+def test_model_card_of_a_run_states_the_corpus_terms_languages_and_speech(tmp_path):
+    from ser_hf.hub import build_model_card
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    root = write_urdu(tmp_path / "urdu")
+    run = tmp_path / "run"
+    train(
+        [*quick_run_args("urdu_melcnn.yaml", root, tmp_path / "cache", run, *TINY_MELCNN), "--verify_counts", "false"]
+    )
+    card = str(build_model_card(run, "user/urdu-cnn"))
+    assert "license: other" in card and "license_name: urdu-terms" in card and "- ur\n" in card
+    assert urdu.INFO.terms in card and "latif2018cross" in card
+    assert "URDU is natural speech cut from Urdu TV talk shows" in card and "acted, read speech" not in card

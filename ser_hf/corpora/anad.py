@@ -53,6 +53,8 @@ INFO = CorpusInfo(
     description="ANAD (Klaylat et al. 2018): 1-second segments of Arabic talk-show videos labelled happy, "
     "surprised or angry.",
     language_note="Only Arabic talk-show speech in 1-second segments; speakers are not annotated.",
+    speech="natural speech cut into 1-second segments from Arabic talk-show videos; longer utterances, read "
+    "speech and telephone audio are out of domain.",
     protocols={"folds": "5 video-independent folds (GroupKFold over talk-show videos)"},
 )
 """The corpus facts the rest of ser_hf reads (cards, folds, comparison reports)."""

@@ -103,6 +103,13 @@ def listing_fingerprint(data_dir: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+ACTED_SPEECH = (
+    "acted, read speech of a fixed set of sentences recorded in a studio. Spontaneous emotion in conversation, "
+    "telephone audio, noise, children's or elderly voices are all out of domain; expect much lower accuracy there."
+)
+"""The default :attr:`CorpusInfo.speech`: an acted corpus read in a studio."""
+
+
 @dataclass(frozen=True)
 class CorpusInfo:
     """The facts of one corpus that the rest of the toolkit reads (model and dataset cards, folds, decoding,
@@ -121,6 +128,7 @@ class CorpusInfo:
         homepage: where the corpus is published.
         description: one paragraph for model and dataset cards.
         language_note: who speaks in the corpus (what a model trained on it has not heard).
+        speech: what kind of speech it is and what is out of its domain, completing "<name> is ..." (cards).
         protocols: protocol name -> one sentence describing its speaker-independent folds.
         decode_channel: ``None`` to average the channels of multi-channel files (the default), or the 0-based
             channel to keep (EMOVO: its stereo channels are two spaced microphones, see
@@ -138,6 +146,7 @@ class CorpusInfo:
     homepage: str
     description: str
     language_note: str = ""
+    speech: str = ACTED_SPEECH
     protocols: dict = field(default_factory=dict)
     decode_channel: int | None = None
     published: tuple = ()

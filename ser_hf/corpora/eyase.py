@@ -57,6 +57,9 @@ INFO = CorpusInfo(
     description="EYASE (Abdel-Hamid 2020): semi-natural Egyptian Arabic speech of 3 male and 3 female professional "
     "actors cut from a TV series, 579 clips in 4 emotions (angry, happy, neutral, sad); research use only.",
     language_note="Only Egyptian Arabic from 6 actors of one TV series.",
+    speech="semi-natural speech: lines of 6 professional actors cut from one Egyptian TV series, with its "
+    "production sound. Everyday conversation, telephone audio, other Arabic dialects and non-actors are out of "
+    "domain; expect lower accuracy there.",
     protocols={
         "folds": "leave one speaker out over the 6 actors (genders alternating); per fold 1 speaker is tested, the "
         "next fold's speaker (the other gender) selects the checkpoint, 4 train",

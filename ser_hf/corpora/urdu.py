@@ -81,6 +81,8 @@ INFO = CorpusInfo(
     description="URDU-Dataset (Latif et al. 2018): natural emotional speech cut from Urdu TV talk shows, 400 clips "
     "of 29 speaker tokens in 4 emotions (angry, happy, neutral, sad); research use only.",
     language_note="Only Urdu talk-show speech; speakers are very unequal and most have one emotion only.",
+    speech="natural speech cut from Urdu TV talk shows. Most of its speakers show one emotion only, so a model "
+    "can learn voices as much as emotions; telephone audio, read speech and other languages are out of domain.",
     protocols={
         "folds": "4 speaker-disjoint folds assigned by hand so that every test side holds all 4 emotions (about "
         "100 clips each; fold 0 tests 80 of the 100 neutral clips); 2 small speakers of the next fold validate",
