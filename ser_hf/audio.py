@@ -121,12 +121,12 @@ def load_audio(path: AudioSource, sampling_rate: int | None = 16000, channel: in
 
     Raises:
         FileNotFoundError: the file does not exist.
-        AudioError: see :func:`open_audio`; also fewer frames than the header declares, NaN / infinite samples
-            (float WAV), and a ``channel`` the file does not have.
+        AudioError: see :func:`open_audio`; also a decoder error after the header (a truncated FLAC), fewer frames
+            than the header declares, NaN / infinite samples (float WAV), and a ``channel`` the file does not have.
     """
     with open_audio(path) as f:
         declared, source_rate, name = f.frames, f.samplerate, source_name(path)
-        data = f.read(dtype="float32", always_2d=True)
+        data = _read(f, name)
     if declared > 0 and data.shape[0] < declared:
         raise AudioError(
             f"{name}: truncated audio, the header declares {declared} frames but {data.shape[0]} were read"
@@ -169,7 +169,7 @@ def stream_audio(
         rs = None if f.samplerate == sampling_rate else soxr.ResampleStream(f.samplerate, sampling_rate, 1, "float32")
         frames = max(1, int(block_s * f.samplerate))
         while True:
-            block = f.read(frames, dtype="float32", always_2d=True)
+            block = _read(f, str(path), frames)
             last = len(block) < frames
             _check_finite(path, block)
             mono = to_mono(block, channel, str(path))
@@ -178,6 +178,18 @@ def stream_audio(
                 yield out.astype(np.float32, copy=False)
             if last:
                 break
+
+
+def _read(f: sf.SoundFile, name: str, frames: int = -1) -> np.ndarray:
+    """``f.read`` as float32 ``(num_frames, num_channels)``, with decoder errors (a FLAC cut short: "flac decoder
+    lost sync") raised as :class:`AudioError` naming the file."""
+    try:
+        return f.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(
+            f"{name}: cannot decode audio after its header ({err}); the file is corrupt or truncated, "
+            "download or export it again"
+        ) from err
 
 
 def _wav_data_missing(path: Path | io.BytesIO, size: int) -> bool:

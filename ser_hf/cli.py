@@ -178,6 +178,11 @@ def compare_main(argv: list[str]) -> int:
     parser.add_argument(
         "--readme", default=None, help="also copy the headline tables into this README's generated block"
     )
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace an earlier report's files in --output_dir (nothing else there is touched)",
+    )
     args = parser.parse_args(argv)
     from .compare import compare_systems, update_readme
 
@@ -194,6 +199,7 @@ def compare_main(argv: list[str]) -> int:
         seed=args.seed,
         command="ser-hf compare " + " ".join(argv),
         resample=args.resample,
+        overwrite=args.overwrite_output_dir,
         cache_dir=args.cache_dir,
     )
     if args.readme:

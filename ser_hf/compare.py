@@ -298,6 +298,25 @@ def summary_lines(report: dict) -> list[str]:
     return lines
 
 
+REPORT_FILES = ("report.json", "report.md", "ua_per_fold.png")
+"""The files a comparison report consists of."""
+
+
+def check_report_dir(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse a report folder that already holds a report file (a user's ``report.md`` or an earlier report),
+    unless ``overwrite``: then only the report's own files are replaced, nothing else in the folder is touched.
+
+    Raises:
+        FileExistsError: naming the files found and ``--overwrite_output_dir``.
+    """
+    found = [name for name in REPORT_FILES if (Path(out) / name).exists()]
+    if found and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds {', '.join(found)}; choose another --output_dir, or pass --overwrite_output_dir to "
+            f"replace the report's files ({', '.join(REPORT_FILES)}; nothing else in the folder is touched)"
+        )
+
+
 def write_report(report: dict, out: Path) -> None:
     """``report.json``, ``report.md`` and ``ua_per_fold.png`` in ``out``."""
     import matplotlib
@@ -431,6 +450,7 @@ def compare_systems(
     seed: int = 0,
     command: str = "",
     resample: str = "speakers",
+    overwrite: bool = False,
     **eval_kwargs,
 ) -> dict:
     """Collect (evaluating where needed) every fold of every system and write the comparison report.
@@ -438,16 +458,19 @@ def compare_systems(
     Args:
         systems: ``{name: run directory}`` in report order.
         reference: system the others are compared with (default: the first).
+        overwrite: replace an earlier report in ``output_dir`` (see :func:`check_report_dir`).
         **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``).
 
     Returns:
         The report (also ``report.json``).
 
     Raises:
-        ValueError: an unknown ``reference``; FileNotFoundError: a system directory without runs.
+        ValueError: an unknown ``reference``; FileNotFoundError: a system directory without runs;
+        FileExistsError: ``output_dir`` holds a report and ``overwrite`` is off (checked before any evaluation).
     """
     if not systems:
         raise ValueError("give at least one --system NAME=RUN_DIR")
+    check_report_dir(output_dir, overwrite)
     reference = reference or next(iter(systems))
     if reference not in systems:
         raise ValueError(f"--reference {reference!r} is not one of the systems {list(systems)}")

@@ -59,6 +59,27 @@ def _audio_bytes(path: str, sampling_rate: int | None, channel: int | None = Non
     return buf.getvalue(), Path(path).with_suffix(".flac").name, rate
 
 
+def check_decodes(paths: list[str], channel: int | None = None) -> None:
+    """Decode every clip as training would (:func:`ser_hf.load_audio`), so that no export stores a clip that
+    cannot be used.
+
+    Raises:
+        AudioError: listing every clip that is missing, corrupt, truncated, empty or holds NaN / infinite samples
+            (first 20 named, then a count).
+    """
+    from .audio import AudioError
+
+    bad = []
+    for path in paths:
+        try:
+            load_audio(path, None, channel)
+        except (OSError, AudioError) as err:
+            bad.append(str(err))
+    if bad:
+        shown = "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
+        raise AudioError(f"{len(bad)} of {len(paths)} clips cannot be exported (nothing was written):\n  {shown}")
+
+
 def shard_groups(speakers: list[str], splits: list) -> dict[tuple, list[str]]:
     """Speakers grouped by their side in every fold: ``{(side in fold 0, side in fold 1, ...): speakers}``."""
     groups: dict[tuple, list[str]] = defaultdict(list)
@@ -92,6 +113,7 @@ def export_dataset(
     Raises:
         ExportError: ``out`` exists and is not empty (nothing is overwritten), or an unsupported protocol.
         FileNotFoundError / CorpusError: from loading the corpus.
+        AudioError: clips that do not decode (all listed; nothing is written).
     """
     import datasets
 
@@ -112,6 +134,7 @@ def export_dataset(
     ]
     groups = shard_groups(speakers, splits)
     channel = decode_channel(corpus)
+    check_decodes(ds["audio"], channel)  # before anything is written: a push must never publish a broken clip
 
     features = ds.features.copy()
     rate = sampling_rate

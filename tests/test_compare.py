@@ -171,6 +171,20 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old numbers" not in text
     assert "| grid | 1 x 2 |" in text and (tmp_path / "r3" / "report.md").read_text().count("| grid | 1 x 2 |") == 1
+
+    # a report folder is never replaced silently: neither an earlier report nor a user's own report.md
+    before = (tmp_path / "r3" / "report.json").read_text()
+    assert cli([*argv, "--cache_dir", str(cache)]) == 2
+    assert (tmp_path / "r3" / "report.json").read_text() == before
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "report.md").write_text("my notes")
+    (notes / "other.txt").write_text("keep")
+    argv_notes = [a if a != str(tmp_path / "r3") else str(notes) for a in argv]
+    assert cli([*argv_notes, "--cache_dir", str(cache)]) == 2
+    assert (notes / "report.md").read_text() == "my notes" and not (notes / "report.json").exists()
+    assert cli([*argv_notes, "--cache_dir", str(cache), "--overwrite_output_dir"]) == 0
+    assert (notes / "report.json").exists() and (notes / "other.txt").read_text() == "keep"
     assert (
         cli(
             [
