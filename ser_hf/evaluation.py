@@ -103,7 +103,8 @@ def evaluate_checkpoint(
         allow_seen_speakers: score speakers the model was trained or validated on, flagged in the report.
         output_dir: where the report goes (default: ``<model>/eval_<corpus>[_fold<k>|_<split>]`` for a local
             model, else ``eval_<corpus>...`` in the working directory). An existing report is not overwritten.
-        label_aliases: extra ``alias -> canonical`` label mappings (see :mod:`ser_hf.labels`).
+        label_aliases: extra ``alias -> canonical`` label mappings (see :mod:`ser_hf.labels`); for a folder corpus
+            they also merge labels written differently in its metadata (``Angry`` beside ``angry``).
         **corpus_kwargs: builder config fields (``metadata=...`` for a folder corpus).
 
     Returns:
@@ -128,6 +129,8 @@ def evaluate_checkpoint(
     if fold is None and split is None:
         split = "test" if same_corpus else "all"
 
+    if corpus == "folder" and label_aliases:  # the same mapping merges differently written labels of the folder
+        corpus_kwargs.setdefault("label_aliases", dict(label_aliases))
     ds = load_corpus(corpus, data_dir, corpus_config, cache_dir, **corpus_kwargs)
     speakers = ds["speaker"]
     if fold is not None:

@@ -135,6 +135,19 @@ def test_cross_corpus_on_shared_labels_through_the_folder_loader(checkpoint, tmp
     )
     assert report["shared_labels"] == ["neutral", "happy", "angry"] and report["num_clips"] == 8
 
+    # 'Angry' beside 'angry' in the metadata: refused with advice that works, and that advice merges them
+    (root / "metadata.csv").write_text(
+        "file_name,label,speaker\n" + "\n".join(rows).replace(",ang,", ",angry,") + "\nx1_3.wav,Angry,x9\n"
+    )
+    (root / "metadata.csv").write_text((root / "metadata.csv").read_text().replace("x1_3.wav,angry,x1\n", ""))
+    argv = ["evaluate", str(run), "--corpus", "folder", "--data_dir", str(root), "--cache_dir", str(cache)]
+    assert cli([*argv, "--output_dir", str(tmp_path / "case")]) == 2
+    err = capsys.readouterr().err
+    assert "differ only in case" in err and "--label_alias Angry=angry" in err and "--labels" not in err
+    assert cli([*argv, "--output_dir", str(tmp_path / "case"), "--label_alias", "Angry=angry"]) == 0
+    report = json.loads((tmp_path / "case" / "metrics.json").read_text())
+    assert report["shared_labels"] == ["neutral", "angry"] and report["num_clips"] == 6
+
 
 def test_bad_choices(checkpoint, ravdess_dir, tmp_path):
     run, cache = checkpoint

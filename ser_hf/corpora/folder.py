@@ -48,10 +48,13 @@ class FolderConfig(datasets.BuilderConfig):
             ``metadata.csv`` / ``metadata.jsonl`` in ``data_dir`` and falls back to class subfolders.
         labels: class names in the order of the ``label`` ClassLabel; ``None`` uses the sorted labels found.
             A row whose label is not listed is an error.
+        label_aliases: ``{label as written: label to use}``, applied to every row before anything else (exact
+            match first, then case-insensitive), e.g. ``{"Angry": "angry"}`` merges a differently written label.
     """
 
     metadata: str | None = None
     labels: list[str] | None = None
+    label_aliases: dict | None = None
     fingerprint: str | None = None  # set by load_corpus from the rows, so edits to the data rebuild the cache
 
 
@@ -125,7 +128,8 @@ def check_label_variants(rows: list[dict], where: str) -> None:
                 kind = "differ only in case or spacing" if same else "look like one label misspelt"
                 raise CorpusError(
                     f"{where}: labels {a!r} ({counts[a]} clips) and {b!r} ({counts[b]} clips, e.g. {example[b]}) "
-                    f"{kind}; fix the labels, or pass labels=[...] (--labels) to list the classes you mean"
+                    f"{kind}; fix the labels, or map one onto the other: label_aliases={{{b!r}: {a!r}}} "
+                    f"(ser-hf evaluate: --label_alias {b.strip()}={a.strip()})"
                 )
 
 
@@ -219,7 +223,12 @@ class Folder(datasets.GeneratorBasedBuilder):
     def _rows(self):
         if not hasattr(self, "_cached_rows"):
             root = corpus_root(self.config.data_dir, "folder corpus", "the folder holding the clips")
-            self._cached_rows = read_folder(root, self.config.metadata)
+            rows, extra = read_folder(root, self.config.metadata)
+            aliases = dict(self.config.label_aliases or {})
+            lowered = {str(k).strip().lower(): v for k, v in aliases.items()}
+            for r in rows:
+                r["label"] = aliases.get(r["label"], lowered.get(r["label"].strip().lower(), r["label"]))
+            self._cached_rows = rows, extra
         return self._cached_rows
 
     def _label_names(self, rows) -> list[str]:
