@@ -38,6 +38,7 @@ from .data import (
     training_lengths,
 )
 from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
+from .lock import output_dir_lock
 from .metrics import compute_ser_metrics, format_mean_std, mean_std, plot_confusion_matrix, trainer_compute_metrics
 from .models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 from .models.pretrained import (
@@ -1043,14 +1044,23 @@ def publish(run_dir: Path, training_args: TrainingArguments, token: str | None =
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse arguments, load and decode the corpus, then train one fold or all of them (once per ``--seeds``)."""
+    """Parse arguments, load and decode the corpus, then train one fold or all of them (once per ``--seeds``),
+    holding the output folder's lock (:func:`ser_hf.lock.output_dir_lock`) throughout.
+
+    Raises:
+        ser_hf.lock.OutputDirLockedError: another running process writes the same ``--output_dir``.
+    """
     model_args, data_args, training_args = parse_args(argv)
-    if data_args.seeds:
-        resume = data_args.all_folds and data_args.resume_folds
-        return run_seeds(
-            argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir or resume
-        )
-    return train(model_args, data_args, training_args)
+    # one writer per output folder: a second run into it fails at once (the first process of a distributed run
+    # holds the lock for all of them)
+    first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
+    with output_dir_lock(training_args.output_dir) if first else contextlib.nullcontext():
+        if data_args.seeds:
+            resume = data_args.all_folds and data_args.resume_folds
+            return run_seeds(
+                argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir or resume
+            )
+        return train(model_args, data_args, training_args)
 
 
 def seeds_summary(per_seed: dict[int, dict[int, dict]]) -> dict:

@@ -44,3 +44,44 @@ def test_export_refuses_broken_clips_listing_every_one_and_writes_nothing(tmp_pa
         assert "ml01_ang (1).wav: 1 NaN / infinite samples" in str(err.value)
         assert "fm03_sad (1).flac: cannot decode audio after its header" in str(err.value)
         assert not out.exists()
+
+
+def test_an_output_folder_has_one_writer_at_a_time(tmp_path, caplog):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from ser_hf.lock import OutputDirLockedError, lock_path, output_dir_lock
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    out = tmp_path / "R"
+    with output_dir_lock(out) as lock:  # a second writer, here the same process, is refused at once
+        assert lock == lock_path(out) and json.loads(lock.read_text())["pid"] == __import__("os").getpid()
+        with pytest.raises(OutputDirLockedError, match=r"R is being written by process \d+ on .* since"):
+            with output_dir_lock(out):
+                pass
+    assert not lock_path(out).exists()
+
+    root = write_eyase(tmp_path / "eyase")
+    args = [*quick_run_args("eyase_melcnn.yaml", root, tmp_path / "c", out, *TINY_MELCNN), "--verify_counts", "false"]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = {"pid": sleeper.pid, "host": socket.gethostname(), "started": "2026-01-01 00:00:00"}
+        lock_path(out).write_text(json.dumps(holder))
+        with pytest.raises(OutputDirLockedError, match=f"being written by process {sleeper.pid}"):
+            train(args)
+        assert not out.exists()  # nothing was written
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the holder is gone (killed): its lock is stale, reported and taken over, and released after the run
+    train(args)
+    assert "stale lock of process" in caplog.text and (out / "metrics.json").exists()
+    assert not lock_path(out).exists()
+    # released when the run fails too
+    with pytest.raises(ValueError):
+        train([*args, "--fold", "99", "--output_dir", str(tmp_path / "R2")])
+    assert not lock_path(tmp_path / "R2").exists()
