@@ -85,3 +85,25 @@ def test_an_output_folder_has_one_writer_at_a_time(tmp_path, caplog):
     with pytest.raises(ValueError):
         train([*args, "--fold", "99", "--output_dir", str(tmp_path / "R2")])
     assert not lock_path(tmp_path / "R2").exists()
+
+
+def test_a_corpus_names_all_five_kinds_of_bad_clip_at_load(tmp_path):
+    from ser_hf import CorpusError, load_corpus
+
+    from .conftest import write_ravdess_tree
+
+    root = write_ravdess_tree(tmp_path / "r", actors=[4], seconds=0.3) / "Actor_04"
+    stems = [f"03-01-0{e}-01-01-01-04" for e in range(2, 7)]
+    for stem in stems:
+        (root / f"{stem}.wav").unlink()
+    (root / f"{stems[0]}.wav").write_bytes(b"not audio" * 10)  # undecodable
+    (root / f"{stems[1]}.wav").write_bytes(b"")  # empty file
+    truncated_flac(root / f"{stems[2]}.flac")  # header fine, data cut
+    nan = np.zeros(4800, np.float32)
+    nan[7] = np.inf
+    sf.write(root / f"{stems[3]}.wav", nan, 48000, subtype="FLOAT")  # infinite sample
+    sf.write(root / f"{stems[4]}.wav", np.zeros((0, 1), np.float32), 48000)  # zero samples
+    with pytest.raises(CorpusError, match=r"5 clip\(s\) cannot be used") as err:
+        load_corpus("ravdess", root.parent, cache_dir=tmp_path / "cache", verify_counts=False)
+    assert all(stem in str(err.value) for stem in stems)
+    assert "cannot decode audio after its header" in str(err.value) and "NaN / infinite" in str(err.value)

@@ -50,19 +50,28 @@ def clip_duration_s(path: str | Path, expected: str = "audio") -> float:
     return float(info.frames) / info.samplerate
 
 
+def clip_problem(path: str | Path, expected: str = "audio") -> str | None:
+    """What makes a clip unusable, or ``None``: its header (:func:`clip_duration_s`), then a full decode with
+    :func:`ser_hf.audio.load_audio` (a FLAC cut short after its header, a WAV data chunk shorter than declared,
+    NaN / infinite samples), so that a corpus build names every bad clip, not only those with a bad header."""
+    from ..audio import AudioError, load_audio
+
+    try:
+        clip_duration_s(path, expected)
+        load_audio(path, None)
+    except (CorpusError, AudioError, OSError) as err:
+        return str(err)
+    return None
+
+
 def check_headers(paths, expected: str = "audio") -> None:
-    """Read every clip's header before a corpus is built, so that all bad clips are reported at once.
+    """Read (header and samples) every clip before a corpus is built, so that all bad clips are reported at once.
 
     Raises:
-        CorpusError: listing every clip whose header cannot be read or that has no samples (first 20 named, then
-            a count), with what was ``expected``.
+        CorpusError: listing every clip whose header cannot be read, that has no samples or that does not decode
+            (first 20 named, then a count), with what was ``expected``.
     """
-    bad = []
-    for path in paths:
-        try:
-            clip_duration_s(path, expected)
-        except CorpusError as err:
-            bad.append(str(err))
+    bad = [problem for path in paths if (problem := clip_problem(path, expected))]
     if bad:
         shown = "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
         raise CorpusError(f"{len(bad)} clip(s) cannot be used:\n  {shown}")
@@ -255,10 +264,8 @@ class ClipsBuilder(datasets.GeneratorBasedBuilder):
             seen[row["id"]] = path
             rows.append((path, row))
         for path, _ in rows:  # unreadable clips are listed together with misnamed ones
-            try:
-                clip_duration_s(path, f"{self.INFO.name} audio")
-            except CorpusError as err:
-                problems.append(str(err))
+            if problem := clip_problem(path, f"{self.INFO.name} audio"):
+                problems.append(problem)
         raise_problems(self.INFO.name, root, problems, f"\nExpected {self.LAYOUT}.")
         if self.config.verify_counts:
             problems = check_counts(
