@@ -7,8 +7,10 @@ Everything here works on mono ``float32`` numpy arrays of shape ``(num_samples,)
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,11 +71,18 @@ def open_audio(path: AudioSource) -> Iterator[sf.SoundFile]:
         if not source.is_file():
             raise FileNotFoundError(f"{source}: no such audio file")
         size = source.stat().st_size
+    handle = None
+    if isinstance(source, Path) and not _encodable(source):
+        # a name that is not valid UTF-8 (kept by Python as surrogate escapes): soundfile cannot pass it to
+        # libsndfile, so the file is opened by Python and read through soundfile's file-object interface
+        handle = source.open("rb")
     try:
-        f = sf.SoundFile(source)
+        f = sf.SoundFile(handle or source)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        if handle is not None:
+            handle.close()
         raise AudioError(f"{name}: cannot decode audio ({err}); expected a file libsndfile reads") from err
-    with f:
+    with f, handle or contextlib.nullcontext():
         if _wav_data_missing(source, size):
             raise AudioError(
                 f"{name}: truncated WAV, its data chunk declares more bytes than the file holds "
@@ -82,6 +91,14 @@ def open_audio(path: AudioSource) -> Iterator[sf.SoundFile]:
         if f.frames == 0:
             raise AudioError(f"{name}: zero-length audio (0 samples); expected at least one sample")
         yield f
+
+
+def _encodable(path: Path) -> bool:
+    try:
+        str(path).encode(sys.getfilesystemencoding())
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def source_name(path: AudioSource) -> str:

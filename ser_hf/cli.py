@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -298,6 +299,34 @@ def push_main(argv: list[str]) -> int:
     return 0
 
 
+def shown(value) -> str:
+    """``value`` as printable text: a path (or a message holding one) whose name is not valid UTF-8 (kept by
+    Python as surrogate escapes) is shown with backslash escapes (``caf\\xe9.wav``) instead of failing to print."""
+    text = str(value)
+    return (
+        os.fsencode(text).decode("utf-8", "backslashreplace") if any("\udc80" <= c <= "\udcff" for c in text) else text
+    )
+
+
+def timeline_targets(files: list, out_dir, ext: str) -> dict:
+    """The timeline file of each input: ``<stem>.timeline.<ext>`` in ``out_dir``; inputs whose stems collide (the
+    same name in two folders) get their parent folders' names in front (``a__x.timeline.csv``), then a number."""
+    from collections import Counter
+    from pathlib import Path
+
+    stems = Counter(Path(f).stem for f in files)
+    names = {}
+    for f in files:
+        f = Path(f)
+        name = f.stem if stems[f.stem] == 1 else f"{f.parent.name}__{f.stem}"
+        base, n = name, 1
+        while name in names.values():
+            n += 1
+            name = f"{base}_{n}"
+        names[f] = name
+    return {f: Path(out_dir) / f"{shown(name)}.timeline.{ext}" for f, name in names.items()}
+
+
 def predict_main(argv: list[str]) -> int:
     """``ser-hf predict``: see :mod:`ser_hf.inference`."""
     parser = argparse.ArgumentParser(
@@ -327,23 +356,35 @@ def predict_main(argv: list[str]) -> int:
     clf, fe = load_classifier(args.model, args.device)
     labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
     if args.timeline:
+        from .audio import AudioError
+
         out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         ext = "jsonl" if args.format == "jsonl" else "csv"
-        for f in files:
-            target = out_dir / f"{f.stem}.timeline.{ext}"
-            if target.exists():
-                raise FileExistsError(f"{target} exists; choose another --output_dir (outputs are not replaced)")
-            tl = predict_timeline(
-                clf,
-                f,
-                args.window_s,
-                args.hop_s,
-                args.batch_size,
-                None if args.no_gate else args.gate_db,
-                args.smooth,
-                feature_extractor=fe,
+        targets = timeline_targets(files, out_dir, ext)
+        existing = [str(t) for t in targets.values() if t.exists() or (args.plot and t.with_suffix(".png").exists())]
+        if existing:  # checked for every file before any is written
+            raise FileExistsError(
+                f"{', '.join(existing[:3])} exist(s); choose another --output_dir (outputs are not replaced)"
             )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        failed = []
+        for f in files:
+            target = targets[f]
+            try:
+                tl = predict_timeline(
+                    clf,
+                    f,
+                    args.window_s,
+                    args.hop_s,
+                    args.batch_size,
+                    None if args.no_gate else args.gate_db,
+                    args.smooth,
+                    feature_extractor=fe,
+                )
+            except (OSError, AudioError) as err:
+                failed.append(shown(err))
+                print(f"ser-hf predict: skipped: {shown(err)}", file=sys.stderr)
+                continue
             tl.to_jsonl(target) if ext == "jsonl" else tl.to_csv(target)
             if args.plot:
                 tl.plot(target.with_suffix(".png"))
@@ -351,15 +392,22 @@ def predict_main(argv: list[str]) -> int:
             counts = {n: sum(s.label == n for s in speech) for n in labels}
             top = max(counts, key=counts.get) if speech else "-"
             print(
-                f"{f}: {tl.duration_s:.1f} s, {len(tl.segments)} windows, {len(speech)} with speech; "
-                f"most frequent: {top}; timeline: {target}"
+                f"{shown(f)}: {tl.duration_s:.1f} s, {len(tl.segments)} windows, {len(speech)} with speech; "
+                f"most frequent: {top}; timeline: {shown(target)}"
             )
-        return 0
+        if failed:
+            print(
+                f"ser-hf predict: {len(failed)} of {len(files)} files could not be used (listed above)", file=sys.stderr
+            )
+        return 1 if failed else 0
 
     if args.output and Path(args.output).exists():
         raise FileExistsError(f"{args.output} exists; choose another --output (outputs are not replaced)")
     failed: list[tuple[str, str]] = []
     results = predict(clf, files, args.batch_size, feature_extractor=fe, errors=failed)
+    failed = [(shown(p), shown(m)) for p, m in failed]
+    for r in results:  # a file name that is not valid UTF-8 is shown with backslash escapes, never lost
+        r.path = shown(r.path)
     if not results:
         for _, message in failed:
             print(f"ser-hf predict: error: {message}", file=sys.stderr)

@@ -1,6 +1,8 @@
 """Reliability, round two (issue 26): bad files named everywhere, exports that refuse broken clips, reports that
 are never replaced."""
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -107,3 +109,49 @@ def test_a_corpus_names_all_five_kinds_of_bad_clip_at_load(tmp_path):
         load_corpus("ravdess", root.parent, cache_dir=tmp_path / "cache", verify_counts=False)
     assert all(stem in str(err.value) for stem in stems)
     assert "cannot decode audio after its header" in str(err.value) and "NaN / infinite" in str(err.value)
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    import torch
+
+    from ser_hf.models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
+
+    torch.manual_seed(0)
+    model = MelCNNForAudioClassification(MelCNNConfig(channels=[4, 4, 4, 4], n_mels=32, num_labels=2))
+    model.save_pretrained(tmp_path / "m")
+    MelCNNFeatureExtractor().save_pretrained(tmp_path / "m")
+    return tmp_path / "m"
+
+
+@pytest.mark.parametrize("mode", [["--format", "table"], ["--format", "csv"], ["--format", "jsonl"], ["--timeline"]])
+def test_predict_skips_bad_files_keeps_odd_names_and_same_names(tiny_model, tmp_path, capsys, mode):
+    import os
+
+    from ser_hf.cli import main as cli
+
+    clips = tmp_path / "clips"
+    tone = (0.1 * np.sin(np.arange(32000) / 5)).astype(np.float32)
+    for sub in ("a", "b"):  # one file name in two folders
+        (clips / sub).mkdir(parents=True)
+        sf.write(clips / sub / "x.wav", tone, 16000)
+    odd = os.fsdecode(bytes(clips) + b"/caf\xe9_\xff.wav")  # not valid UTF-8
+    with open(odd, "wb") as f:
+        sf.write(f, tone, 16000, format="WAV")
+    truncated_flac(clips / "cut.flac")
+    out_dir = tmp_path / "timelines"
+    assert cli(["predict", str(tiny_model), str(clips), *mode, "--output_dir", str(out_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert "cut.flac: cannot decode audio after its header" in err and "1 of 4 files could not be used" in err
+    if mode == ["--format", "jsonl"]:
+        out = "".join(json.loads(line)["path"] for line in out.splitlines())
+    assert "caf\\xe9_\\xff.wav" in out  # the odd name is shown escaped, and its clip classified
+    if mode == ["--timeline"]:
+        names = sorted(p.name for p in out_dir.iterdir())
+        assert names == ["a__x.timeline.csv", "b__x.timeline.csv", "caf\\xe9_\\xff.timeline.csv"]
+        before = {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()}
+        assert cli(["predict", str(tiny_model), str(clips), "--timeline", "--output_dir", str(out_dir)]) == 2
+        assert "exist(s); choose another --output_dir" in capsys.readouterr().err
+        assert {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()} == before  # nothing replaced
+    else:
+        assert out.count("x.wav") == 2
