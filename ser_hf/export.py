@@ -208,6 +208,8 @@ def dataset_card(corpus, info, features, configs, counts, sizes, splits, protoco
     meta = {
         **({"language": list(facts.languages)} if facts else {}),
         "license": license_id,
+        # the corpus identity a run trained on this export records (split.json, model card): never a guess
+        "ser_hf": {"corpus": corpus, "labels": list(features["label"].names), "protocol": protocol},
         "task_categories": ["audio-classification"],
         "tags": ["speech-emotion-recognition", "speaker-independent", "ser_hf"],
         "pretty_name": f"{corpus} (speaker-independent folds, ser_hf export)",
@@ -297,11 +299,26 @@ Homepage: {info.homepage or "-"}
     return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body
 
 
+def export_identity(dataset: str) -> dict | None:
+    """The ``ser_hf`` block of an export's dataset card (``corpus``, ``labels``, ``protocol``), read from the local
+    folder's ``README.md`` or the Hub repo's card; ``None`` for an export written before it was recorded, or a
+    card that cannot be read."""
+    try:
+        from huggingface_hub import DatasetCard
+
+        local = Path(dataset) / "README.md"
+        card = DatasetCard.load(local if local.is_file() else dataset)
+        block = card.data.to_dict().get("ser_hf")
+    except Exception:  # no card, or the Hub is out of reach: the caller falls back to its --corpus
+        return None
+    return block if isinstance(block, dict) and block.get("corpus") else None
+
+
 def load_export(
     dataset: str,
     config: str,
     sampling_rate: int,
-    corpus: str,
+    corpus: str | None,
     cache_dir: str | None = None,
     num_proc: int | None = None,
     seed: int | None = None,
@@ -310,7 +327,9 @@ def load_export(
     split)``, where ``decoded`` holds every row of the config's three splits with ``input_values`` (mono float32 at
     ``sampling_rate`` Hz, decoded from the stored bytes with soundfile) and ``num_samples``, and ``split`` is the
     :class:`ser_hf.folds.SplitDefinition` of its speaker sides (fold ``K`` of protocol ``folds`` for config
-    ``fold_K``), so training, the run record and the leakage guard see the same split as from the raw corpus.
+    ``fold_K``), so training, the run record and the leakage guard see the same split as from the raw corpus. The
+    split's corpus is the one the export's card records (:func:`export_identity`), ``corpus`` only for an export
+    that records none.
 
     Raises:
         ValueError: a config without ``train``, ``validation`` and ``test`` splits.
@@ -329,6 +348,15 @@ def load_export(
             f"--dataset {dataset} --dataset_config {config}: no {missing} split(s) (found {list(loaded)}); use a "
             "fold_K config of a ser_hf export"
         )
+    identity = export_identity(dataset)
+    if identity is not None:
+        if corpus not in (None, identity["corpus"]):
+            logger.warning(
+                "--dataset %s holds corpus %r: recorded as such (not %r)", dataset, identity["corpus"], corpus
+            )
+        corpus = identity["corpus"]
+    elif corpus is None:
+        raise ValueError(f"--dataset {dataset}: its card does not say which corpus it holds; pass --corpus NAME")
     sides = {side: sorted(set(loaded[name]["speaker"])) for side, name in SIDE_SPLITS.items()}
     fold = int(config.split("_", 1)[1]) if config.startswith("fold_") and config[5:].isdigit() else None
     split = SplitDefinition(

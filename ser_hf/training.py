@@ -274,14 +274,18 @@ class DataArguments:
 
     def __post_init__(self):
         if self.dataset is not None:
+            if self.data_dir is not None:
+                raise ValueError(
+                    f"--dataset {self.dataset} and --data_dir {self.data_dir}: give one (an export, or a corpus folder)"
+                )
             if not self.dataset_config:
                 raise ValueError("--dataset needs --dataset_config fold_K (the fold whose sides to train on)")
             if self.all_folds:
                 raise ValueError("--dataset trains one fold config; run one command per --dataset_config fold_K")
-        elif self.data_dir is None and self.corpus in ("anad", "folder"):
+        elif self.data_dir is None and self.corpus in ("anad", "eyase", "emovo", "folder"):
             raise ValueError(
-                f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (RAVDESS and EmoV-DB are "
-                "fetched on first use without it)"
+                f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (RAVDESS, EmoV-DB and URDU "
+                "are fetched on first use without it)"
             )
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol {self.protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")

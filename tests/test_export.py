@@ -182,3 +182,37 @@ def test_folder_corpus_export_has_its_group_k_fold_configs(tmp_path):
             "test": split.test_speakers,
         }
     assert "session" in loaded["train"].features
+
+
+def test_a_run_trained_from_an_export_records_the_exported_corpus(tmp_path, capsys):
+    from ser_hf.cli import main as cli
+    from ser_hf.export import export_identity
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+    from .test_folder import clip
+
+    root = tmp_path / "mine"
+    rows = []
+    for s in range(4):
+        for i, label in enumerate(("angry", "happy", "neutral", "sad")):
+            clip(root / f"spk{s}_{i}.wav", sr=16000)
+            rows.append(f"spk{s}_{i}.wav,{label},spk{s}")
+    (root / "metadata.csv").write_text("file_name,label,speaker\n" + "\n".join(rows) + "\n")
+    export_dataset("folder", root, tmp_path / "fc", cache_dir=tmp_path / "c", num_val_speakers=1)
+    assert export_identity(str(tmp_path / "fc")) == {
+        "corpus": "folder",
+        "labels": ["angry", "happy", "neutral", "sad"],
+        "protocol": "folds",
+    }
+    # the RAVDESS config's corpus: ravdess must not leak into the run: the export says what it holds
+    args = quick_run_args("ravdess_melcnn.yaml", root, tmp_path / "c2", tmp_path / "run", *TINY_MELCNN)
+    i = args.index("--data_dir")
+    args[i : i + 2] = ["--dataset", str(tmp_path / "fc"), "--dataset_config", "fold_0"]
+    result = train(args)
+    assert result["split"]["corpus"] == "folder" and result["label_names"] == ["angry", "happy", "neutral", "sad"]
+    assert cli(["push", str(tmp_path / "run"), "--repo-id", "u/fc", "--dry-run"]) == 0
+    card = (tmp_path / "run.hub" / "README.md").read_text()
+    assert "RAVDESS" not in card and "- ravdess" not in card and "angry, happy, neutral, sad" in card
+    with pytest.raises(ValueError, match="--dataset .* and --data_dir .*: give one"):
+        train([*args, "--data_dir", str(root)])
