@@ -63,6 +63,8 @@ class RunRecord:
         runtime: measured facts of the run (``train_wall_time_s``, ``device``, ``threads``, ``world_size``,
             ``best_checkpoint``, ``best_validation``, ``validation`` (the shipped checkpoint's validation scores),
             ``select_best_by``, ``export_max_abs_logit_diff``).
+        recipe: every setting that changes the weights (:func:`ser_hf.training.recipe_of`), which
+            ``--resume_folds`` compares; empty for runs written before it was recorded.
         legacy: read from a run written before this record existed.
     """
 
@@ -74,6 +76,7 @@ class RunRecord:
     parameters: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)
     legacy: bool = False
 
     @property
@@ -109,6 +112,7 @@ class RunRecord:
             "parameters": self.parameters,
             "training": self.training,
             "runtime": self.runtime,
+            **({"recipe": self.recipe} if self.recipe else {}),
         }
 
     def save(self, run_dir: str | Path) -> None:
@@ -146,6 +150,7 @@ class RunRecord:
                 parameters=data.get("parameters", {}),
                 training=data.get("training", {}),
                 runtime=data.get("runtime", {}),
+                recipe=data.get("recipe", {}),
             )
         # legacy (format 1): preprocessing rode in split.json's extra; run facts sat at the top level
         extra = split.extra

@@ -673,6 +673,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         parameters=params,
         training=training_settings(training_args, data_args),
         runtime=runtime,
+        recipe=recipe_of(model_args, data_args, training_args),
     )
     if trainer.is_world_process_zero():
         record.save(out)
@@ -895,11 +896,114 @@ class SERTrainer(Trainer):
         return self._length_batched(test_dataset) or self._with_eval_collator(super().get_test_dataloader, test_dataset)
 
 
-def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = None) -> dict:
+NOT_RECIPE = {
+    "base_model_id": "the hub id a local copy stands for: a name on the card, not a setting",
+    "data_dir": "where the corpus is; the split check compares its speakers",
+    "dataset": "where the export is; the split check compares its speakers",
+    "dataset_config": "which fold of an export; the split check compares its speakers",
+    "cache_dir": "where caches go",
+    "verify_counts": "a check of the folder, not a setting of the training",
+    "fold": "which fold; the split check compares it",
+    "all_folds": "how many folds are run",
+    "seeds": "how many seeds are run (each run's own seed is in the recipe)",
+    "resume_folds": "how a grid is continued",
+    "overwrite_output_dir": "what happens to an earlier run",
+    "preprocessing_num_workers": "how many processes decode; the clips are the same",
+}
+"""Fields of :class:`ModelArguments` and :class:`DataArguments` that do not change the weights, with why; every
+other field of both is part of a run's recipe (``tests/test_reliability_round2.py`` checks that each field is
+one or the other)."""
+
+TRAINING_NOT_RECIPE = (
+    "output_dir",
+    "overwrite_output_dir",
+    "logging_",
+    "log_",
+    "save_",
+    "eval_",
+    "per_device_eval_batch_size",
+    "eval_accumulation_steps",
+    "eval_delay",
+    "eval_do_concat_batches",
+    "report_to",
+    "run_name",
+    "project",
+    "trackio_",
+    "hub_",
+    "push_to_hub",
+    "disable_tqdm",
+    "dataloader_",
+    "resume_from_checkpoint",
+    "load_best_model_at_end",
+    "metric_for_best_model",
+    "greater_is_better",
+    "do_train",
+    "do_eval",
+    "do_predict",
+    "local_rank",
+    "ddp_",
+    "fsdp",
+    "deepspeed",
+    "accelerator_config",
+    "include_",
+    "prediction_loss_only",
+    "skip_memory_metrics",
+    "batch_eval_metrics",
+    "restore_callback_states_from_checkpoint",
+    "ignore_data_skip",
+    "use_cpu",
+    "no_cuda",
+    "use_mps_device",
+    "torch_compile",
+    "ray_scope",
+    "tpu_",
+    "debug",
+    "past_index",
+    "label_names",
+    "remove_unused_columns",
+    "neftune_noise_alpha",
+    "optim_target_modules",
+    "full_determinism",
+    "use_liger_kernel",
+    "liger_kernel_config",
+    "average_tokens_across_devices",
+    "torchdynamo",
+    "gradient_checkpointing_kwargs",
+    "enable_jit_checkpoint",
+    "parallelism_config",
+    "auto_find_batch_size",
+    "length_column_name",
+)
+"""``TrainingArguments`` fields (or name prefixes) that do not change the weights: logging, saving, evaluation,
+reporting, hub and device plumbing. Every other field is part of the recipe."""
+
+
+def recipe_of(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """Every setting of a run that changes its weights, derived from the argument dataclasses: all fields of
+    :class:`ModelArguments` and :class:`DataArguments` but those of :data:`NOT_RECIPE`, and all of
+    ``TrainingArguments.to_dict()`` but those of :data:`TRAINING_NOT_RECIPE`; a local base model by its resolved
+    folder. Stored in the run record; ``--resume_folds`` keeps a finished fold only when it is equal."""
+    import dataclasses
+
+    recipe = {}
+    for args in (model_args, data_args):
+        for f in dataclasses.fields(args):
+            if f.name not in NOT_RECIPE:
+                recipe[f.name] = _comparable(getattr(args, f.name))
+    for key, value in training_args.to_dict().items():
+        if not key.startswith(TRAINING_NOT_RECIPE) and not key.startswith("_"):
+            recipe[f"training.{key}"] = value
+    return json.loads(json.dumps(recipe, default=str))
+
+
+def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = None, recipe: dict | None = None) -> dict:
     """The record of a finished fold (:class:`ser_hf.run.RunRecord`, current or legacy), kept by ``--resume_folds``.
 
     Args:
-        settings: the current run's :func:`run_settings`; a finished fold trained with other values is refused.
+        settings: the current run's :func:`run_settings`; a finished fold trained with other values is refused
+            (the comparison for runs recorded before the whole recipe was).
+        recipe: the current run's :func:`recipe_of`; compared with the finished fold's recorded recipe, every
+            setting that either side has.
 
     Returns:
         :meth:`RunRecord.to_dict`, the shape :func:`run_fold` returns.
@@ -915,18 +1019,31 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
             f"{run_dir / 'metrics.json'}: this finished fold used another split than fold {split.fold} of "
             f"{split.corpus}/{split.protocol}; use another --output_dir"
         )
-    if settings:
+    if recipe and record.recipe:
+        # ser_hf's own settings are compared on both sides' keys (a setting one side lacks differs);
+        # transformers' on the keys both have, so that a transformers upgrade adding a field is not a difference
+        keys = {k for k in set(recipe) | set(record.recipe) if not k.startswith("training.")}
+        keys |= {k for k in set(recipe) & set(record.recipe) if k.startswith("training.")}
+        missing = object()
+        differ = [
+            f"{k}: {record.recipe.get(k, 'unset')!r} there, {recipe.get(k, 'unset')!r} now"
+            for k in sorted(keys)
+            if record.recipe.get(k, missing) != recipe.get(k, missing)
+        ]
+    elif settings:
         saved = {**record.training, **_model_settings(record.model), "trim_db": record.preprocessing.get("trim_db")}
         differ = [
             f"{k}: {saved[k]!r} there, {v!r} now"
             for k, v in settings.items()
             if k in saved and _comparable(saved[k]) != _comparable(v)
         ]
-        if differ:
-            raise ValueError(
-                f"{run_dir / 'metrics.json'}: this finished fold was trained with other settings "
-                f"({'; '.join(differ)}); --resume_folds only keeps folds of the same recipe: use another --output_dir"
-            )
+    else:
+        differ = []
+    if differ:
+        raise ValueError(
+            f"{run_dir / 'metrics.json'}: this finished fold was trained with other settings "
+            f"({'; '.join(differ)}); --resume_folds only keeps folds of the same recipe: use another --output_dir"
+        )
     print(f"[ser_hf] fold {split.fold}: kept finished run {run_dir} (UA {record.ua:.4f})")
     return record.to_dict()
 
@@ -1217,7 +1334,12 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         fold_dir, split = root / f"fold_{k}", split_for(k)
         if resume:
             if (fold_dir / "metrics.json").exists():
-                results[k] = reuse_fold(fold_dir, split, run_settings(model_args, data_args, training_args))
+                results[k] = reuse_fold(
+                    fold_dir,
+                    split,
+                    run_settings(model_args, data_args, training_args),
+                    recipe_of(model_args, data_args, training_args),
+                )
                 continue
             if training_args.process_index == 0 and fold_dir.exists():
                 logger.warning("--resume_folds: replacing the unfinished fold directory %s", fold_dir)

@@ -155,3 +155,46 @@ def test_predict_skips_bad_files_keeps_odd_names_and_same_names(tiny_model, tmp_
         assert {p.name: p.stat().st_mtime_ns for p in out_dir.iterdir()} == before  # nothing replaced
     else:
         assert out.count("x.wav") == 2
+
+
+def test_every_argument_field_is_recipe_or_named_as_not(tmp_path):
+    import dataclasses
+
+    from ser_hf.training import NOT_RECIPE, DataArguments, ModelArguments, parse_args, recipe_of
+
+    from .conftest import CONFIGS
+
+    args = parse_args([str(CONFIGS / "eyase_melcnn.yaml"), "--data_dir", "x", "--output_dir", str(tmp_path / "o")])
+    recipe = recipe_of(*args)
+    for cls in (ModelArguments, DataArguments):
+        for f in dataclasses.fields(cls):
+            assert (f.name in recipe) != (f.name in NOT_RECIPE), f.name
+    assert {"training.learning_rate", "training.seed", "training.optim", "spec_augment", "sampling_rate"} <= set(recipe)
+    assert not any(k.startswith(("training.logging_", "training.output_dir", "training.report_to")) for k in recipe)
+    other = parse_args([str(CONFIGS / "eyase_melcnn.yaml"), "--data_dir", "y", "--output_dir", str(tmp_path / "p")])
+    assert recipe_of(*other) == recipe  # where the data and the run live is not the recipe
+
+
+def test_resume_folds_keeps_only_folds_of_the_whole_same_recipe(tmp_path):
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    root = write_eyase(tmp_path / "eyase")
+    grid = tmp_path / "grid"
+    args = quick_run_args("eyase_melcnn.yaml", root, tmp_path / "c", grid, *TINY_MELCNN, "--verify_counts", "false")
+    train([*args, "--all_folds", "true", "--max_steps", "1"])
+    for extra, named in (
+        (["--spec_augment", "false"], "spec_augment: True there, False now"),
+        (["--sampling_rate", "22050"], "sampling_rate: 16000 there, 22050 now"),
+        (["--max_eval_duration_s", "2"], "max_eval_duration_s: None there, 2.0 now"),
+        (["--adam_beta2", "0.99"], "training.adam_beta2: 0.999 there, 0.99 now"),
+    ):
+        with pytest.raises(ValueError, match="fold_0/metrics.json: this finished fold was trained with other settings"):
+            try:
+                train([*args, "--all_folds", "true", "--max_steps", "1", "--resume_folds", "true", *extra])
+            except ValueError as err:
+                assert named in str(err)
+                raise
+    result = train([*args, "--all_folds", "true", "--max_steps", "1", "--resume_folds", "true"])  # same recipe: kept
+    assert len(result["folds"]) == 6
