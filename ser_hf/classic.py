@@ -237,7 +237,13 @@ def main(argv: list[str] | None = None) -> dict:
     if len(set(args.seeds)) != len(args.seeds):
         raise ValueError(f"--seeds {args.seeds}: each seed once")
     root = Path(args.output_dir)
-    check_output_dir(root, args.overwrite_output_dir, {"--data_dir": args.data_dir, "--cache_dir": args.cache_dir})
+    check_output_dir(
+        root,
+        args.overwrite_output_dir,
+        {"--data_dir": args.data_dir, "--cache_dir": args.cache_dir},
+        resume_hint=None,
+        overwrite_hint="--overwrite_output_dir",
+    )
 
     ds = load_corpus(args.corpus, args.data_dir, args.corpus_config, args.cache_dir)
     decoded = decode_dataset(ds, args.sampling_rate, channel=decode_channel(args.corpus)).with_format("numpy")

@@ -265,8 +265,9 @@ class DataArguments:
     resume_folds: bool = field(
         default=False,
         metadata={
-            "help": "With --all_folds: keep folds whose directory already holds metrics.json (same split) and "
-            "train the others, replacing their unfinished directories."
+            "help": "Continue an interrupted grid (--all_folds and/or --seeds, or one fold): keep runs whose "
+            "directory already holds metrics.json of the same split and recipe, and train the others, replacing "
+            "their unfinished directories."
         },
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a run already in output_dir."})
@@ -398,10 +399,20 @@ def remove_run(path: Path, protected: dict[str, str | None] | None = None) -> No
 
 
 def check_output_dir(
-    path: Path, overwrite: bool, protected: dict[str, str | None] | None = None, resuming: bool = False
+    path: Path,
+    overwrite: bool,
+    protected: dict[str, str | None] | None = None,
+    resuming: bool = False,
+    resume_hint: str | None = "--resume_from_checkpoint true",
+    overwrite_hint: str = "--overwrite_output_dir true",
 ) -> None:
     """Refuse to reuse a directory that holds a run unless ``overwrite`` (then the old run is removed with
     :func:`remove_run`) or ``resuming`` an unfinished run from its checkpoints.
+
+    Args:
+        resume_hint: the flag that continues an unfinished run of the calling command, suggested in the error
+            (``None``: the command cannot resume, nothing is suggested).
+        overwrite_hint: the calling command's flag that replaces a run.
 
     Raises:
         RunExistsError: ``path`` holds a finished run (``metrics.json`` / ``cv_results.json``) or files of an
@@ -416,11 +427,11 @@ def check_output_dir(
         what = f"a finished run ({finished[0]})" if finished else "files of an earlier run"
         raise RunExistsError(
             f"output_dir {path} already holds {what}; choose another --output_dir"
-            + ("" if finished else ", resume it with --resume_from_checkpoint true,")
-            + " or pass --overwrite_output_dir true to replace it"
+            + ("" if finished or not resume_hint else f", resume it with {resume_hint},")
+            + f" or pass {overwrite_hint} to replace it"
         )
-    logger.warning("--overwrite_output_dir: removing the earlier run in %s", path)
-    remove_run(path, protected)
+    remove_run(path, protected)  # refuses, deleting nothing, when anything else is there
+    logger.warning("--overwrite_output_dir: removed the earlier run in %s", path)
 
 
 def check_training_args(training_args: TrainingArguments) -> None:
@@ -1177,7 +1188,7 @@ def main(argv: list[str] | None = None) -> dict:
     first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
     with output_dir_lock(training_args.output_dir) if first else contextlib.nullcontext():
         if data_args.seeds:
-            resume = data_args.all_folds and data_args.resume_folds
+            resume = data_args.resume_folds
             return run_seeds(
                 argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir or resume
             )
@@ -1262,7 +1273,7 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     training_args.remove_unused_columns = False
 
     root = Path(training_args.output_dir)
-    resume = data_args.all_folds and data_args.resume_folds
+    resume = data_args.resume_folds
     resume_checkpoint = resolve_resume_checkpoint(training_args, data_args)
     protected = {
         "--data_dir": data_args.data_dir,
@@ -1274,7 +1285,14 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         # resuming accepts fold directories (a finished cross-validation is read back, fold by fold, through the
         # same recipe check)
         if not resume:
-            check_output_dir(root, data_args.overwrite_output_dir, protected, resuming=resume_checkpoint is not None)
+            hint = "--resume_folds true" if data_args.all_folds else "--resume_from_checkpoint true"
+            check_output_dir(
+                root,
+                data_args.overwrite_output_dir,
+                protected,
+                resuming=resume_checkpoint is not None,
+                resume_hint=hint,
+            )
     if data_args.dataset:
         from .export import load_export
 
@@ -1324,7 +1342,18 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         )
 
     if not data_args.all_folds:
-        metrics = run_fold(model_args, data_args, training_args, decoded, label_names, split_for(data_args.fold))
+        split = split_for(data_args.fold)
+        if resume and (root / "metrics.json").exists():  # a finished fold (one seed of a --seeds grid): kept
+            return reuse_fold(
+                root,
+                split,
+                run_settings(model_args, data_args, training_args),
+                recipe_of(model_args, data_args, training_args),
+            )
+        if resume and root.exists() and training_args.process_index == 0:
+            logger.warning("--resume_folds: replacing the unfinished run in %s", root)
+            remove_run(root, protected)
+        metrics = run_fold(model_args, data_args, training_args, decoded, label_names, split)
         if push and training_args.process_index == 0:
             publish(root, training_args, hub_token)
         return metrics

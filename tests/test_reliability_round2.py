@@ -198,3 +198,36 @@ def test_resume_folds_keeps_only_folds_of_the_whole_same_recipe(tmp_path):
                 raise
     result = train([*args, "--all_folds", "true", "--max_steps", "1", "--resume_folds", "true"])  # same recipe: kept
     assert len(result["folds"]) == 6
+
+
+def test_a_seeds_grid_on_one_fold_resumes_and_errors_suggest_flags_that_exist(tmp_path, capsys):
+    from ser_hf.cli import main as cli
+    from ser_hf.training import RunExistsError
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    root = write_eyase(tmp_path / "eyase")
+    grid = tmp_path / "seeds"
+    args = quick_run_args("eyase_melcnn.yaml", root, tmp_path / "c", grid, *TINY_MELCNN, "--verify_counts", "false")
+    args += ["--max_steps", "1", "--fold", "2"]
+    train([*args, "--seeds", "1"])  # seed 1 finished; then "interrupted": seed 2 left half-written
+    (grid / "seed_2" / "checkpoint-99").mkdir(parents=True)
+    first = (grid / "seed_1" / "model.safetensors").stat().st_mtime_ns
+    summary = train([*args, "--seeds", "1", "2", "--resume_folds", "true"])
+    assert summary["per_fold"][2]["ua"]["per_seed"].keys() == {1, 2}
+    assert (grid / "seed_1" / "model.safetensors").stat().st_mtime_ns == first  # kept, not retrained
+    assert (grid / "seed_2" / "metrics.json").exists() and not (grid / "seed_2" / "checkpoint-99").exists()
+
+    # a plain re-run of an unfinished --all_folds grid suggests --resume_folds, which --all_folds accepts
+    cv = tmp_path / "cv"
+    (cv / "fold_0" / "checkpoint-1").mkdir(parents=True)
+    cv_args = [*args[: args.index("--output_dir")], "--output_dir", str(cv), *args[args.index("--output_dir") + 2 :]]
+    with pytest.raises(RunExistsError, match="resume it with --resume_folds true"):
+        train([*cv_args, "--all_folds", "true"])
+    # classic has no resume flag and a store_true --overwrite_output_dir: its message says so
+    out = tmp_path / "classic"
+    (out / "fold_0").mkdir(parents=True)
+    assert cli(["classic", "--corpus", "eyase", "--data_dir", str(root), "--output_dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" not in err and "pass --overwrite_output_dir to replace it" in err
