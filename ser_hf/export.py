@@ -24,6 +24,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -32,6 +34,7 @@ import numpy as np
 import soundfile as sf
 
 from .audio import load_audio
+from .lock import disk_full_hint
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +145,28 @@ def export_dataset(
         rates = {sf.info(p).samplerate for p in ds["audio"]}
         rate = rates.pop() if len(rates) == 1 else None
     features["audio"] = datasets.Audio(sampling_rate=rate)
+    # written under a temporary name beside OUT and renamed when complete: an export cut short (a full disk, a kill)
+    # is never found at OUT looking finished
+    work = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        summary = _write_export(
+            corpus, ds, splits, groups, features, sampling_rate, channel, rate, protocol, work, speakers
+        )
+    except BaseException as err:
+        shutil.rmtree(work, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise OSError(f"writing the export {out} failed: {disk_full_hint(out, err)}; nothing was left") from err
+        raise
+    if out.exists():
+        out.rmdir()  # empty (checked above)
+    work.rename(out)
+    summary.update(out=str(out), num_clips=len(ds), seconds=time.perf_counter() - start)
+    logger.info("exported %s: %s", corpus, json.dumps(summary))
+    return summary
+
+
+def _write_export(corpus, ds, splits, groups, features, sampling_rate, channel, rate, protocol, out, speakers) -> dict:
+    """The shards and card of an export, written into ``out`` (the temporary folder of :func:`export_dataset`)."""
     (out / "data").mkdir(parents=True, exist_ok=True)
     shard_of: dict[str, str] = {}
     total_bytes = 0
@@ -176,16 +201,7 @@ def export_dataset(
     }
     card = dataset_card(corpus, ds.info, features, configs, counts, sizes, splits, protocol, rate)
     (out / "README.md").write_text(card)
-    summary = {
-        "out": str(out),
-        "configs": counts,
-        "num_clips": len(ds),
-        "num_shards": len(groups),
-        "bytes": total_bytes,
-        "seconds": time.perf_counter() - start,
-    }
-    logger.info("exported %s: %s", corpus, json.dumps(summary))
-    return summary
+    return {"configs": counts, "num_shards": len(groups), "bytes": total_bytes}
 
 
 LICENSE_IDS = {"CC BY-NC-SA 4.0": "cc-by-nc-sa-4.0", "CC BY 4.0": "cc-by-4.0", "CC BY-SA 4.0": "cc-by-sa-4.0"}

@@ -1,4 +1,5 @@
-"""An exclusive lock on a run's output folder, so that two trainings never write (and report) one folder.
+"""Output folders: an exclusive lock, so that two trainings never write (and report) one folder, and the
+message for a write that failed (:func:`disk_full_hint`).
 
 The lock is a file beside the folder, ``<output_dir>.ser_hf.lock``, created atomically (``O_CREAT | O_EXCL``)
 and holding the owner's pid, host and start time; it is removed when the run ends, however it ends (an
@@ -91,3 +92,15 @@ def output_dir_lock(output_dir: str | os.PathLike) -> Iterator[Path]:
     finally:
         if _holder(lock).get("pid") == me["pid"]:
             lock.unlink(missing_ok=True)
+
+
+def disk_full_hint(path: str | os.PathLike, err: BaseException) -> str:
+    """``err`` with the free space of ``path``'s disk, and "disk full" when that is what it is (``ENOSPC``, or
+    less than 64 MiB free: torch's checkpoint writer reports a full disk only as "unexpected pos")."""
+    import errno
+    import shutil
+
+    probe = next((p for p in (Path(path), *Path(path).parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    full = getattr(err, "errno", None) == errno.ENOSPC or free < 64 * 2**20
+    return f"{err} ({'disk full: ' if full else ''}{free / 2**20:.0f} MiB free on the disk of {probe})"

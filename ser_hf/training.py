@@ -25,7 +25,6 @@ import numpy as np
 import torch
 import yaml
 from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from .corpora import decode_channel, load_corpus
 from .data import (
@@ -38,7 +37,7 @@ from .data import (
     training_lengths,
 )
 from .folds import PROTOCOLS, SplitDefinition, make_split, num_folds
-from .lock import output_dir_lock
+from .lock import disk_full_hint, output_dir_lock
 from .metrics import compute_ser_metrics, format_mean_std, mean_std, plot_confusion_matrix, trainer_compute_metrics
 from .models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 from .models.pretrained import (
@@ -702,6 +701,30 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
 
 
 EMA_STATE = "ema_state.pt"
+CHECKPOINT_COMPLETE = ".ser_hf_complete"
+"""Written into a ``checkpoint-N`` folder once all its files are: resuming never takes a half-written one."""
+
+
+def complete_checkpoints(out: Path) -> list[Path]:
+    """The ``checkpoint-N`` folders of ``out`` that were written completely (they hold
+    :data:`CHECKPOINT_COMPLETE`), in step order; those a crash (a full disk, a kill) left half written are named
+    in a warning and left out."""
+    found = sorted(
+        (p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+    )
+    complete = [p for p in found if (p / CHECKPOINT_COMPLETE).exists()]
+    for p in sorted(set(found) - set(complete)):
+        logger.warning(
+            "%s was not written completely (no %s; or by a ser_hf older than the marker): not resumed from unless "
+            "named with --resume_from_checkpoint %s",
+            p,
+            CHECKPOINT_COMPLETE,
+            p,
+        )
+    return complete
+
+
 """Checkpoint file of a run with ``--ema_decay``: the raw (not averaged) trainable weights and buffers, and the
 number of averaged steps, so that ``--resume_from_checkpoint`` continues both (the checkpoint's model weights are
 the averaged ones)."""
@@ -835,17 +858,22 @@ class SERTrainer(Trainer):
             return super().evaluate(*args, **kwargs)
 
     def _save_checkpoint(self, model, trial):
-        with self.averaged_weights():
-            super()._save_checkpoint(model, trial)
-            if self.ema is not None and self.args.should_save:
-                # inside the block the average holds the raw weights: keep the trainable ones and the buffers
-                raw = {
-                    i: t.detach().cpu()
-                    for i, t in enumerate(_weights(self.ema.module))
-                    if not isinstance(t, torch.nn.Parameter) or t.requires_grad
-                }
-                folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
-                torch.save({"n_averaged": int(self.ema.n_averaged), "raw_weights": raw}, folder / EMA_STATE)
+        folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+        try:
+            with self.averaged_weights():
+                super()._save_checkpoint(model, trial)
+                if self.ema is not None and self.args.should_save:
+                    # inside the block the average holds the raw weights: keep the trainable ones and the buffers
+                    raw = {
+                        i: t.detach().cpu()
+                        for i, t in enumerate(_weights(self.ema.module))
+                        if not isinstance(t, torch.nn.Parameter) or t.requires_grad
+                    }
+                    torch.save({"n_averaged": int(self.ema.n_averaged), "raw_weights": raw}, folder / EMA_STATE)
+        except (OSError, RuntimeError) as err:
+            raise OSError(f"writing checkpoint {folder} failed: {disk_full_hint(folder, err)}") from err
+        if self.args.should_save and folder.is_dir():
+            (folder / CHECKPOINT_COMPLETE).write_text("written completely by ser_hf\n")
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
@@ -1146,7 +1174,8 @@ def resolve_resume_checkpoint(training_args: TrainingArguments, data_args: DataA
         )
     if value in ("true", "True"):
         out = Path(training_args.output_dir)
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
+        complete = complete_checkpoints(out) if out.is_dir() else []
+        last = str(complete[-1]) if complete else None
         if last is None:
             raise ValueError(f"--resume_from_checkpoint true: no checkpoint-N folder in --output_dir {out} to resume")
         if (out / "metrics.json").exists():

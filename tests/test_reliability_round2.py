@@ -231,3 +231,56 @@ def test_a_seeds_grid_on_one_fold_resumes_and_errors_suggest_flags_that_exist(tm
     assert cli(["classic", "--corpus", "eyase", "--data_dir", str(root), "--output_dir", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--resume" not in err and "pass --overwrite_output_dir to replace it" in err
+
+
+def test_a_full_disk_leaves_no_export_that_looks_finished(tmp_path, monkeypatch):
+    import errno
+
+    import datasets
+
+    root = write_eyase(tmp_path / "eyase")
+    real = datasets.Dataset.to_parquet
+    calls = []
+
+    def fill_the_disk(self, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:  # the second shard: half written, then the disk is full
+            open(path, "wb").write(b"PAR1")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(datasets.Dataset, "to_parquet", fill_the_disk)
+    out = tmp_path / "x"
+    with pytest.raises(OSError, match=r"writing the export .*x failed: .*No space left.*\(disk full: \d+ MiB free"):
+        export_dataset("eyase", root, out, cache_dir=tmp_path / "c", verify_counts=False)
+    assert not out.exists() and not list(tmp_path.glob(".x.partial-*"))
+    monkeypatch.setattr(datasets.Dataset, "to_parquet", real)
+    summary = export_dataset("eyase", root, out, cache_dir=tmp_path / "c", verify_counts=False)  # then it works
+    assert summary["out"] == str(out) and (out / "README.md").exists() and summary["num_clips"] == 24
+
+
+def test_a_checkpoint_cut_short_is_never_resumed_from_and_a_failed_save_names_its_folder(tmp_path, monkeypatch, caplog):
+    from ser_hf import training
+    from ser_hf.training import CHECKPOINT_COMPLETE, EMA_STATE, parse_args, resolve_resume_checkpoint
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    root = write_eyase(tmp_path / "eyase")
+    run = tmp_path / "run"
+    args = quick_run_args("eyase_melcnn.yaml", root, tmp_path / "c", run, *TINY_MELCNN, "--verify_counts", "false")
+    train([*args, "--save_total_limit", "3"])
+    assert (run / "checkpoint-2" / CHECKPOINT_COMPLETE).exists() and (run / "checkpoint-2" / EMA_STATE).exists()
+    (run / "metrics.json").unlink()  # as if the run had stopped while writing checkpoint-2:
+    (run / "checkpoint-2" / CHECKPOINT_COMPLETE).unlink()
+    (run / "checkpoint-2" / EMA_STATE).write_bytes(b"PK\x03\x04 cut")
+    _, data_args, training_args = parse_args([*args, "--resume_from_checkpoint", "true"])
+    assert resolve_resume_checkpoint(training_args, data_args) == str(run / "checkpoint-1")
+    assert "checkpoint-2 was not written completely" in caplog.text
+
+    def full(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(training.torch, "save", full)
+    with pytest.raises(OSError, match=r"writing checkpoint .*run2/checkpoint-1 failed: .*unexpected pos .*MiB free"):
+        train([*args, "--output_dir", str(tmp_path / "run2")])
