@@ -226,6 +226,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--num_val_speakers", type=int, default=2)
     parser.add_argument("--sampling_rate", type=int, default=16000)
     parser.add_argument("--overwrite_output_dir", action="store_true")
+    parser.add_argument(
+        "--verify_counts",
+        type=lambda t: {"true": True, "false": False}[t.lower()],
+        default=True,
+        help="check the corpus's documented counts (false: a subset)",
+    )
     defaults = ClassicSettings()
     for name in ("trim_db", "hidden_units", "alpha", "batch_size", "max_iter"):
         kind = int if name in ("hidden_units", "batch_size", "max_iter") else float
@@ -245,7 +251,13 @@ def main(argv: list[str] | None = None) -> dict:
         overwrite_hint="--overwrite_output_dir",
     )
 
-    ds = load_corpus(args.corpus, args.data_dir, args.corpus_config, args.cache_dir)
+    ds = load_corpus(
+        args.corpus,
+        args.data_dir,
+        args.corpus_config,
+        args.cache_dir,
+        **({} if args.verify_counts else {"verify_counts": False}),
+    )
     decoded = decode_dataset(ds, args.sampling_rate, channel=decode_channel(args.corpus)).with_format("numpy")
     features, feature_s = [], []
     for wav in decoded["input_values"]:

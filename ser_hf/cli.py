@@ -184,6 +184,9 @@ def compare_main(argv: list[str]) -> int:
         action="store_true",
         help="replace an earlier report's files in --output_dir (nothing else there is touched)",
     )
+    parser.add_argument(
+        "--verify_counts", type=_yes_no, default=True, help="check the corpus's documented counts (false: a subset)"
+    )
     args = parser.parse_args(argv)
     from .compare import compare_systems, update_readme
 
@@ -202,7 +205,10 @@ def compare_main(argv: list[str]) -> int:
         resample=args.resample,
         overwrite=args.overwrite_output_dir,
         cache_dir=args.cache_dir,
+        **({} if args.verify_counts else {"verify_counts": False}),
     )
+    for warning in report["warnings"]:
+        print(f"ser-hf compare: warning: {warning}", file=sys.stderr)
     if args.readme:
         update_readme(Path(args.readme), report, args.output_dir)
     for s in report["systems"]:
@@ -447,9 +453,12 @@ def export_main(argv: list[str]) -> int:
         description="Export a corpus as Parquet shards with one config per speaker-independent fold, a dataset "
         "card, and (with --repo-id) push it to the Hub as a dataset repo.",
     )
-    parser.add_argument("corpus", help="ravdess, emovdb, anad or folder")
+    parser.add_argument("corpus", help="ravdess, emovdb, anad, eyase, emovo, urdu or folder")
     parser.add_argument("--data_dir", required=True, help="folder holding the corpus")
     parser.add_argument("--to", required=True, help="output folder (must not exist or be empty)")
+    parser.add_argument(
+        "--verify_counts", type=_yes_no, default=True, help="check the corpus's documented counts (false: a subset)"
+    )
     parser.add_argument("--protocol", choices=["folds", "loso"], default="folds")
     parser.add_argument("--sampling_rate", type=int, default=None, help="store mono FLAC at this rate (Hz)")
     parser.add_argument("--corpus_config", default=None)
@@ -461,9 +470,15 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("--dry-run", dest="dry_run", action="store_true", help="build and check the folder only")
     args = parser.parse_args(argv)
     from .export import export_dataset
-    from .hub import push_dataset, validate_dataset_folder
+    from .hub import check_push_target, push_dataset, validate_dataset_folder
 
+    if args.sampling_rate is not None and args.sampling_rate <= 0:
+        raise ValueError(f"--sampling_rate {args.sampling_rate}: expected a rate in Hz above 0, e.g. 16000")
+    if args.repo_id:  # before the export is built: a bad repo id or a missing token costs nothing
+        check_push_target(args.repo_id, args.dry_run, f"nothing was exported to {args.to}")
     kwargs = {"metadata": args.metadata} if args.metadata else {}
+    if not args.verify_counts:
+        kwargs["verify_counts"] = False
     summary = export_dataset(
         args.corpus,
         args.data_dir,

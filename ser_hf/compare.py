@@ -243,10 +243,13 @@ def summary_lines(report: dict) -> list[str]:
     """The report's headline tables in Markdown (systems, UA per fold, cited results): ``report.md`` starts with
     them and ``ser-hf compare --readme README.md`` copies them verbatim into the README."""
     systems = report["systems"]
-    lines = [
+    n_folds = max(len(s["folds"]) for s in systems)
+    lines = [f"**Warning**: {w}." for w in report.get("warnings", [])] + ([""] if report.get("warnings") else [])
+    lines += [
         f"Test sides of the {report['corpus']} speaker-independent folds. Per fold the mean over the system's seeds; "
         "then mean +- sample std (ddof=1) over folds. *UA over seeds*: mean +- std over seeds of each seed's "
-        "6-fold mean. *Validation UA*: the shipped checkpoints' validation sides (what picks the best system).",
+        f"{n_folds}-fold mean. *Validation UA*: the shipped checkpoints' validation sides (what picks the best "
+        "system).",
         "",
         "| system | folds x seeds | UA | WA | macro-F1 | UA over seeds | validation UA | trainable / total parameters "
         "| train time per run | inference RTF |",
@@ -474,10 +477,29 @@ def compare_systems(
     reference = reference or next(iter(systems))
     if reference not in systems:
         raise ValueError(f"--reference {reference!r} is not one of the systems {list(systems)}")
+    dirs = {name: fold_dirs(root) for name, root in systems.items()}
+    for name, folds in dirs.items():  # before any evaluation: a system of another corpus is a mistake
+        for d in (d for ds in folds.values() for d in ds):
+            trained = RunRecord.load(d).split.corpus
+            if trained != corpus:
+                raise ValueError(
+                    f"--system {name}: {d} was trained on {trained!r}, not on --corpus {corpus!r}; compare systems "
+                    "of one corpus (`ser-hf cross-corpus` scores checkpoints on other corpora)"
+                )
     results = {
-        name: [collect_fold(d, k, corpus, data_dir, **eval_kwargs) for k, ds in fold_dirs(root).items() for d in ds]
-        for name, root in systems.items()
+        name: [collect_fold(d, k, corpus, data_dir, **eval_kwargs) for k, ds in folds.items() for d in ds]
+        for name, folds in dirs.items()
     }
+    fold_sets = {name: sorted(folds) for name, folds in dirs.items()}
+    warnings = []
+    if len({tuple(f) for f in fold_sets.values()}) > 1:
+        warnings.append(
+            "the systems have different folds ("
+            + "; ".join(f"{n}: {f}" for n, f in fold_sets.items())
+            + "): each system's mean is over its own folds, so the means do not compare; the paired differences "
+            "and the bootstrap use the folds both systems have"
+        )
+        logger.warning(warnings[-1])
     report = {
         "corpus": corpus,
         "command": command,
@@ -486,6 +508,7 @@ def compare_systems(
         "paired": {},
         "best_system": best_system(results),
         "published": published_results(corpus),
+        "warnings": warnings,
     }
     ref = _by_fold(results[reference])
     for name, res in results.items():

@@ -128,6 +128,14 @@ def export_dataset(
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} exists and is not empty; choose another --to (exports never overwrite)")
+    if sampling_rate is not None and sampling_rate <= 0:
+        raise ExportError(f"--sampling_rate {sampling_rate}: expected a rate in Hz above 0, e.g. 16000")
+    source = Path(data_dir).expanduser().resolve() if data_dir is not None else None
+    if source is not None and (source == out.resolve() or source in out.resolve().parents):
+        raise ExportError(
+            f"--to {out} lies inside the corpus folder --data_dir {data_dir}: a later build of the corpus would read "
+            "the export's files; choose a folder outside it"
+        )
     start = time.perf_counter()
     ds = load_corpus(corpus, data_dir, corpus_config, cache_dir, **corpus_kwargs)
     speakers = ds["speaker"]

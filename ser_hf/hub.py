@@ -469,6 +469,17 @@ def _check_repo_id(repo_id: str) -> None:
         raise PushError(f"--repo-id {repo_id!r} is not a valid repo id ({err}); expected USER/NAME") from None
 
 
+def check_push_target(repo_id: str, dry_run: bool, unchanged: str, token: str | None = None) -> None:
+    """The checks of a push that need no upload (the repo id's form, a token unless ``dry_run``), for commands that
+    build something first: they run these before spending the time.
+
+    Raises:
+        PushError: an invalid repo id or no token (the message says ``unchanged``).
+    """
+    _check_repo_id(repo_id)
+    _token(token, dry_run, unchanged)
+
+
 def _token(token: str | None, dry_run: bool, unchanged: str) -> str | None:
     token = token or get_token()
     if not dry_run and not token:

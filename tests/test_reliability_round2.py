@@ -284,3 +284,49 @@ def test_a_checkpoint_cut_short_is_never_resumed_from_and_a_failed_save_names_it
     monkeypatch.setattr(training.torch, "save", full)
     with pytest.raises(OSError, match=r"writing checkpoint .*run2/checkpoint-1 failed: .*unexpected pos .*MiB free"):
         train([*args, "--output_dir", str(tmp_path / "run2")])
+
+
+def test_export_flags_are_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    from ser_hf.cli import main as cli
+
+    root = write_eyase(tmp_path / "eyase")
+    base = ["export-dataset", "eyase", "--data_dir", str(root), "--cache_dir", str(tmp_path / "c")]
+    assert cli([*base, "--to", str(tmp_path / "x"), "--sampling_rate", "0", "--verify_counts", "false"]) == 2
+    assert "--sampling_rate 0: expected a rate in Hz above 0" in capsys.readouterr().err
+    assert cli([*base, "--to", str(root / "export"), "--verify_counts", "false"]) == 2
+    assert "lies inside the corpus folder" in capsys.readouterr().err and not (root / "export").exists()
+    monkeypatch.setenv("HF_TOKEN", "")
+    monkeypatch.setattr("ser_hf.hub.get_token", lambda: None)
+    for repo, message in (("no-slash", "is not a valid repo id"), ("u/ok", "no Hugging Face token")):
+        argv = [*base, "--to", str(tmp_path / "y"), "--verify_counts", "false", "--repo-id", repo]
+        assert cli(argv) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "y").exists()  # refused before exporting
+    assert cli([*base, "--to", str(tmp_path / "z")]) == 2  # a subset without the flag: the advice names the flag
+    assert "--verify_counts false on the command line" in capsys.readouterr().err
+    assert cli([*base, "--to", str(tmp_path / "z"), "--verify_counts", "false"]) == 0
+
+
+def test_compare_refuses_systems_of_another_corpus_and_warns_about_missing_folds(tmp_path, capsys):
+    import shutil
+
+    from ser_hf.cli import main as cli
+    from ser_hf.training import main as train
+
+    from .conftest import TINY_MELCNN, quick_run_args
+
+    root = write_eyase(tmp_path / "eyase")
+    cv = tmp_path / "cv"
+    args = quick_run_args("eyase_melcnn.yaml", root, tmp_path / "c", cv, *TINY_MELCNN, "--verify_counts", "false")
+    train([*args, "--all_folds", "true", "--max_steps", "1"])
+    part = tmp_path / "part"
+    for k in (0, 1):
+        shutil.copytree(cv / f"fold_{k}", part / f"fold_{k}")
+    argv = ["compare", "--system", f"all={cv}", "--system", f"two={part}", "--data_dir", str(root)]
+    argv += ["--cache_dir", str(tmp_path / "c"), "--num_bootstrap", "20", "--verify_counts", "false"]
+    assert cli([*argv, "--corpus", "emovo", "--output_dir", str(tmp_path / "r0")]) == 2
+    assert "was trained on 'eyase', not on --corpus 'emovo'" in capsys.readouterr().err
+    assert cli([*argv, "--corpus", "eyase", "--output_dir", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the systems have different folds (all: [0, 1, 2, 3, 4, 5]; two: [0, 1])" in err
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert md.count("**Warning**: the systems have different folds") == 1 and "6-fold mean" in md

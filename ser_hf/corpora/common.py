@@ -274,7 +274,12 @@ class ClipsBuilder(datasets.GeneratorBasedBuilder):
             problems += check_counts(
                 self.INFO.name, root, Counter(r["label"] for _, r in rows), self.EXPECTED_EMOTIONS, "emotion"
             )
-            raise_problems(self.INFO.name, root, problems, "\nPass verify_counts=False to load a subset.")
+            raise_problems(
+                self.INFO.name,
+                root,
+                problems,
+                "\nPass verify_counts=False (--verify_counts false on the command line) to load a subset.",
+            )
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"rows": rows})]
 
     def _generate_examples(self, rows):

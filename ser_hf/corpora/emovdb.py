@@ -186,7 +186,9 @@ class Emovdb(datasets.GeneratorBasedBuilder):
             ]
             if wrong:
                 raise CorpusError(
-                    f"{root}: EmoV-DB " + "; ".join(wrong) + ". Pass verify_counts=False to load a subset."
+                    f"{root}: EmoV-DB "
+                    + "; ".join(wrong)
+                    + ". Pass verify_counts=False (--verify_counts false on the command line) to load a subset."
                 )
         check_headers([c.path for c in clips], "EmoV-DB speech audio")
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs={"clips": clips, "root": root})]

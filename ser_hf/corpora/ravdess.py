@@ -250,7 +250,7 @@ class Ravdess(datasets.GeneratorBasedBuilder):
                 f"{root}: RAVDESS {self.config.name} has {len(files)} clips from {len(per_actor)} actors, expected "
                 f"{self.config.expected_clips} from {self.config.expected_speakers}: "
                 + "; ".join(problems)
-                + ". Pass verify_counts=False to load a subset."
+                + ". Pass verify_counts=False (--verify_counts false on the command line) to load a subset."
             )
 
     def _generate_examples(self, files):
