@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         from .training import run_cli
 
         return run_cli(argv[1:])
-    if argv[0] in ("evaluate", "compare", "cross-corpus", "classic", "push", "predict", "download", "export-dataset"):
+    if argv[0] in commands:
         from .audio import AudioError
         from .corpora import CorpusError
         from .download import DownloadError
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             "predict": predict_main,
             "download": download_main,
             "export-dataset": export_main,
+            "folds": folds_main,
         }
         try:
             return run[argv[0]](argv[1:])
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         ) as err:
             print(f"ser-hf {argv[0]}: error: {err}", file=sys.stderr)
             return 2
+    return 2  # not reached: every command is dispatched above
+
+
+def folds_main(argv: list[str]) -> int:
+    """``ser-hf folds``: the speaker sides of one fold of a corpus, as JSON."""
     parser = argparse.ArgumentParser(prog="ser-hf folds")
     parser.add_argument("corpus")
     parser.add_argument("--data_dir", required=True)
@@ -85,11 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--num_val_speakers", type=int, default=2)
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
-    args = parser.parse_args(argv[1:])
+    parser.add_argument(
+        "--verify_counts", type=_yes_no, default=True, help="check the corpus's documented counts (false: a subset)"
+    )
+    args = parser.parse_args(argv)
     from .corpora import load_corpus
     from .folds import make_split
 
-    ds = load_corpus(args.corpus, args.data_dir, cache_dir=args.cache_dir)
+    kwargs = {} if args.verify_counts else {"verify_counts": False}
+    ds = load_corpus(args.corpus, args.data_dir, cache_dir=args.cache_dir, **kwargs)
     split = make_split(args.corpus, ds["speaker"], args.protocol, args.fold, args.num_val_speakers)
     print(json.dumps(split.__dict__, indent=2))
     return 0
@@ -353,6 +363,8 @@ def predict_main(argv: list[str]) -> int:
     parser.add_argument("--output_dir", default=".", help="timeline mode: folder for <name>.timeline.csv/jsonl/png")
     parser.add_argument("--plot", action="store_true", help="timeline mode: also write a PNG")
     args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size {args.batch_size}: expected 1 or more clips per batch")
     import csv
     from pathlib import Path
 

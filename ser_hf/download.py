@@ -183,6 +183,8 @@ def safe_extract(
     marker = target / f".ser_hf_extracted_{archive.name}"
     if marker.exists():
         return []
+    if not archive.is_file():
+        raise FileNotFoundError(f"{archive}: no such archive to extract")
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:

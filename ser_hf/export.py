@@ -365,7 +365,14 @@ def load_export(
     from .data import decode_dataset
     from .folds import SplitDefinition
 
-    loaded = datasets.load_dataset(dataset, config, cache_dir=cache_dir)
+    try:
+        loaded = datasets.load_dataset(dataset, config, cache_dir=cache_dir)
+    except datasets.exceptions.DatasetGenerationError as err:  # e.g. a Parquet shard cut short
+        cause = err.__cause__ or err
+        raise ValueError(
+            f"--dataset {dataset} --dataset_config {config}: its data files cannot be read ({type(cause).__name__}: "
+            f"{cause}); export or download it again"
+        ) from None
     missing = [s for s in SIDE_SPLITS.values() if s not in loaded]
     if missing:
         raise ValueError(

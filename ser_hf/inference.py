@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 from .audio import AUDIO_EXTENSIONS, AudioError, load_audio, stream_audio
@@ -163,9 +164,13 @@ def load_classifier(model: str, device: str | None = None):
         ser_hf.run.RunRecordError: a legacy transformer run trained on silence-trimmed clips, which its stock
             feature extractor cannot reproduce (the message says what to do).
     """
+    if Path(str(model)).is_dir() and not (Path(str(model)) / "config.json").is_file():
+        raise OSError(f"{model}: a folder without config.json, so not a checkpoint (a run directory holds one)")
     try:
         clf = AutoModelForAudioClassification.from_pretrained(model)
         fe = AutoFeatureExtractor.from_pretrained(model)
+    except SafetensorError as err:
+        raise OSError(f"{model}: its weights file cannot be read ({err}); copy or download it again") from err
     except (OSError, ValueError, KeyError) as err:
         raise OSError(
             f"{model}: not a checkpoint that loads with AutoModelForAudioClassification and AutoFeatureExtractor "
@@ -216,6 +221,8 @@ def audio_files(paths: list[str | Path]) -> list[Path]:
         FileNotFoundError: a path does not exist.
         AudioError: a folder holds no audio file.
     """
+    if isinstance(paths, (str, Path)):  # one path, not a list of them (a str would be read as its characters)
+        paths = [paths]
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -252,7 +259,8 @@ def batch_probabilities(clf, feature_extractor, waves: list[np.ndarray]) -> np.n
 def predict(
     model, paths: list[str | Path], batch_size: int = 16, feature_extractor=None, errors: list | None = None
 ) -> list[ClipPrediction]:
-    """Classify whole clips: one :class:`ClipPrediction` per audio file in ``paths`` (files or folders).
+    """Classify whole clips: one :class:`ClipPrediction` per audio file in ``paths`` (a file or folder, or a list
+    of them).
 
     Args:
         model: a loaded model (then pass ``feature_extractor``) or a checkpoint folder / hub id.
@@ -264,20 +272,25 @@ def predict(
         FileNotFoundError / AudioError: a missing, unreadable, truncated, zero-length or NaN-holding file (unless
             ``errors`` collects it), or a folder without audio (the message names it).
     """
+    if batch_size < 1:
+        raise ValueError(f"--batch_size {batch_size}: expected 1 or more clips per batch")
+    files = audio_files(paths)  # before the model loads: a missing path fails fast
     clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
     labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
-    files = audio_files(paths)
     results = []
     for start in range(0, len(files), batch_size):
         chunk, waves = [], []
         for f in files[start : start + batch_size]:
             try:
-                waves.append(load_audio(f, fe.sampling_rate))
-                chunk.append(f)
+                wav = load_audio(f, fe.sampling_rate)
             except (OSError, AudioError) as err:
                 if errors is None:
                     raise
                 errors.append((str(f), str(err)))
+                continue
+            _warn_unfit_clip(f, wav, fe.sampling_rate)
+            waves.append(wav)
+            chunk.append(f)
         if not chunk:
             continue
         probs = batch_probabilities(clf, fe, waves)
@@ -293,6 +306,29 @@ def predict(
                 )
             )
     return results
+
+
+LONG_CLIP_S = 60.0
+"""Clips longer than this (seconds) get a warning in clip mode: one label for a whole recording hides its course."""
+SILENCE_DBFS = -60.0
+"""Clips whose RMS level is below this (dB re full scale) get a warning: the model's label for silence means nothing."""
+
+
+def _warn_unfit_clip(path, wav: np.ndarray, sampling_rate: int) -> None:
+    """Warn (``logging``) about a clip whose single label cannot mean much: near silence (RMS below
+    :data:`SILENCE_DBFS`) or a long recording (over :data:`LONG_CLIP_S`, where :func:`predict_timeline` fits)."""
+    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if len(wav) else 0.0
+    level = 20 * np.log10(rms) if rms > 0 else float("-inf")
+    if level < SILENCE_DBFS:
+        logger.warning("%s: near silence (RMS %.0f dBFS): its emotion label means nothing", path, level)
+    seconds = len(wav) / sampling_rate
+    if seconds > LONG_CLIP_S:
+        logger.warning(
+            "%s lasts %.0f s: clip mode gives one label for all of it; `ser-hf predict --timeline` (or "
+            "ser_hf.predict_timeline) labels it window by window in bounded memory",
+            path,
+            seconds,
+        )
 
 
 def _release_freed_memory() -> None:

@@ -116,10 +116,13 @@ class RunRecord:
         }
 
     def save(self, run_dir: str | Path) -> None:
-        """Write ``metrics.json`` and ``split.json`` into ``run_dir``."""
+        """Write ``split.json``, then ``metrics.json`` (under a temporary name, renamed when complete) into
+        ``run_dir``: ``metrics.json`` is what marks a run finished."""
         run_dir = Path(run_dir)
         self.split.save(run_dir / SPLIT_FILE)
-        (run_dir / METRICS_FILE).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        partial = run_dir / (METRICS_FILE + ".partial")  # renamed when complete: a cut write is never a finished run
+        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        partial.replace(run_dir / METRICS_FILE)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RunRecord:

@@ -335,9 +335,21 @@ def yaml_to_argv(path: str | os.PathLike) -> list[str]:
 def parse_args(argv: list[str] | None = None):
     """Parse ``[CONFIG.yaml] [--flag value ...]``: the YAML gives defaults, command-line flags override them."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0].endswith((".yaml", ".yml")):
-        argv = yaml_to_argv(argv[0]) + argv[1:]
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser.allow_abbrev = False  # --num_train_epoch is an error, not --num_train_epochs
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        from_yaml = yaml_to_argv(argv[0])
+        known = {o for action in parser._actions for o in action.option_strings}
+        for flag in (a for a in from_yaml if a.startswith("--")):
+            if flag not in known:
+                import difflib
+
+                close = difflib.get_close_matches(flag, known, n=1)
+                raise ValueError(
+                    f"{argv[0]}: key {flag[2:]!r} is not a flag of scripts/finetune.py"
+                    + (f"; did you mean {close[0][2:]!r}?" if close else "")
+                )
+        argv = from_yaml + argv[1:]
     return parser.parse_args_into_dataclasses(args=argv)
 
 
@@ -346,6 +358,7 @@ RUN_ARTIFACTS = (
     "model.safetensors",
     "preprocessor_config.json",
     "metrics.json",
+    "metrics.json.partial",
     "split.json",
     "cv_results.json",
     "confusion_matrix.png",
@@ -686,13 +699,13 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         recipe=recipe_of(model_args, data_args, training_args),
     )
     if trainer.is_world_process_zero():
-        record.save(out)
         plot_confusion_matrix(
             record.test["confusion_matrix"],
             label_names,
             out / "confusion_matrix.png",
             title=f"{split.corpus} fold {split.fold}: UA {record.ua:.3f}",
         )
+        record.save(out)  # last: metrics.json is what marks the fold finished (--resume_folds keeps it)
     print(
         f"[ser_hf] fold {split.fold} test: WA {record.wa:.4f}  UA {record.ua:.4f}  "
         f"macro-F1 {record.macro_f1:.4f}  ({wall:.0f} s)"
@@ -1423,10 +1436,11 @@ def run_cli(argv: list[str] | None = None) -> int:
     prints one ``error:`` line naming it (exit status 2) instead of a traceback."""
     from .audio import AudioError
     from .corpora import CorpusError
+    from .download import DownloadError
 
     try:
         main(argv)
-    except (ValueError, OSError, CorpusError, AudioError, FloatingPointError) as err:
+    except (ValueError, OSError, CorpusError, AudioError, DownloadError, FloatingPointError) as err:
         print(f"ser-hf train: error: {err}", file=sys.stderr)
         return 2
     return 0

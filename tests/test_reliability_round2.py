@@ -330,3 +330,78 @@ def test_compare_refuses_systems_of_another_corpus_and_warns_about_missing_folds
     assert "warning: the systems have different folds (all: [0, 1, 2, 3, 4, 5]; two: [0, 1])" in err
     md = (tmp_path / "r" / "report.md").read_text()
     assert md.count("**Warning**: the systems have different folds") == 1 and "6-fold mean" in md
+
+
+def test_weak_spots_give_errors_that_name_the_flag_file_or_value(tmp_path, tiny_model, capsys, caplog):
+    import shutil
+
+    from ser_hf.cli import main as cli
+    from ser_hf.download import safe_extract
+    from ser_hf.inference import audio_files, load_classifier
+    from ser_hf.training import parse_args
+
+    from .conftest import CONFIGS
+
+    # a weights file cut in half; a data folder given as a model
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    weights = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(OSError, match=r"broken: its weights file cannot be read"):
+        load_classifier(str(broken))
+    data = write_eyase(tmp_path / "eyase")
+    with pytest.raises(OSError, match=r"eyase: a folder without config.json, so not a checkpoint"):
+        load_classifier(str(data))
+    # ser-hf folds on a missing folder, predict --batch_size 0: one error line each
+    assert cli(["folds", "ravdess", "--data_dir", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    clip = data / "Male01" / "ml01_ang (1).wav"
+    assert cli(["predict", str(tiny_model), str(clip), "--batch_size", "0"]) == 2
+    assert "--batch_size 0: expected 1 or more" in capsys.readouterr().err
+    assert audio_files(str(clip)) == [clip]  # one path as a string is one path, not its characters
+    # abbreviated flags, on the command line and as YAML keys
+    base = [str(CONFIGS / "eyase_melcnn.yaml"), "--data_dir", str(data)]
+    with pytest.raises(ValueError, match=r"not used by the HfArgumentParser: \['--num_train_epoch'"):
+        parse_args([*base, "--num_train_epoch", "1"])
+    config = tmp_path / "c.yaml"
+    config.write_text((CONFIGS / "eyase_melcnn.yaml").read_text().replace("num_train_epochs:", "num_train_epoch:"))
+    with pytest.raises(ValueError, match=r"key 'num_train_epoch' is not a flag .*did you mean 'num_train_epochs'"):
+        parse_args([str(config), "--data_dir", str(data)])
+    # a metadata row that climbs out of the data folder
+    from ser_hf import CorpusError, load_corpus
+
+    (tmp_path / "outside.wav").write_bytes(clip.read_bytes())
+    mine = tmp_path / "mine"
+    shutil.copytree(data / "Male01", mine)
+    (mine / "metadata.csv").write_text("file_name,label,speaker\n../outside.wav,angry,s1\nml01_ang (1).wav,sad,s2\n")
+    with pytest.raises(CorpusError, match=r"relative path '../outside.wav' leads outside the metadata's folder"):
+        load_corpus("folder", mine, cache_dir=tmp_path / "cache")
+    # silence and long recordings get a warning in clip mode; a missing archive is not called corrupt
+    sf.write(tmp_path / "silence.wav", np.zeros(48000, np.float32), 16000)
+    sf.write(tmp_path / "long.wav", 0.1 * np.ones(16000 * 61, np.float32), 16000)
+    assert cli(["predict", str(tiny_model), str(tmp_path / "silence.wav"), str(tmp_path / "long.wav")]) == 0
+    assert "silence.wav: near silence (RMS -inf dBFS)" in caplog.text and "long.wav lasts 61 s" in caplog.text
+    assert "--timeline" in caplog.text
+    with pytest.raises(FileNotFoundError, match="gone.zip: no such archive to extract"):
+        safe_extract(tmp_path / "gone.zip", tmp_path / "x")
+
+
+def test_a_cut_shard_and_an_offline_first_use_give_one_clear_error(tmp_path, monkeypatch):
+    import ser_hf.download as dl
+    from ser_hf import load_corpus
+    from ser_hf.download import DownloadError
+    from ser_hf.export import load_export
+
+    root = write_eyase(tmp_path / "eyase")
+    export_dataset("eyase", root, tmp_path / "x", cache_dir=tmp_path / "c", verify_counts=False)
+    shard = sorted((tmp_path / "x" / "data").glob("*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"--dataset .*x --dataset_config fold_0: its data files cannot be read"):
+        load_export(str(tmp_path / "x"), "fold_0", 16000, None, str(tmp_path / "hf"))
+
+    def offline(*args, **kwargs):
+        raise DownloadError("https://zenodo.org/api/records/1188976: cannot read the Zenodo record (no network)")
+
+    monkeypatch.setattr(dl, "fetch_corpus", offline)
+    with pytest.raises(DownloadError, match=r"no network\)\n\(no data_dir was given.*--data_dir DIR"):
+        load_corpus("ravdess", cache_dir=tmp_path / "c2")

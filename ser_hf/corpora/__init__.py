@@ -75,9 +75,15 @@ def load_corpus(
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; valid corpora: {', '.join(sorted(CORPORA))}")
     if data_dir is None:
-        from ..download import fetch_corpus
+        from ..download import DownloadError, fetch_corpus
 
-        data_dir = fetch_corpus(name, cache_dir)
+        try:
+            data_dir = fetch_corpus(name, cache_dir)
+        except DownloadError as err:
+            raise DownloadError(
+                f"{err}\n(no data_dir was given, so {name} is fetched on first use: if you have it on disk, pass "
+                "data_dir=... in Python or --data_dir DIR on the command line)"
+            ) from None
     if name == "folder":
         config_kwargs.setdefault("fingerprint", folder_fingerprint(data_dir, config_kwargs.get("metadata")))
     elif os.path.isdir(data_dir):  # a missing folder is reported by the builder, naming the corpus

@@ -161,6 +161,11 @@ def read_folder(root: Path, metadata: str | None = None) -> tuple[list[dict], li
             if not row.get("label"):
                 raise CorpusError(f"{where}: empty label for {rel}")
             path = Path(rel) if Path(rel).is_absolute() else meta.parent / rel
+            if not Path(rel).is_absolute() and meta.parent.resolve() not in path.resolve().parents:
+                raise CorpusError(
+                    f"{where}: relative path {rel!r} leads outside the metadata's folder {meta.parent} (to "
+                    f"{path.resolve()}); give an absolute path if the clip really lives there"
+                )
             if not path.is_file():
                 raise CorpusError(f"{where}: audio file {path} does not exist")
             rows.append(

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, WhisperFeatureExtractor
 
@@ -204,9 +205,14 @@ def load_backbone(
             f"--whisper_window_s must be 0 (keep 30 s) or a whole number of seconds, got {whisper_window_s}"
         )
     id2label = dict(enumerate(label_names))
+    if Path(name_or_path).is_dir() and not (Path(name_or_path) / "config.json").is_file():
+        raise OSError(
+            f"--model_name_or_path {name_or_path}: a folder without config.json, so not a checkpoint (a data folder? "
+            "the corpus goes to --data_dir)"
+        )
     try:
         config = AutoConfig.from_pretrained(name_or_path, **from_pretrained_kwargs)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         raise OSError(
             f"--model_name_or_path {name_or_path!r}: no checkpoint found (a local folder with config.json, or a "
             f"hub id reachable from here): {e}"
@@ -225,14 +231,19 @@ def load_backbone(
     if classifier_proj_size:
         config.classifier_proj_size = classifier_proj_size
     # ignore_mismatched_sizes: a checkpoint that already has a classifier for another label set gets a new one
-    model, info = AutoModelForAudioClassification.from_pretrained(
-        name_or_path,
-        config=config,
-        dtype=torch.float32,
-        ignore_mismatched_sizes=True,
-        output_loading_info=True,
-        **from_pretrained_kwargs,
-    )
+    try:
+        model, info = AutoModelForAudioClassification.from_pretrained(
+            name_or_path,
+            config=config,
+            dtype=torch.float32,
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+            **from_pretrained_kwargs,
+        )
+    except SafetensorError as e:  # a weights file cut short (an interrupted copy or download)
+        raise OSError(
+            f"--model_name_or_path {name_or_path}: its weights file cannot be read ({e}); copy it again"
+        ) from e
     if weighted_layer_sum and "layer_weights" in info["missing_keys"]:
         # transformers 5 builds the model on the meta device and re-initialises only what each model's
         # _init_weights knows: wav2vec2 / wavlm / data2vec-audio leave a missing layer_weights as torch.empty
