@@ -217,4 +217,4 @@ def test_bad_config_and_model_paths_give_one_line_errors(tmp_path, capsys):
     (tmp_path / "not_a_model").mkdir()
     sf.write(tmp_path / "a.wav", np.zeros(1600, np.float32) + 0.1, 16000)
     assert cli(["predict", str(tmp_path / "not_a_model"), str(tmp_path / "a.wav")]) == 2
-    assert "not_a_model: not a checkpoint that loads with AutoModelForAudioClassification" in capsys.readouterr().err
+    assert "not_a_model: a folder without config.json, so not a checkpoint" in capsys.readouterr().err
