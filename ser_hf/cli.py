@@ -105,11 +105,22 @@ def folds_main(argv: list[str]) -> int:
     return 0
 
 
-def _alias(text: str) -> tuple[str, str]:
-    alias, sep, canonical = text.partition("=")
-    if not sep or not alias or not canonical:
-        raise argparse.ArgumentTypeError(f"--label_alias {text!r}: expected ALIAS=CANONICAL, e.g. amused=happy")
-    return alias.strip().lower(), canonical.strip().lower()
+def _pair(flag: str, what: str, example: str, lower: bool = False):
+    """An argparse type for ``NAME=VALUE`` flags (``--system``, ``--corpus``, ``--label_alias``): the pair, or an
+    error naming the flag, the text and the expected form."""
+
+    def parse(text: str) -> tuple[str, str]:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"{flag} {text!r}: expected {what}, e.g. {example}")
+        return (name.strip().lower(), value.strip().lower()) if lower else (name, value)
+
+    return parse
+
+
+_alias = _pair("--label_alias", "ALIAS=CANONICAL", "amused=happy", lower=True)
+_system = _pair("--system", "NAME=RUN_DIR", "mel_cnn=runs/cv")
+_corpus_dir = _pair("--corpus", "NAME=DATA_DIR", "eyase=data/eyase")
 
 
 def evaluate_main(argv: list[str]) -> int:
@@ -163,13 +174,6 @@ def evaluate_main(argv: list[str]) -> int:
         print(f"WARNING: scored speakers seen in training/validation: {report['leakage']['seen_speakers']}")
     print(f"report: {report['output_dir']}/metrics.json")
     return 0
-
-
-def _system(text: str) -> tuple[str, str]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--system {text!r}: expected NAME=RUN_DIR, e.g. mel_cnn=runs/cv")
-    return name, path
 
 
 def compare_main(argv: list[str]) -> int:
@@ -233,13 +237,6 @@ def _yes_no(text: str) -> bool:
     if text.lower() in ("false", "no", "0"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _corpus_dir(text: str) -> tuple[str, str]:
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--corpus {text!r}: expected NAME=DATA_DIR, e.g. eyase=data/eyase")
-    return name, path
 
 
 def cross_corpus_main(argv: list[str]) -> int:
