@@ -6,8 +6,8 @@ Launch (single process, CPU or one GPU):
     python scripts/finetune.py configs/ravdess_melcnn.yaml --data_dir DIR --all_folds true --output_dir runs/cv
 
 The YAML file gives defaults for every flag (ser_hf.training.ModelArguments, DataArguments and
-transformers.TrainingArguments); flags on the command line override it. See ser_hf/training.py for what a run
-directory holds.
+transformers.TrainingArguments); flags on the command line override it. See ser_hf/training/__init__.py for
+what a run directory holds and which module does what.
 """
 
 import sys

@@ -253,3 +253,9 @@ def random_crop(wav: np.ndarray, max_samples: int, rng: np.random.Generator) -> 
         return wav
     start = int(rng.integers(0, wav.shape[0] - max_samples + 1))
     return wav[start : start + max_samples]
+
+
+def fixed_window(feature_extractor) -> int | None:
+    """Input length in samples of a fixed-window extractor (Whisper's ``n_samples``), ``None`` for others."""
+    fe = feature_extractor
+    return int(fe.n_samples) if hasattr(fe, "nb_max_frames") and getattr(fe, "n_samples", None) else None

@@ -18,12 +18,14 @@ Every fold writes a run directory that ``ser-hf compare`` reads like a trained c
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 FEATURES = {"mfcc": 40, "chroma": 12, "log_mel": 128}
 """Feature groups and their sizes (utterance means)."""
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     """``ser-hf classic``: fit and score the classic system on one fold or every fold, once per seed.
 
     Returns:
-        One seed and fold: the fold's record; otherwise :func:`ser_hf.training.seeds_summary` (also written to
+        One seed and fold: the fold's record; otherwise :class:`ser_hf.grid.SeedGrid` as a dict (also written to
         ``OUTPUT_DIR/seeds_results.json``, with ``cv_results.json`` per seed for ``--all_folds``).
 
     Raises:
@@ -211,7 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
     from .corpora import decode_channel, load_corpus
     from .data import decode_dataset
     from .folds import make_split, num_folds
-    from .training import check_output_dir, seeds_summary, summarize
+    from .grid import CrossValidation, SeedGrid, check_output_dir, fold_dir, seed_dir
+    from .logs import configure_logging
 
     parser = argparse.ArgumentParser(prog="ser-hf classic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="corpus folder in its documented layout")
@@ -237,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
         kind = int if name in ("hidden_units", "batch_size", "max_iter") else float
         parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name))
     args = parser.parse_args(argv)
+    configure_logging()
     settings = ClassicSettings(
         **{k: getattr(args, k) for k in ("trim_db", "hidden_units", "alpha", "batch_size", "max_iter")}
     )
@@ -269,21 +273,24 @@ def main(argv: list[str] | None = None) -> dict:
     rows |= {"num_samples": list(decoded["num_samples"]), "feature_s": feature_s, "sampling_rate": args.sampling_rate}
     label_names = ds.features["label"].names
     folds = range(num_folds(args.corpus, rows["speaker"], args.protocol)) if args.all_folds else [args.fold]
-    print(f"[ser_hf] classic: {features.shape[1]} features of {len(features)} clips; {torch.get_num_threads()} threads")
+    logger.info(
+        "classic: %d features of %d clips; %d threads", features.shape[1], len(features), torch.get_num_threads()
+    )
 
     per_seed = {}
     for seed in args.seeds:
-        seed_root = root / f"seed_{seed}"
+        seed_root = seed_dir(root, seed)
         per_seed[seed] = {}
         for k in folds:
             split = make_split(args.corpus, rows["speaker"], args.protocol, k, args.num_val_speakers, seed=seed)
-            out = seed_root / f"fold_{k}" if args.all_folds else seed_root
+            out = fold_dir(seed_root, k) if args.all_folds else seed_root
             per_seed[seed][k] = run_fold(features, rows, label_names, split, settings, seed, out)
-            print(f"[ser_hf] classic seed {seed} fold {k}: UA {per_seed[seed][k]['ua']:.4f}")
+            logger.info("classic seed %s fold %s: UA %.4f", seed, k, per_seed[seed][k]["ua"])
         if args.all_folds:
-            (seed_root / "cv_results.json").write_text(json.dumps(summarize(per_seed[seed]), indent=2) + "\n")
-    summary = seeds_summary(per_seed)
-    (root / "seeds_results.json").write_text(json.dumps(summary, indent=2) + "\n")
+            CrossValidation.of(per_seed[seed]).save(seed_root)
+    grid = SeedGrid.of(per_seed)
+    grid.save(root)
+    summary = grid.to_dict()
     ua = summary["overall"]["ua"]
-    print(f"[ser_hf] classic over seeds {args.seeds}: UA {ua['mean']:.4f} (mean over folds)")
+    logger.info("classic over seeds %s: UA %.4f (mean over folds)", args.seeds, ua["mean"])
     return summary

@@ -254,6 +254,12 @@ def cross_corpus_main(argv: list[str]) -> int:
         default=True,
         help="check each corpus's documented clip counts (false: the folders may hold subsets)",
     )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="system every other is compared with on the same clips (UA difference, speaker-bootstrap 95 %% CI)",
+    )
+    parser.add_argument("--num_bootstrap", type=int, default=2000, help="bootstrap resamples for --reference")
     args = parser.parse_args(argv)
     from .corpora import CORPORA
     from .crosscorpus import cross_corpus
@@ -270,11 +276,13 @@ def cross_corpus_main(argv: list[str]) -> int:
         dict(args.corpus),
         args.output_dir,
         command="ser-hf cross-corpus " + " ".join(argv),
+        reference=args.reference,
+        num_bootstrap=args.num_bootstrap,
         cache_dir=args.cache_dir,
         **({} if args.verify_counts else {"verify_counts": False}),
     )
     for row in report["systems"]:
-        print(row["system"], " ".join(f"{c}={s['ua']:.3f}" for c, s in row["scores"].items()))
+        print(row["system"], " ".join(f"{c}={s['ua']:.3f}" if s else f"{c}=trained" for c, s in row["scores"].items()))
     print(f"report: {args.output_dir}/report.md")
     return 0
 

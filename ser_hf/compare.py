@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .grid import fold_dirs
 from .metrics import format_mean_std, mean_std, unweighted_average_recall
-from .run import RunRecord, is_run_dir
+from .run import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -48,31 +49,6 @@ class FoldResult:
     predictions: list[dict]  # predictions.jsonl lines
 
 
-def fold_dirs(root: str | Path) -> dict[int, list[Path]]:
-    """``{fold: [run directory per seed]}`` of a system. Layouts (those ``scripts/finetune.py`` and
-    ``ser-hf classic`` write): ``root/seed_S/fold_K`` (``--seeds`` with ``--all_folds``), ``root/seed_S`` (``--seeds``,
-    one fold), ``root/fold_K`` (``--all_folds``), or ``root`` itself being one run; the fold of a lone run is read
-    from its ``split.json``.
-
-    Raises:
-        FileNotFoundError: ``root`` holds none of these (the message names it).
-    """
-    root = Path(root)
-    tops = [d for d in sorted(root.glob("seed_*")) if d.is_dir()] or [root]
-    found: dict[int, list[Path]] = {}
-    for top in tops:
-        runs = {int(d.name.split("_", 1)[1]): d for d in sorted(top.glob("fold_*")) if is_run_dir(d)}
-        if not runs and is_run_dir(top):
-            runs = {int(RunRecord.load(top).split.fold or 0): top}
-        for k, d in runs.items():
-            found.setdefault(k, []).append(d)
-    if not found:
-        raise FileNotFoundError(
-            f"{root}: no finished run (metrics.json + split.json), no fold_K/ and no seed_S/ run directories"
-        )
-    return dict(sorted(found.items()))
-
-
 def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kwargs) -> FoldResult:
     """Evaluate (once) and load one fold of one system."""
     from .evaluation import evaluate_checkpoint
@@ -83,7 +59,8 @@ def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kw
     metrics = json.loads((out / "metrics.json").read_text())
     training = RunRecord.load(run_dir)
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
-    if abs(metrics["ua"] - training.ua) > 1e-6:
+    # (a multi-corpus run's own UA spans all its corpora: nothing to check it against here)
+    if abs(metrics["ua"] - training.ua) > 1e-6 and training.split.corpus == corpus:
         logger.warning(
             "%s: UA on re-evaluation %.4f differs from the training report %.4f (by a clip or two: float rounding "
             "of near-ties under another thread count or batch; by more: a run written before the preprocessing "
@@ -111,9 +88,11 @@ def paired_bootstrap_ua(
     Tibshirani 1993).
 
     With ``resample="speakers"`` (default) each resample draws, within every fold, as many speakers as the fold's
-    test side has, with replacement, and takes all their clips (a cluster bootstrap: Field & Welsh 2007, "Bootstrapping
-    clustered data", JRSS-B 69(3)), since clips of one speaker are correlated and resampling clips would give too
-    narrow an interval. ``resample="clips"`` draws clips within each fold. Both systems see the same resample; UA is
+    test side has, with replacement (across all folds when every fold tests a single speaker, where drawing within
+    a fold would always return the same speaker and a zero-width interval), and takes all their clips (a cluster
+    bootstrap: Field & Welsh 2007, "Bootstrapping clustered data", JRSS-B 69(3)), since clips of one speaker are
+    correlated and resampling clips would give too narrow an interval.
+    ``resample="clips"`` draws clips within each fold. Both systems see the same resample; UA is
     computed on the pooled resample. A system run with several seeds per fold contributes the mean over its seeds
     of each seed's UA on the resample.
 
@@ -155,6 +134,9 @@ def paired_bootstrap_ua(
         else:
             units.append([np.array([offset + n]) for n in range(len(ids))])
         offset += len(ids)
+    pooled = len(units) > 1 and all(len(fold) == 1 for fold in units)
+    if pooled:  # one unit per fold (one test speaker, as EYASE / EMOVO folds): resampling within folds never varies
+        units = [[u for fold in units for u in fold]]
     labels = sorted(set(refs).union(*preds_a, *preds_b))
     codes = {label: n for n, label in enumerate(labels)}
     pa_, pb_ = (np.array([[codes[x] for x in p] for p in preds]) for preds in (preds_a, preds_b))
@@ -183,6 +165,7 @@ def paired_bootstrap_ua(
         "num_clips": len(ref),
         "seeds": [len(pa_), len(pb_)],
         "share_above_zero": float((diffs > 0).mean()),
+        "strata": "pooled over folds" if pooled else "within folds",
     }
 
 
@@ -212,7 +195,7 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
             out[key]["per_fold_std_over_seeds"] = {
                 k: mean_std([r.metrics[key] for r in rs])["std"] for k, rs in folds.items()
             }
-    labels = runs[0].training.label_names
+    labels = runs[0].metrics.get("label_names") or runs[0].training.label_names  # the labels scored
     recalls = [r.metrics["per_class_recall"] for r in runs if "per_class_recall" in r.metrics]
     out["per_class_recall"] = (
         dict(zip(labels, np.mean(recalls, axis=0).round(4).tolist(), strict=True)) if recalls else {}
@@ -233,6 +216,13 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     out["inference_device"] = sorted({f"{i['device']} ({i['threads']} threads)" for i in inf})
     out["run_dirs"] = [str(r.run_dir) for r in runs]
     return out
+
+
+def _strata_words(bootstrap: dict) -> str:
+    """How the bootstrap drew its units, in the report's words."""
+    if bootstrap.get("strata") == "pooled over folds":
+        return "across folds (one test speaker per fold: a draw within a fold could not vary)"
+    return "within folds"
 
 
 def _fmt(stats: dict | None, digits: int = 3) -> str:
@@ -351,7 +341,7 @@ def write_report(report: dict, out: Path) -> None:
             + ", ".join(f"{d:+.3f}" for d in comp["ua_difference_per_fold"])
             + f"; pooled UA difference {b['ua_difference']:+.3f}, paired bootstrap 95 % CI "
             f"[{b['ci95_low']:+.3f}, {b['ci95_high']:+.3f}] ({b['num_bootstrap']} resamples of the {b['num_units']} "
-            f"test {b['resample']} within folds, all clips of a drawn speaker together; {b['num_clips']} clips; "
+            f"test {b['resample']} {_strata_words(b)}, all clips of a drawn speaker together; {b['num_clips']} clips; "
             f"seeds {b['seeds'][1]} vs {b['seeds'][0]}, averaged).",
         ]
     lines += ["", "![UA per fold](ua_per_fold.png)", ""]
@@ -480,11 +470,14 @@ def compare_systems(
     dirs = {name: fold_dirs(root) for name, root in systems.items()}
     for name, folds in dirs.items():  # before any evaluation: a system of another corpus is a mistake
         for d in (d for ds in folds.values() for d in ds):
-            trained = RunRecord.load(d).split.corpus
-            if trained != corpus:
+            split = RunRecord.load(d).split
+            view = split.for_corpus(corpus)  # a multi-corpus run compares on its test side of this corpus
+            if view is None or not view.test_speakers:
                 raise ValueError(
-                    f"--system {name}: {d} was trained on {trained!r}, not on --corpus {corpus!r}; compare systems "
-                    "of one corpus (`ser-hf cross-corpus` scores checkpoints on other corpora)"
+                    f"--system {name}: {d} was trained on {split.corpus!r}"
+                    + (", all of it" if view is not None else "")
+                    + f", so it has no test side of --corpus {corpus!r}; compare systems of one corpus "
+                    "(`ser-hf cross-corpus` scores checkpoints on other corpora)"
                 )
     results = {
         name: [collect_fold(d, k, corpus, data_dir, **eval_kwargs) for k, ds in folds.items() for d in ds]

@@ -1,4 +1,5 @@
-"""Cross-corpus transfer: each single-corpus system's checkpoint scored on the other corpora.
+"""Cross-corpus transfer: each system's checkpoint scored on the other corpora (and on the corpora a multi-corpus
+system left out).
 
     ser-hf cross-corpus --system eyase_mel_cnn=runs/eyase_melcnn --system urdu_mel_cnn=runs/urdu_melcnn \\
         --corpus ravdess=../shared/data/ravdess-16k --corpus eyase=../shared/data/eyase-16k \\
@@ -10,13 +11,16 @@ the run with the highest validation UA (on its own corpus's validation speakers,
 ser_hf would publish, as :func:`ser_hf.compare.best_system` picks it). That checkpoint is scored
 
 - on every clip of each other corpus (``--split all``: none of those speakers was seen), and
-- on its own fold's test side of its training corpus (the in-corpus reference for the same checkpoint),
+- on its own fold's test side of its training corpus (the in-corpus reference for the same checkpoint); for a
+  multi-corpus system (:mod:`ser_hf.multicorpus`), on each member corpus's test side, the left-out corpus of
+  ``--protocol loco`` whole, and not at all on the corpora it trained on whole,
 
 through :func:`ser_hf.evaluation.evaluate_checkpoint`: on the labels the model and the corpus share
 (:mod:`ser_hf.labels`; the model's probabilities renormalised over them, clips of other labels left out), so
 chance is ``1 / number of shared labels``. Each evaluation is written once into the checkpoint's folder
 (``eval_<corpus>_all`` / ``eval_<corpus>_test``) and read back on later calls; the report (``report.json``,
-``report.md``) goes to ``--output_dir``, which must not hold one already.
+``report.md``) goes to ``--output_dir``, which must not hold one already. With ``--reference NAME`` every other
+system's cell carries its UA difference to NAME on the same clips with a paired speaker-bootstrap 95 % CI.
 """
 
 from __future__ import annotations
@@ -35,9 +39,9 @@ def chosen_checkpoint(root: str | Path) -> tuple[Path, float | None]:
     the lowest fold of the first seed is taken).
 
     Raises:
-        FileNotFoundError: ``root`` holds no run (from :func:`ser_hf.compare.fold_dirs`).
+        FileNotFoundError: ``root`` holds no run (from :func:`ser_hf.grid.fold_dirs`).
     """
-    from .compare import fold_dirs
+    from .grid import fold_dirs
 
     runs = [d for _, dirs in sorted(fold_dirs(root).items()) for d in dirs]
     scored = [(RunRecord.load(d).validation_ua, d) for d in runs]
@@ -58,12 +62,64 @@ def score(run: Path, corpus: str, data_dir: str, scope: str, **eval_kwargs) -> d
     return json.loads((out / "metrics.json").read_text())
 
 
-def cross_corpus(systems: dict[str, str], corpora: dict[str, str], output_dir: str, command: str = "", **eval_kwargs):
+def scope_of(record: RunRecord, corpus: str) -> str | None:
+    """How a checkpoint is scored on ``corpus``: ``test`` (the test speakers its split holds for that corpus: its
+    own corpus, a member of a multi-corpus split, or the whole left-out corpus of leave-one-corpus-out), ``all``
+    (a corpus it never saw) or ``None`` (a corpus it trained on whole: no unseen speaker is left)."""
+    view = record.split.for_corpus(corpus)
+    if view is None:
+        return "all"
+    return "test" if view.test_speakers else None
+
+
+def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000) -> None:
+    """Add ``vs_reference`` to every cell scored on the same clips as the ``reference`` system's: UA difference
+    with a paired speaker-bootstrap 95 % CI (:func:`ser_hf.compare.paired_bootstrap_ua`).
+
+    Raises:
+        ValueError: ``reference`` is not one of the systems.
+    """
+    from .compare import FoldResult, paired_bootstrap_ua
+
+    by_name = {r["system"]: r for r in rows}
+    if reference not in by_name:
+        raise ValueError(f"--reference {reference!r} is not one of the systems {list(by_name)}")
+
+    def result(row, corpus):
+        out = Path(row["run_dir"]) / f"eval_{corpus}_{row['scores'][corpus]['scope']}"
+        lines = (out / "predictions.jsonl").read_text().splitlines()
+        predictions = [json.loads(line) for line in lines if line]
+        return FoldResult(0, out, {}, None, predictions)
+
+    ref = by_name[reference]
+    for row in rows:
+        for corpus, cell in row["scores"].items():
+            if row is ref or cell is None or ref["scores"].get(corpus) is None:
+                continue
+            try:
+                cell["vs_reference"] = paired_bootstrap_ua(
+                    [result(ref, corpus)], [result(row, corpus)], num_bootstrap=num_bootstrap
+                )
+            except ValueError as err:  # scored on other clips (other shared labels): no paired difference
+                logger.warning("%s vs %s on %s: no paired difference (%s)", row["system"], reference, corpus, err)
+
+
+def cross_corpus(
+    systems: dict[str, str],
+    corpora: dict[str, str],
+    output_dir: str,
+    command: str = "",
+    reference: str | None = None,
+    num_bootstrap: int = 2000,
+    **eval_kwargs,
+):
     """Score every system's chosen checkpoint on every corpus of ``corpora`` and write the report.
 
     Args:
         systems: ``{name: run directory}`` in report order.
         corpora: ``{corpus name: data folder}``: the columns of the report.
+        reference: a system every other is compared with, per corpus, on the same clips (see
+            :func:`add_differences`).
         **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``).
 
     Returns:
@@ -86,7 +142,10 @@ def cross_corpus(systems: dict[str, str], corpora: dict[str, str], output_dir: s
         source = record.split.corpus
         cells = {}
         for corpus, data_dir in corpora.items():
-            scope = "test" if corpus == source else "all"
+            scope = scope_of(record, corpus)
+            if scope is None:  # a corpus it trained on whole (a training corpus of leave-one-corpus-out)
+                cells[corpus] = None
+                continue
             m = score(run, corpus, data_dir, scope, **eval_kwargs)
             cells[corpus] = {
                 "scope": scope,
@@ -106,7 +165,9 @@ def cross_corpus(systems: dict[str, str], corpora: dict[str, str], output_dir: s
                 "scores": cells,
             }
         )
-    report = {"command": command, "corpora": list(corpora), "systems": rows}
+    if reference is not None:
+        add_differences(rows, reference, num_bootstrap)
+    report = {"command": command, "corpora": list(corpora), "systems": rows, "reference": reference}
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text("\n".join(report_lines(report)) + "\n")
@@ -133,13 +194,27 @@ def report_lines(report: dict) -> list[str]:
         cells = []
         for c in corpora:
             s = row["scores"][c]
+            if s is None:
+                cells.append("trained on all of it")
+                continue
             value = f"{s['ua']:.3f} (1/{len(s['shared_labels'])})"
+            diff = s.get("vs_reference")
+            if diff:
+                value += f" [{diff['ua_difference']:+.3f}, CI {diff['ci95_low']:+.3f} .. {diff['ci95_high']:+.3f}]"
             cells.append(f"**{value}**" if s["scope"] == "test" else value)
         lines.append(f"| {row['system']} ({row['trained_on']}, fold {row['fold']}) | " + " | ".join(cells) + " |")
+    if report.get("reference"):
+        lines += [
+            "",
+            f"In square brackets: UA minus that of **{report['reference']}** on the same clips, with the paired "
+            "speaker-bootstrap 95 % CI (speakers resampled with replacement; Field & Welsh 2007).",
+        ]
     lines += ["", "Shared labels and clips scored per cell:", ""]
     for row in report["systems"]:
         for c in corpora:
             s = row["scores"][c]
+            if s is None:
+                continue
             lines.append(
                 f"- {row['system']} on {c} ({s['scope']}): {', '.join(s['shared_labels'])}; {s['num_clips']} clips; "
                 f"WA {s['wa']:.3f}, macro-F1 {s['macro_f1']:.3f}"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .audio import load_audio, random_crop, resample
+from .audio import fixed_window, load_audio, random_crop, resample
 
 if TYPE_CHECKING:  # datasets and the fold logic are imported where they are used: inference needs neither
     import datasets
@@ -91,12 +91,6 @@ def length_batches(lengths, max_batch: int, max_samples: int = EVAL_BATCH_SAMPLE
     if current:
         batches.append(current)
     return batches
-
-
-def fixed_window(feature_extractor) -> int | None:
-    """Input length in samples of a fixed-window extractor (Whisper's ``n_samples``), ``None`` for others."""
-    fe = feature_extractor
-    return int(fe.n_samples) if hasattr(fe, "nb_max_frames") and getattr(fe, "n_samples", None) else None
 
 
 def batches_exactly(feature_extractor) -> bool:

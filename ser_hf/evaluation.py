@@ -124,8 +124,10 @@ def evaluate_checkpoint(
         raise ValueError(f"--split {split!r} is not valid; choose one of {', '.join(SPLITS)}")
     if fold is not None and split == "all":
         raise ValueError("give either --fold or --split all, not both")
-    saved = load_checkpoint_split(model)
-    same_corpus = saved is not None and saved.corpus == corpus
+    trained = load_checkpoint_split(model)
+    # the checkpoint's split as seen from this corpus (a member of a multi-corpus split included)
+    saved = trained.for_corpus(corpus) if trained is not None else None
+    same_corpus = saved is not None
     if fold is None and split is None:
         split = "test" if same_corpus else "all"
 
@@ -134,14 +136,14 @@ def evaluate_checkpoint(
     ds = load_corpus(corpus, data_dir, corpus_config, cache_dir, **corpus_kwargs)
     speakers = ds["speaker"]
     if fold is not None:
-        proto = protocol or (saved.protocol if same_corpus else "folds")
+        proto = protocol or (saved.protocol if same_corpus and saved.protocol != "loco" else "folds")
         chosen = make_split(corpus, speakers, proto, fold).test_speakers
         scope = f"fold{fold}"
     elif split == "test":
         if not same_corpus:
             raise ValueError(
                 f"--split test needs the checkpoint's split.json for corpus {corpus!r}"
-                + (f" (it was trained on {saved.corpus!r})" if saved else " (the checkpoint has none)")
+                + (f" (it was trained on {trained.corpus!r})" if trained else " (the checkpoint has none)")
                 + "; use --fold K or --split all"
             )
         chosen = saved.test_speakers
@@ -150,7 +152,7 @@ def evaluate_checkpoint(
         chosen = sorted(set(speakers))
         scope = "all"
 
-    leakage = {"checked": saved is not None and saved.corpus == corpus, "seen_speakers": []}
+    leakage = {"checked": same_corpus, "seen_speakers": []}
     if leakage["checked"]:
         seen = sorted(set(chosen) & (set(saved.train_speakers) | set(saved.val_speakers)))
         leakage["seen_speakers"] = seen
@@ -212,7 +214,9 @@ def evaluate_checkpoint(
         per_gender=group_ua(pred, ref, subset["gender"]) if all(subset["gender"]) else {},
         leakage=leakage,
         inference=inference_timing(inference_s, audio_s, str(next(clf.parameters()).device), batch_size),
-        trained_on=None if saved is None else {"corpus": saved.corpus, "protocol": saved.protocol, "fold": saved.fold},
+        trained_on=None
+        if trained is None
+        else {"corpus": trained.corpus, "protocol": trained.protocol, "fold": trained.fold},
     )
     if plan.dropped_model or plan.dropped_corpus:
         logger.warning(

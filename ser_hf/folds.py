@@ -33,8 +33,9 @@ class LeakageError(ValueError):
 SIDES = ("train", "validation", "test")
 """The three speaker-disjoint sides of every split."""
 
-PROTOCOLS = ("folds", "loso", "speakers", "speaker_dependent")
+PROTOCOLS = ("folds", "loso", "speakers", "speaker_dependent", "loco")
 """``folds``: the corpus's fixed speaker folds; ``loso``: leave-one-speaker-out; ``speakers``: explicit lists;
+``loco``: leave one corpus out, for several corpora (:mod:`ser_hf.multicorpus`);
 ``speaker_dependent``: a random utterance split (80 / 10 / 10, stratified by label) in which every speaker is
 on every side, as EmoBox uses for EmoV-DB. It is never a default: its scores are not speaker-independent and
 are optimistic (every model reaches 93-99 % on EmoV-DB with it)."""
@@ -108,7 +109,9 @@ class SplitDefinition:
             return
         sides = {side: self.speakers(side) for side in SIDES}
         for side, speakers in sides.items():
-            if not speakers:
+            # one corpus of a ``loco`` split seen alone (for_corpus) has only a test side (the left-out corpus) or
+            # none (a training corpus)
+            if not speakers and self.protocol != "loco":
                 raise LeakageError(f"split {self.corpus}/{self.protocol}/{self.fold}: {side} side has no speakers")
         names = list(sides)
         for i, a in enumerate(names):
@@ -135,6 +138,40 @@ class SplitDefinition:
     def side_of(self, speaker: str) -> str | None:
         """``"train"``, ``"validation"``, ``"test"`` or ``None`` for a speaker outside the split."""
         return next((side for side in SIDES if speaker in self.speakers(side)), None)
+
+    @property
+    def corpora(self) -> list[str]:
+        """The corpora the split covers: one, or the members of a multi-corpus split (:mod:`ser_hf.multicorpus`)."""
+        return self.corpus.split("+")
+
+    def for_corpus(self, corpus: str) -> SplitDefinition | None:
+        """The split as seen from one corpus: itself for its own corpus; for a member of a multi-corpus split, that
+        member's speakers on each side (unprefixed, protocol and fold of the member); ``None`` for any other.
+
+        This is what the leakage guard compares an evaluation with: scoring a member corpus of a multi-corpus
+        model on its training or validation speakers is refused like scoring a single-corpus model's.
+        """
+        if corpus == self.corpus:
+            return self
+        if corpus not in self.corpora or len(self.corpora) < 2:
+            return None
+        member = self.extra.get("corpora", {}).get(corpus, {})
+        prefix = f"{corpus}/"
+
+        def own(side):
+            return [s[len(prefix) :] for s in self.speakers(side) if s.startswith(prefix)]
+
+        protocol = "loco" if self.protocol == "loco" else member.get("protocol", self.protocol)
+        return SplitDefinition(
+            corpus,
+            protocol,
+            member.get("fold", self.fold),
+            own("train"),
+            own("validation"),
+            own("test"),
+            self.seed,
+            extra={"multi_corpus": self.corpus},
+        )
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -193,6 +230,8 @@ def make_split(
         )
     if protocol not in PROTOCOLS:
         raise ValueError(f"--protocol {protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "loco":
+        raise ValueError(f"--protocol loco leaves one of several corpora out; --corpus {corpus!r} names one")
     if protocol == "speakers":
         if not test_speakers or not val_speakers:
             raise ValueError("protocol 'speakers' needs both --test_speakers and --val_speakers")

@@ -6,7 +6,7 @@
    (``model.safetensors`` only, never pickles), ``config.json`` with ``id2label``, the feature extractor,
    the mel-CNN's modeling code (for ``trust_remote_code=True`` users without ser_hf), ``metrics.json``,
    ``split.json``, ``confusion_matrix.png`` and ``README.md``: the card rendered from
-   ``model_cards/template.md`` with :func:`build_model_card`, holding only numbers measured by the run.
+   ``model_cards/template.md`` with :func:`ser_hf.card.build_model_card`, holding only numbers measured by the run.
 2. :func:`validate_upload_folder` re-reads the card and its metadata (model-index included) and, in a fresh
    Python process in which ``ser_hf`` and ``peft`` cannot be imported, loads the folder with
    ``pipeline("audio-classification")`` and classifies a clip.
@@ -25,67 +25,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import httpx2  # huggingface_hub's HTTP client
-from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub import HfApi, ModelCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from .metrics import format_mean_std
+from . import card
 from .run import RunRecord, RunRecordError
 
-TEMPLATE = Path(__file__).with_name("model_card_template.md")  # a link to model_cards/template.md
 UPLOADED = ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "split.json")
 OPTIONAL = ("confusion_matrix.png",)
-
-
-def corpus_card_facts(corpus: str) -> dict:
-    """What a model card says of the training corpus, read from its corpus module
-    (:func:`ser_hf.corpora.corpus_info`): ``name``, ``dataset_id``, ``license`` (Hub id), ``license_name`` /
-    ``license_link`` for corpora without a standard license, ``language``, ``description`` (with the license terms),
-    ``language_note``, ``citation``, ``protocol``; ``{}`` for a user's folder."""
-    from .corpora import corpus_info
-
-    info = corpus_info(corpus)
-    if info is None:
-        return {}
-    facts = {
-        "name": info.name,
-        "dataset_id": info.dataset_id,
-        "license": info.license_id,
-        "language": list(info.languages),
-        "description": info.description + ("" if info.license_id != "other" else f" License terms: {info.terms}"),
-        "language_note": info.language_note,
-        "speech": info.speech,
-        "citation": info.citation,
-        "protocol": dict(info.protocols),
-    }
-    if info.license_id == "other":
-        facts.update(license_name=f"{info.dataset_id}-terms", license_link=info.homepage)
-    return facts
-
-
-BASE_MODEL_CITATIONS = {
-    "whisper": """@inproceedings{radford2023whisper,
-  title={Robust Speech Recognition via Large-Scale Weak Supervision},
-  author={Radford, Alec and Kim, Jong Wook and Xu, Tao and Brockman, Greg and McLeavey, Christine and Sutskever, Ilya},
-  booktitle={ICML}, year={2023}}""",
-    "wav2vec2": """@inproceedings{baevski2020wav2vec,
-  title={wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations},
-  author={Baevski, Alexei and Zhou, Henry and Mohamed, Abdelrahman and Auli, Michael},
-  booktitle={NeurIPS}, year={2020}}""",
-    "hubert": """@article{hsu2021hubert,
-  title={HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden Units},
-  author={Hsu, Wei-Ning and others}, journal={IEEE/ACM TASLP}, year={2021}}""",
-    "wavlm": """@article{chen2022wavlm,
-  title={WavLM: Large-Scale Self-Supervised Pre-Training for Full Stack Speech Processing},
-  author={Chen, Sanyuan and others}, journal={IEEE JSTSP}, year={2022}}""",
-    "data2vec-audio": """@inproceedings{baevski2022data2vec,
-  title={data2vec: A General Framework for Self-supervised Learning in Speech, Vision and Language},
-  author={Baevski, Alexei and others}, booktitle={ICML}, year={2022}}""",
-}
 
 
 class PushError(RuntimeError):
@@ -96,235 +47,16 @@ def _load_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def cross_validation_of(run_dir: Path) -> dict | None:
-    """Cross-validated scores of the grid this run belongs to: ``cv_results.json`` of ``run_dir/..`` (``wa`` /
-    ``ua`` / ``macro_f1`` as mean +- std over folds, ``num_folds``), extended with ``seeds`` and ``over_seeds``
-    (mean +- std over seeds of each seed's mean over folds) when ``run_dir/../..`` holds the ``seeds_results.json``
-    of a ``--seeds`` grid; ``None`` for a lone run."""
-    cv = _load_json(run_dir.parent / "cv_results.json")
-    if not cv:
-        return None
-    seeds = _load_json(run_dir.parent.parent / "seeds_results.json")
-    if seeds and len(seeds.get("per_fold", {})) == cv.get("num_folds"):
-        cv = {**cv, "seeds": seeds["seeds"], "over_seeds": seeds["overall"]}
-    return cv
-
-
-def _fmt(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None):
-    """Render the model card of a run from ``model_cards/template.md``; every number comes from the run's
-    ``metrics.json`` and, when the run is a fold of a cross-validation, its ``cv_results.json``.
-
-    Returns:
-        ``huggingface_hub.ModelCard``.
+    """:func:`ser_hf.card.build_model_card`, for publishing.
 
     Raises:
-        PushError: the run has no ``metrics.json`` or ``config.json``.
+        PushError: the run is not a finished ser_hf run (no readable record).
     """
-    run = Path(run_dir)
-    config = _load_json(run / "config.json")
     try:
-        record = RunRecord.load(run)
+        return card.build_model_card(run_dir, repo_id, base_model, license)
     except RunRecordError as err:
-        raise PushError(f"{run}: not a finished ser_hf run ({err})") from None
-    if not config:
-        raise PushError(f"{run}: not a finished ser_hf run (config.json is needed)")
-    metrics = record.test
-    split = asdict(record.split)
-    corpus = split.get("corpus", "unknown")
-    info = corpus_card_facts(corpus)
-    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    model = record.model or {"family": "mel_cnn"}
-    family = model.get("family", "mel_cnn")
-    model_type = config.get("model_type", "")
-    if base_model is None and family == "pretrained":  # --base_model, else the run's --base_model_id, else a hub id
-        name = model.get("base_model_id") or model.get("base_model", "")
-        base_model = name if name and not Path(name).exists() and name.count("/") == 1 else None
-    cv = cross_validation_of(run)
-    fold = split.get("fold")
-    corpus_name = info.get("name", corpus)
-    dataset_name = f"{info.get('name', corpus)} ({split.get('protocol', '')} protocol)"
-
-    eval_results = []
-    for key, mtype, mname in (("ua", "recall", "UA"), ("wa", "accuracy", "WA"), ("macro_f1", "f1", "macro-F1")):
-        args = {
-            "task_type": "audio-classification",
-            "dataset_type": info.get("dataset_id", corpus),
-            "dataset_name": dataset_name,
-            "metric_type": mtype,
-        }
-        if cv:
-            eval_results.append(
-                EvalResult(
-                    **args,
-                    metric_value=round(cv[key]["mean"], 4),
-                    metric_name=f"{mname} (mean of {cv['num_folds']} folds)",
-                    dataset_split=f"test ({cv['num_folds']}-fold speaker-independent cross-validation)",
-                )
-            )
-        eval_results.append(
-            EvalResult(
-                **args,
-                metric_value=round(metrics[key], 4),
-                metric_name=f"{mname} (this checkpoint, fold {fold})",
-                dataset_split=f"test speakers of fold {fold}",
-            )
-        )
-    tags = ["audio-classification", "speech-emotion-recognition", "ser_hf", model_type]
-    if family == "pretrained":
-        tags.append(model.get("finetune_mode", ""))
-    card_data = ModelCardData(
-        language=info.get("language"),
-        license=license or info.get("license", "other"),
-        **(
-            {"license_name": info["license_name"], "license_link": info["license_link"]}
-            if not license and "license_name" in info
-            else {}
-        ),
-        library_name="transformers",
-        pipeline_tag="audio-classification",
-        tags=[t for t in tags if t],
-        datasets=[info.get("dataset_id", corpus)],
-        base_model=base_model,
-        metrics=["accuracy", "recall", "f1"],
-        model_name=repo_id.split("/")[-1],
-        eval_results=eval_results,
-    )
-
-    params = record.parameters
-    if family == "pretrained":
-        lora = model.get("lora")
-        summary = (
-            f"A {model_type} encoder ({base_model or 'base model: ' + Path(str(model.get('base_model'))).name}) "
-            "fine-tuned in "
-            f"`{model.get('finetune_mode')}` mode"
-            + (" with LoRA adapters merged into its weights" if lora else "")
-            + "."
-        )
-        hyper = [f"- Fine-tuning mode: `{model.get('finetune_mode')}`"]
-        if lora:
-            hyper.append(f"- LoRA rank {lora['rank']}, alpha {lora['alpha']}, dropout {lora['dropout']}")
-        hyper.append(f"- Weighted layer sum: {model.get('weighted_layer_sum')}")
-    else:
-        summary = "A log-mel CNN (ser_hf's mel-CNN baseline); its modeling code ships in this repository."
-        hyper = [
-            f"- Log-mel front end: {config.get('n_mels')} bands, {config.get('win_length')} / "
-            f"{config.get('hop_length')} samples window / hop; conv channels {config.get('channels')}, "
-            f"{config.get('pooling')} pooling, dropout {config.get('dropout')}"
-        ]
-    hyper.append(
-        f"- Trainable parameters: {params.get('trainable', 0):,} of {params.get('total', 0):,} "
-        f"({100 * params.get('trainable_share', 0):.2f} %)"
-    )
-    for key, label in (
-        ("num_train_epochs", "Epochs"),
-        ("learning_rate", "Learning rate"),
-        ("per_device_train_batch_size", "Batch size per device"),
-        ("seed", "Seed"),
-    ):
-        if key in record.training:
-            hyper.append(f"- {label}: {record.training[key]}")
-    runtime = record.runtime
-    ema = record.training.get("ema_decay")
-    if runtime.get("select_best_by") == "last":
-        hyper.append(
-            "- Weights: "
-            + (f"exponential moving average (decay {ema}) " if ema else "")
-            + "as training ended (no checkpoint selection)"
-        )
-    else:
-        averaged = f" (of the exponential moving average of the weights, decay {ema})" if ema else ""
-        hyper.append(f"- Checkpoint selection: best validation {runtime.get('select_best_by', 'ua').upper()}{averaged}")
-    hyper.append(f"- Training time: {runtime.get('train_wall_time_s', 0):.0f} s on {runtime.get('device')}")
-
-    if cv:
-        header = f"{cv['num_folds']}-fold cross-validation, mean +- std over folds"
-        if cv.get("seeds"):
-            header += f" | mean over folds, +- std over {len(cv['seeds'])} seeds"
-        header += f" | this checkpoint (fold {fold} test)"
-        rows = [
-            f"{name} | {format_mean_std(cv[k], digits=1, scale=100)} | "
-            + (f"{format_mean_std(cv['over_seeds'][k], digits=1, scale=100)} | " if cv.get("seeds") else "")
-            + _fmt(metrics[k])
-            for k, name in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)"))
-        ]
-        intro = (
-            f"Measured by ser_hf on the test speakers of each fold ({cv['num_folds']} folds; standard deviation "
-            "with ddof=1)"
-            + (f", the same recipe trained with seeds {cv['seeds']}" if cv.get("seeds") else "")
-            + f". The checkpoint published here is the one of fold {fold} (seed {record.training.get('seed')}), "
-            "chosen by its validation UA, never by test scores."
-        )
-    else:
-        header = f"fold {fold} test"
-        rows = [
-            f"{name} | {_fmt(metrics[k])}"
-            for k, name in (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)"))
-        ]
-        intro = f"Measured by ser_hf on the {len(split.get('test_speakers', []))} test speakers of fold {fold} only."
-    citations = [info["citation"]] if "citation" in info else []
-    if family == "pretrained" and model_type in BASE_MODEL_CITATIONS:
-        citations.append(BASE_MODEL_CITATIONS[model_type])
-    remote = family != "pretrained"
-    fe = _load_json(run / "preprocessor_config.json")
-    window = fe.get("chunk_length") if model_type == "whisper" else None
-    prep = record.preprocessing
-    trim, crop = prep.get("trim_db"), prep.get("center_crop_s")
-    card = ModelCard.from_template(
-        card_data,
-        template_path=str(TEMPLATE),
-        model_name=repo_id.split("/")[-1],
-        repo_id=repo_id,
-        num_labels=len(labels),
-        label_list=", ".join(labels),
-        labels=list(enumerate(labels)),
-        model_summary=summary,
-        trust_remote_code_arg=", trust_remote_code=True" if remote else "",
-        usage_note=(
-            "The mel-CNN's modeling code is in this repository: `trust_remote_code=True` loads it without "
-            "ser_hf installed (read the code first, as for any remote code)."
-            if remote
-            else "A plain transformers checkpoint: no peft and no ser_hf needed."
-        )
-        + f"\n\nWhat to expect: on speakers it never heard, {corpus_name} clips fed raw to this pipeline scored "
-        f"UA {_fmt(metrics['ua'])} % on this checkpoint's test fold"
-        + (f" ({format_mean_std(cv['ua'], digits=1, scale=100)} % over the {cv['num_folds']} folds)" if cv else "")
-        + ". The results below are measured exactly that way: the checkpoint loaded back from its folder, raw clips "
-        "through its own feature extractor.",
-        sampling_rate=fe.get("sampling_rate", 16000),
-        input_note=f"Whisper input window: {window} s (longer audio is truncated by the feature extractor)."
-        if window
-        else "",
-        dataset_description=info.get("description", f"corpus `{corpus}`"),
-        dataset_short=info.get("name", corpus),
-        speech_note=info.get("speech", "the user's own recordings; check what they cover before trusting the scores."),
-        protocol_description=info.get("protocol", {}).get(split.get("protocol"), f"protocol `{split.get('protocol')}`"),
-        checkpoint_description=(
-            f"fold {fold}: trained on {len(split.get('train_speakers', []))} speakers, checkpoint selected on "
-            f"{split.get('val_speakers')}, tested on {split.get('test_speakers')}"
-        ),
-        preprocessing=f"mono, {fe.get('sampling_rate', 16000)} Hz"
-        + (f", leading / trailing silence more than {trim:g} dB below the loudest frame trimmed" if trim else "")
-        + (f", centre-cropped to {crop:g} s" if crop else "")
-        + (f", padded to a {window} s window (longer audio keeps its first {window} s)" if window else "")
-        + (
-            " (all done by the feature extractor shipped here, so `pipeline()` applies it to raw audio)"
-            if trim or crop
-            else " (raw audio as `pipeline()` receives it; no silence trimming)"
-        ),
-        hyperparameters="\n".join(hyper),
-        results_intro=intro,
-        results_header=header,
-        results_sep="|---" * (1 + header.count("|") + 1) + "|",
-        results_rows=rows,
-        results_note="Acted-speech benchmarks overstate real-world accuracy (see limitations).",
-        language_note=info.get("language_note", ""),
-        citations=citations,
-    )
-    return card
+        raise PushError(f"{run_dir}: not a finished ser_hf run ({err})") from None
 
 
 def prepare_upload_folder(

@@ -38,6 +38,7 @@ _TEST_KEYS = (
     "per_class_f1",
     "support",
     "confusion_matrix",
+    "per_corpus",
 )
 
 
@@ -53,7 +54,8 @@ class RunRecord:
         split: the speaker sides (:class:`ser_hf.folds.SplitDefinition`).
         label_names: class names in the model's label order.
         test: test-side scores from :func:`ser_hf.metrics.compute_ser_metrics` (``wa``, ``ua``, ``macro_f1``,
-            per-class lists, ``confusion_matrix``), computed on the saved checkpoint through
+            per-class lists, ``confusion_matrix``; ``per_corpus``: ``{corpus: {wa, ua, macro_f1, clips}}`` when the
+            test side spans several corpora), computed on the saved checkpoint through
             :func:`ser_hf.data.featurize`, as a ``pipeline()`` user runs it.
         preprocessing: the checkpoint's clip preprocessing, from
             :func:`ser_hf.models.summary.describe_preprocessing` (its definition is the saved feature extractor).

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ser_hf.classic import ClassicSettings, main, utterance_features
-from ser_hf.compare import collect_fold, fold_dirs
+from ser_hf.compare import collect_fold
+from ser_hf.grid import fold_dirs
 from ser_hf.metrics import unweighted_average_recall
 from ser_hf.run import RunRecord
 
@@ -22,6 +23,7 @@ def test_features_are_the_documented_180_means():
         ClassicSettings(hidden_units=0)
 
 
+@pytest.mark.slow
 def test_classic_runs_are_run_directories_that_compare_reads(ravdess_dir, tmp_path):
     out = tmp_path / "classic"
     argv = ["--data_dir", str(ravdess_dir), "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out)]

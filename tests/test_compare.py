@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ser_hf.cli import main as cli
-from ser_hf.compare import README_BEGIN, README_END, FoldResult, best_system, fold_dirs, paired_bootstrap_ua
+from ser_hf.compare import README_BEGIN, README_END, FoldResult, best_system, paired_bootstrap_ua
+from ser_hf.grid import fold_dirs
 from ser_hf.metrics import unweighted_average_recall
 from ser_hf.training import main as train
 
@@ -57,6 +58,19 @@ def test_speaker_bootstrap_respects_that_clips_of_one_speaker_are_not_independen
     assert by_speaker["ci95_low"] == 0 and by_speaker["num_units"] == 3 and by_speaker["resample"] == "speakers"
     with pytest.raises(ValueError, match="resample 'actors' is not one of speakers, clips"):
         paired_bootstrap_ua(a, b, resample="actors")
+
+
+def test_one_test_speaker_per_fold_is_resampled_across_folds_not_within():
+    # EYASE / EMOVO folds test one speaker each: within a fold the only draw is that speaker (zero width)
+    refs = ["a", "b"] * 10
+    wrong = ["b", "a"] * 10
+    a = [fake_fold(k, refs, refs if k else wrong, [f"spk{k}"] * 20) for k in range(3)]
+    b = [fake_fold(k, refs, wrong if k == 2 else refs, [f"spk{k}"] * 20) for k in range(3)]
+    result = paired_bootstrap_ua(a, b, num_bootstrap=500)
+    assert result["strata"] == "pooled over folds" and result["num_units"] == 3
+    assert result["ci95_low"] < result["ua_difference"] < result["ci95_high"]  # b wins one speaker, loses one
+    two = [fake_fold(0, refs, refs, ["s1", "s2"] * 10)]
+    assert paired_bootstrap_ua(two, two, num_bootstrap=50)["strata"] == "within folds"
 
 
 def test_bootstrap_averages_each_systems_seeds_on_every_resample():

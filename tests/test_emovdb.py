@@ -91,16 +91,17 @@ def test_speaker_dependent_protocol_is_named_warned_and_used_by_training_and_eva
     assert make_split("emovdb", ds["speaker"]).protocol == "folds"  # the default stays speaker-independent
 
     out = tmp_path / "run"
-    metrics = train(
-        quick_run_args(
-            "emovdb_melcnn.yaml",
-            root,
-            tmp_path / "cache",
-            out,
-            *"--protocol speaker_dependent --verify_counts false --max_steps 1".split(),
-            *TINY_MELCNN,
+    with pytest.warns(UserWarning, match="NOT speaker-independent"):  # training says so too
+        metrics = train(
+            quick_run_args(
+                "emovdb_melcnn.yaml",
+                root,
+                tmp_path / "cache",
+                out,
+                *"--protocol speaker_dependent --verify_counts false --max_steps 1".split(),
+                *TINY_MELCNN,
+            )
         )
-    )
     assert metrics["split"]["protocol"] == "speaker_dependent" and metrics["support"] and sum(metrics["support"]) == 8
     with pytest.raises(LeakageError):
         evaluate_checkpoint(str(out), "emovdb", str(root), cache_dir=str(tmp_path / "cache"), verify_counts=False)

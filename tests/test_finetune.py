@@ -76,6 +76,7 @@ def test_one_fold_writes_a_reusable_run_and_refuses_to_overwrite(ravdess_dir, ca
     main(args(ravdess_dir, cache_dir, out, "--fold", "2", "--overwrite_output_dir", "true"))
 
 
+@pytest.mark.slow
 def test_all_folds_with_class_weights_write_mean_and_std(ravdess_dir, cache_dir, tmp_path):
     out = tmp_path / "cv"
     summary = main(
@@ -98,6 +99,7 @@ def test_cli_folds_and_usage(ravdess_dir, cache_dir, capsys):
     assert printed["test_speakers"] == ["Actor_21", "Actor_22", "Actor_23", "Actor_24"]
 
 
+@pytest.mark.slow
 def test_resume_folds_keeps_finished_folds_and_redoes_the_rest(ravdess_dir, cache_dir, tmp_path):
     out = tmp_path / "cv"
     main(args(ravdess_dir, cache_dir, out / "fold_0", "--fold", "0", "--max_steps", "1"))
@@ -133,8 +135,12 @@ def test_resume_folds_refuses_a_fold_of_another_split(ravdess_dir, cache_dir, tm
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_training_config_parses(config):
-    model_args, data_args, training_args = parse_args([str(config), "--data_dir", "x"])
-    assert data_args.corpus in config.name and training_args.output_dir.startswith("runs/")
+    multi = config.name.startswith("multicorpus")
+    data_dir = ",".join(f"{c}=x" for c in ("ravdess", "emovo", "eyase", "urdu")) if multi else "x"
+    model_args, data_args, training_args = parse_args([str(config), "--data_dir", data_dir])
+    corpus = "ravdess,emovo,eyase,urdu" if multi else data_args.corpus
+    assert data_args.corpus == corpus and corpus.split(",")[0] in config.name.replace("multicorpus", "ravdess")
+    assert training_args.output_dir.startswith("runs/")
     assert model_args.model in ("mel_cnn", "pretrained")
 
 

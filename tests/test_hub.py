@@ -175,6 +175,7 @@ def test_no_token_and_bad_repo_ids(checkpoint, monkeypatch, tmp_path):  # noqa: 
     assert cli(["push", str(run), "--repo-id", "someone/ser-melcnn"]) == 2
 
 
+@pytest.mark.slow
 def test_lora_export_and_finetune_push_to_hub(ravdess_dir, tiny_backbones, fake_api, tmp_path):
     out = tmp_path / "lora"
     train(

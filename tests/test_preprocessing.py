@@ -23,6 +23,8 @@ from ser_hf.training import main as train
 
 from .conftest import quick_run_args, write_ravdess_tree
 
+pytestmark = pytest.mark.slow  # trains real (tiny) models end to end
+
 # enough steps for tiny models to give clip-dependent answers
 LONGER_RUN = (
     "--max_steps 150 --eval_steps 50 --save_steps 50 --max_duration_s 0.3 --warmup_steps 0 --learning_rate 0.01"

@@ -1,6 +1,7 @@
 """No data loss, no silent garbage: overwrite protection, resuming, NaN guards, stale caches, flag checks."""
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -37,7 +38,7 @@ def test_overwrite_never_deletes_the_corpus_or_foreign_files(ravdess_dir, tmp_pa
     assert (other / "thesis.tex").read_text() == "mine"
 
 
-def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(ravdess_dir, tmp_path, capsys):
+def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(ravdess_dir, tmp_path, caplog):
     out = tmp_path / "run"
     train(quick(ravdess_dir, tmp_path, out))
     ckpt = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -57,8 +58,9 @@ def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(
     for name in ("model.safetensors", "split.json", "config.json"):
         (out / name).unlink()
     resumed = ["--resume_from_checkpoint", "true", "--max_steps", str(step + 2), "--save_total_limit", "5"]
+    caplog.set_level(logging.INFO, logger="ser_hf")
     train(quick(ravdess_dir, tmp_path, out, *resumed))
-    assert f"resuming from {ckpt}" in capsys.readouterr().out
+    assert f"resuming from {ckpt}" in caplog.text
     last = json.loads((out / f"checkpoint-{step + 2}" / "trainer_state.json").read_text())
     assert last["global_step"] == step + 2
     assert {"marker": "before-interruption", "step": step} in last["log_history"]

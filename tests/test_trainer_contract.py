@@ -17,6 +17,8 @@ CONTRACT = {
     # private: LoRA's extra trainable weights (layer_weights) saved with the model and restored with the best one
     "_save": ["self", "output_dir", "state_dict"],
     "_load_best_model": ["self"],
+    # private: corpus-balanced sampling over several corpora (--corpus_sampling_alpha)
+    "_get_train_sampler": ["self", "train_dataset"],
     # public
     "compute_loss": ["self", "model", "inputs", "return_outputs", "num_items_in_batch"],
     "get_eval_dataloader": ["self", "eval_dataset"],

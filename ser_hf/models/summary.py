@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ..audio import fixed_window
 from .pretrained import HEAD_MODULES, FinetuneSettings, lora_settings
 
 
@@ -60,7 +61,8 @@ def describe_model(
     actually applied (rank, alpha, dropout, target modules, read from the adapter config)."""
     config = getattr(model, "config", None) or model.get_base_model().config
     if config.model_type == "mel_cnn":
-        return {"family": "mel_cnn", "model_type": "mel_cnn", **mel_cnn_settings(config)}
+        frames = {"win_length": config.win_length, "hop_length": config.hop_length}  # samples, for the card
+        return {"family": "mel_cnn", "model_type": "mel_cnn", **mel_cnn_settings(config), **frames}
     desc = {"family": "pretrained", "model_type": config.model_type, "base_model": base_model}
     if finetune is not None:
         desc.update(finetune_mode=finetune.mode, weighted_layer_sum=finetune.weighted_layer_sum)
@@ -76,8 +78,6 @@ def describe_preprocessing(feature_extractor) -> dict:
     ``trim_db`` (silence trim, dB below the peak, or ``None``), ``center_crop_s`` (seconds, or ``None``),
     ``window_s`` (fixed input window of Whisper-type extractors: shorter clips are padded, longer ones keep
     their first ``window_s`` seconds; ``None`` for variable-length inputs) and ``feature_extractor`` (class)."""
-    from ..data import fixed_window
-
     fe = feature_extractor
     fixed = fixed_window(fe)
     return {

@@ -1,0 +1,261 @@
+"""The model card of a run: its facts, read from the run record (:class:`ser_hf.run.RunRecord`), the grid it
+belongs to (:mod:`ser_hf.grid`) and its corpus modules (:func:`ser_hf.corpora.corpus_info`), then rendered through
+``model_cards/template.md``, which holds the card's text. No number on a card is typed by hand: each one is a
+measurement of the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .grid import cross_validation_of
+from .metrics import format_mean_std
+from .run import RunRecord
+
+TEMPLATE = Path(__file__).with_name("model_card_template.md")  # a link to model_cards/template.md
+SCORES = (("ua", "recall", "UA"), ("wa", "accuracy", "WA"), ("macro_f1", "f1", "macro-F1"))
+"""Each reported score: record key, Hub metric type, name on the card."""
+
+
+def corpus_card_facts(corpus: str) -> dict:
+    """What a model card says of the training corpus, read from its corpus module
+    (:func:`ser_hf.corpora.corpus_info`): ``name``, ``dataset_id``, ``license`` (Hub id), ``license_name`` /
+    ``license_link`` for corpora without a standard license, ``language``, ``description`` (with the license terms),
+    ``language_note``, ``citation``, ``protocol``; ``{}`` for a user's folder."""
+    from .corpora import corpus_info
+
+    if "+" in corpus:
+        return multi_corpus_card_facts(corpus.split("+"))
+    info = corpus_info(corpus)
+    if info is None:
+        return {}
+    facts = {
+        "name": info.name,
+        "dataset_id": info.dataset_id,
+        "license": info.license_id,
+        "language": list(info.languages),
+        "description": info.description + ("" if info.license_id != "other" else f" License terms: {info.terms}"),
+        "language_note": info.language_note,
+        "speech": info.speech,
+        "citation": info.citation,
+        "protocol": dict(info.protocols),
+    }
+    if info.license_id == "other":
+        facts.update(license_name=f"{info.dataset_id}-terms", license_link=info.homepage)
+    return facts
+
+
+def multi_corpus_card_facts(names: list[str]) -> dict:
+    """:func:`corpus_card_facts` of a model trained on several corpora (:mod:`ser_hf.multicorpus`): every
+    language, dataset and citation; each corpus's license terms; and, as the card's license, the most restrictive
+    (``license: other``: research, non-commercial use, as the research-only corpora among them demand, and the
+    share-alike and credit terms of the others)."""
+    members = [corpus_card_facts(n) for n in names]
+    members = [m for m in members if m]
+    licenses = {m["license"] for m in members}
+    terms = " ".join(f"{m['name']}: {m['description'].split(' License terms: ')[-1]}" for m in members)
+    facts = {
+        "name": " + ".join(m["name"] for m in members),
+        "dataset_id": "+".join(m["dataset_id"] for m in members),
+        "datasets": [m["dataset_id"] for m in members],
+        "license": licenses.pop() if len(licenses) == 1 else "other",
+        "language": sorted({lang for m in members for lang in m["language"]}),
+        "description": f"{len(members)} corpora together: "
+        + " ".join(f"({k + 1}) {m['description'].split(' License terms: ')[0]}" for k, m in enumerate(members))
+        + " License: the terms of every corpus apply together, so the most restrictive rule: research and "
+        "non-commercial use only. Per corpus: " + "; ".join(f"{m['name']}: {m['license']}" for m in members) + ".",
+        "terms": terms,
+        "language_note": " ".join(m["language_note"] for m in members),
+        "speech": "; ".join(f"{m['name']}: {m['speech'].rstrip('.')}" for m in members) + ".",
+        "citations": [m["citation"] for m in members],
+        "protocol": {
+            "folds": "fold K of every corpus's own speaker-independent protocol together (ser_hf.multicorpus): "
+            + "; ".join(f"{m['name']}: {m['protocol'].get('folds', 'folds')}" for m in members),
+            "loco": "leave one corpus out (EmoBox's cross-corpus setting, Ma et al. 2024): the other corpora train "
+            "and validate, every clip of the left-out corpus is tested",
+        },
+    }
+    if facts["license"] == "other":
+        facts["license_name"] = "research-non-commercial-most-restrictive-of-corpora"  # the terms are in the card
+    return facts
+
+
+BASE_MODEL_CITATIONS = {
+    "whisper": """@inproceedings{radford2023whisper,
+  title={Robust Speech Recognition via Large-Scale Weak Supervision},
+  author={Radford, Alec and Kim, Jong Wook and Xu, Tao and Brockman, Greg and McLeavey, Christine and Sutskever, Ilya},
+  booktitle={ICML}, year={2023}}""",
+    "wav2vec2": """@inproceedings{baevski2020wav2vec,
+  title={wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations},
+  author={Baevski, Alexei and Zhou, Henry and Mohamed, Abdelrahman and Auli, Michael},
+  booktitle={NeurIPS}, year={2020}}""",
+    "hubert": """@article{hsu2021hubert,
+  title={HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden Units},
+  author={Hsu, Wei-Ning and others}, journal={IEEE/ACM TASLP}, year={2021}}""",
+    "wavlm": """@article{chen2022wavlm,
+  title={WavLM: Large-Scale Self-Supervised Pre-Training for Full Stack Speech Processing},
+  author={Chen, Sanyuan and others}, journal={IEEE JSTSP}, year={2022}}""",
+    "data2vec-audio": """@inproceedings{baevski2022data2vec,
+  title={data2vec: A General Framework for Self-supervised Learning in Speech, Vision and Language},
+  author={Baevski, Alexei and others}, booktitle={ICML}, year={2022}}""",
+}
+
+
+def pct(x: float) -> str:
+    """A score in [0, 1] as a percentage with one decimal (``0.5685`` -> ``"56.9"``)."""
+    return f"{100 * x:.1f}"
+
+
+def base_model_of(record: RunRecord, base_model: str | None) -> str | None:
+    """The hub id a pretrained run was fine-tuned from: ``base_model`` if given, else the run's
+    ``--base_model_id``, else its ``--model_name_or_path`` when that is a hub id (a local folder is no hub id)."""
+    model = record.model or {"family": "mel_cnn"}
+    if base_model is not None or model.get("family", "mel_cnn") != "pretrained":
+        return base_model
+    name = model.get("base_model_id") or model.get("base_model", "")
+    return name if name and not Path(name).exists() and name.count("/") == 1 else None
+
+
+def eval_results(record: RunRecord, info: dict, cv: dict | None) -> list[EvalResult]:
+    """The card's ``model-index``: WA / UA / macro-F1 of the cross-validation (mean over folds) when the run is a
+    fold of one, and of this checkpoint's test fold."""
+    split, fold = record.split, record.split.fold
+    results = []
+    for key, mtype, mname in SCORES:
+        args = {
+            "task_type": "audio-classification",
+            "dataset_type": info.get("dataset_id", split.corpus),
+            "dataset_name": f"{info.get('name', split.corpus)} ({split.protocol} protocol)",
+            "metric_type": mtype,
+        }
+        if cv:
+            results.append(
+                EvalResult(
+                    **args,
+                    metric_value=round(cv[key]["mean"], 4),
+                    metric_name=f"{mname} (mean of {cv['num_folds']} folds)",
+                    dataset_split=f"test ({cv['num_folds']}-fold speaker-independent cross-validation)",
+                )
+            )
+        results.append(
+            EvalResult(
+                **args,
+                metric_value=round(record.test[key], 4),
+                metric_name=f"{mname} (this checkpoint, fold {fold})",
+                dataset_split=f"test speakers of fold {fold}",
+            )
+        )
+    return results
+
+
+def card_data(record: RunRecord, info: dict, cv: dict | None, repo_id: str, base_model, license) -> ModelCardData:
+    """The card's YAML metadata: languages, license (the corpus's, or ``license``), datasets, base model, tags and
+    the ``model-index`` of :func:`eval_results`."""
+    model = record.model or {"family": "mel_cnn"}
+    tags = ["audio-classification", "speech-emotion-recognition", "ser_hf", model.get("model_type", "")]
+    if model.get("family") == "pretrained":
+        tags.append(model.get("finetune_mode", ""))
+    own_license = {k: info[k] for k in ("license_name", "license_link") if k in info and not license}
+    return ModelCardData(
+        language=info.get("language"),
+        license=license or info.get("license", "other"),
+        **own_license,
+        library_name="transformers",
+        pipeline_tag="audio-classification",
+        tags=[t for t in tags if t],
+        datasets=info.get("datasets") or [info.get("dataset_id", record.split.corpus)],
+        base_model=base_model,
+        metrics=["accuracy", "recall", "f1"],
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results(record, info, cv),
+    )
+
+
+def results_table(record: RunRecord, cv: dict | None) -> dict:
+    """The results table of the card: its header, separator and rows (percentages), cross-validated (with the
+    spread over seeds of a seed grid) when the run is a fold of a cross-validation."""
+    fold, metrics = record.split.fold, record.test
+    names = (("ua", "UA (%)"), ("wa", "WA (%)"), ("macro_f1", "macro-F1 (%)"))
+    if cv:
+        header = f"{cv['num_folds']}-fold cross-validation, mean +- std over folds"
+        if cv.get("seeds"):
+            header += f" | mean over folds, +- std over {len(cv['seeds'])} seeds"
+        header += f" | this checkpoint (fold {fold} test)"
+        rows = [
+            f"{name} | {format_mean_std(cv[k], digits=1, scale=100)} | "
+            + (f"{format_mean_std(cv['over_seeds'][k], digits=1, scale=100)} | " if cv.get("seeds") else "")
+            + pct(metrics[k])
+            for k, name in names
+        ]
+    else:
+        header = f"fold {fold} test"
+        rows = [f"{name} | {pct(metrics[k])}" for k, name in names]
+    return {"results_header": header, "results_sep": "|---" * (1 + header.count("|") + 1) + "|", "results_rows": rows}
+
+
+def card_facts(run_dir: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None):
+    """Everything the card says, as facts: ``(card_data, fields)``, ``fields`` being the template's variables.
+
+    Raises:
+        ser_hf.run.RunRecordError: the run has no (readable) record.
+    """
+    record = RunRecord.load(run_dir)
+    info = corpus_card_facts(record.split.corpus)
+    model = record.model or {"family": "mel_cnn"}
+    base_model = base_model_of(record, base_model)
+    cv = cross_validation_of(Path(run_dir))
+    split, prep = asdict(record.split), record.preprocessing
+    model_type = model.get("model_type", "mel_cnn")
+    citations = info.get("citations") or ([info["citation"]] if "citation" in info else [])
+    if model.get("family") == "pretrained" and model_type in BASE_MODEL_CITATIONS:
+        citations.append(BASE_MODEL_CITATIONS[model_type])
+    fields = {
+        "model_name": repo_id.split("/")[-1],
+        "repo_id": repo_id,
+        "num_labels": len(record.label_names),
+        "label_list": ", ".join(record.label_names),
+        "labels": list(enumerate(record.label_names)),
+        "model": model,
+        "pretrained": model.get("family") == "pretrained",
+        "base_model": base_model,
+        "base_model_folder": Path(str(model.get("base_model"))).name,
+        "parameters": record.parameters,
+        "training": record.training,
+        "runtime": record.runtime,
+        "test": record.test,
+        "ua": pct(record.test["ua"]),
+        "cv": cv,
+        "cv_ua": format_mean_std(cv["ua"], digits=1, scale=100) if cv else None,
+        "split": split,
+        "sampling_rate": prep.get("sampling_rate") or 16000,
+        "window": int(prep["window_s"]) if model_type == "whisper" and prep.get("window_s") else None,
+        "trim_db": prep.get("trim_db"),
+        "crop_s": prep.get("center_crop_s"),
+        "corpus": info.get("name", split["corpus"]),
+        "dataset_description": info.get("description", f"corpus `{split['corpus']}`"),
+        "speech_note": info.get(
+            "speech", "the user's own recordings; check what they cover before trusting the scores."
+        ),
+        "protocol_description": info.get("protocol", {}).get(split["protocol"], f"protocol `{split['protocol']}`"),
+        "per_corpus": [(name, pct(s["ua"]), s["clips"]) for name, s in record.test.get("per_corpus", {}).items()],
+        "language_note": info.get("language_note", ""),
+        "citations": citations,
+        **results_table(record, cv),
+    }
+    return card_data(record, info, cv, repo_id, base_model, license), fields
+
+
+def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None):
+    """Render the model card of a run: :func:`card_facts` through ``model_cards/template.md``.
+
+    Returns:
+        ``huggingface_hub.ModelCard``.
+
+    Raises:
+        ser_hf.run.RunRecordError: the run has no (readable) record.
+    """
+    data, fields = card_facts(run_dir, repo_id, base_model, license)
+    return ModelCard.from_template(data, template_path=str(TEMPLATE), **fields)

@@ -1,0 +1,330 @@
+"""The training command (``scripts/finetune.py``, ``ser-hf train``): parse, lock the output folder, load and decode
+the corpus, then run one fold, every fold (``--all_folds``) or each of them once per seed (``--seeds``) in the
+grid layout of :mod:`ser_hf.grid`, keeping finished runs with ``--resume_folds``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from transformers import TrainingArguments
+
+from ..corpora import decode_channel, load_corpus
+from ..data import decode_dataset
+from ..folds import make_split, num_folds
+from ..grid import (
+    CrossValidation,
+    RunExistsError,
+    SeedGrid,
+    check_output_dir,
+    fold_dir,
+    remove_run,
+    seed_dir,
+)
+from ..lock import output_dir_lock
+from ..logs import configure_logging
+from ..metrics import format_mean_std
+from ..multicorpus import (
+    corpus_list,
+    data_dirs,
+    decode_corpora,
+    is_multi,
+    load_corpora,
+    make_multi_split,
+    multi_num_folds,
+)
+from ..run import validation_ua
+from .arguments import DataArguments, ModelArguments, check_preprocessing_flags, check_training_args, parse_args
+from .fold import publish, resolve_resume_checkpoint, run_fold
+from .recipe import recipe_of, reuse_fold, run_settings
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse arguments, load and decode the corpus, then train one fold or all of them (once per ``--seeds``),
+    holding the output folder's lock (:func:`ser_hf.lock.output_dir_lock`) throughout.
+
+    Raises:
+        ser_hf.lock.OutputDirLockedError: another running process writes the same ``--output_dir``.
+    """
+    model_args, data_args, training_args = parse_args(argv)
+    # one writer per output folder: a second run into it fails at once (the first process of a distributed run
+    # holds the lock for all of them)
+    first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
+    with output_dir_lock(training_args.output_dir) if first else contextlib.nullcontext():
+        if data_args.seeds:
+            resume = data_args.resume_folds
+            return run_seeds(
+                argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir or resume
+            )
+        return train(model_args, data_args, training_args)
+
+
+def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: bool = False) -> dict:
+    """``--seeds``: the same command once per seed into ``root/seed_S``, then ``root/seeds_results.json``.
+
+    Returns:
+        :class:`ser_hf.grid.SeedGrid` of the runs, as a dict.
+
+    Raises:
+        RunExistsError: ``root`` already holds a finished ``seeds_results.json`` (and neither
+            ``--overwrite_output_dir`` nor ``--all_folds --resume_folds``, which keeps every finished fold).
+        ValueError: a seed given twice.
+    """
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {seeds}: each seed once")
+    if SeedGrid.load(root) is not None and not overwrite:
+        raise RunExistsError(f"{root} already holds seeds_results.json; choose another --output_dir")
+    per_seed: dict[int, dict[int, dict]] = {}
+    for seed in seeds:
+        model_args, data_args, training_args = parse_args(argv)
+        data_args.seeds = None
+        training_args.seed = seed
+        training_args.output_dir = str(seed_dir(root, seed))
+        result = train(model_args, data_args, training_args)
+        per_seed[seed] = result["folds"] if data_args.all_folds else {data_args.fold: result}
+    grid = SeedGrid.of(per_seed)
+    grid.save(root)
+    for k, scores in grid.per_fold.items():
+        logger.info("fold %s over seeds %s: UA %s", k, seeds, format_mean_std(scores["ua"], digits=4))
+    logger.info("over seeds %s: UA %s (mean over folds)", seeds, format_mean_std(grid.overall["ua"], digits=4))
+    return grid.to_dict()
+
+
+def prepare_training_args(training_args: TrainingArguments, data_args: DataArguments) -> tuple[bool, str | None]:
+    """Set the ``TrainingArguments`` that ser_hf decides (best-checkpoint selection from ``--select_best_by``,
+    no column removal), and take publishing out of the Trainer's hands.
+
+    Returns:
+        ``(push, hub_token)``: whether to publish the finished run, and the token, which is removed from
+        ``training_args`` so that it never reaches ``training_args.bin`` in the run and its checkpoints.
+
+    Raises:
+        ValueError: ``--push_to_hub true`` without ``--hub_model_id`` or without a Hugging Face token.
+    """
+    # ser_hf publishes the finished run itself (merged safetensors + model card), not the Trainer's checkpoints
+    push, training_args.push_to_hub = training_args.push_to_hub, False
+    hub_token, training_args.hub_token = training_args.hub_token, None
+    if push:
+        from huggingface_hub import get_token
+
+        if not training_args.hub_model_id:
+            raise ValueError("--push_to_hub true needs --hub_model_id USER/NAME")
+        if not (hub_token or get_token()):
+            raise ValueError("--push_to_hub true needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    select = data_args.select_best_by != "last"
+    training_args.metric_for_best_model = data_args.select_best_by if select else None
+    training_args.greater_is_better = data_args.select_best_by != "loss" if select else None
+    training_args.load_best_model_at_end = select
+    training_args.remove_unused_columns = False
+    return push, hub_token
+
+
+def load_decoded(data_args: DataArguments):
+    """The corpus of ``--corpus`` / ``--data_dir`` and its decoded clips (:func:`ser_hf.data.decode_dataset`, with
+    the corpus's decode channel).
+
+    Returns:
+        ``(corpus, decoded, label_names)``.
+
+    Raises:
+        ValueError: ``--labels`` differs from the corpus's labels.
+    """
+    kwargs = {} if data_args.verify_counts else {"verify_counts": False}
+    if data_args.metadata:
+        kwargs["metadata"] = data_args.metadata
+    if data_args.labels and data_args.corpus == "folder":
+        kwargs["labels"] = list(data_args.labels)
+    corpus = load_corpus(data_args.corpus, data_args.data_dir, data_args.corpus_config, data_args.cache_dir, **kwargs)
+    label_names = corpus.features["label"].names
+    if data_args.labels and sorted(label_names) != sorted(data_args.labels):
+        raise ValueError(
+            f"--labels {data_args.labels} does not match the labels of corpus {data_args.corpus!r} in "
+            f"{data_args.data_dir}: {label_names}"
+        )
+    decoded = decode_dataset(
+        corpus, data_args.sampling_rate, data_args.preprocessing_num_workers, decode_channel(data_args.corpus)
+    )
+    return corpus, decoded, label_names
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """One fold, or every fold with ``--all_folds``, for parsed arguments (the body of :func:`main`).
+
+    Returns:
+        One fold: its record (:meth:`ser_hf.run.RunRecord.to_dict`); ``--all_folds``: the
+        :class:`ser_hf.grid.CrossValidation` as a dict.
+    """
+    check_preprocessing_flags(model_args.model, data_args.trim_db, data_args.max_eval_duration_s)
+    check_training_args(training_args)
+    configure_logging()
+    push, hub_token = prepare_training_args(training_args, data_args)
+    root = Path(training_args.output_dir)
+    resume_checkpoint = resolve_resume_checkpoint(training_args, data_args)
+    protected = {
+        "--data_dir": data_args.data_dir,
+        "--cache_dir": data_args.cache_dir,
+        "--metadata": data_args.metadata,
+        "--resume_from_checkpoint": resume_checkpoint,
+    }
+    if is_multi(data_args.corpus):  # NAME=DIR,NAME=DIR: each folder protected
+        del protected["--data_dir"]
+        names = corpus_list(data_args.corpus)
+        protected |= {f"--data_dir {n}=": d for n, d in data_dirs(names, data_args.data_dir).items()}
+    # resuming accepts fold directories (a finished cross-validation is read back, fold by fold, through the
+    # same recipe check)
+    if training_args.process_index == 0 and not data_args.resume_folds:
+        hint = "--resume_folds true" if data_args.all_folds else "--resume_from_checkpoint true"
+        check_output_dir(
+            root, data_args.overwrite_output_dir, protected, resuming=resume_checkpoint is not None, resume_hint=hint
+        )
+    decoded, label_names, splits = corpus_and_splits(data_args, training_args)
+    args = (model_args, data_args, training_args)
+    if not data_args.all_folds:
+        (split,) = splits.values()
+        metrics = fold_or_kept(*args, decoded, label_names, split, root, protected, resume=data_args.resume_folds)
+        if push and training_args.process_index == 0:
+            publish(root, training_args, hub_token)
+        return metrics
+    return cross_validate(*args, decoded, label_names, splits, root, protected, push, hub_token)
+
+
+def corpus_and_splits(data_args: DataArguments, training_args: TrainingArguments):
+    """The decoded clips, the label names and the split of each fold to run (one fold, or every fold with
+    ``--all_folds``), for an export (``--dataset``), one corpus or several (:mod:`ser_hf.multicorpus`).
+
+    Returns:
+        ``(decoded, label_names, {fold: SplitDefinition})``.
+    """
+    if data_args.dataset:
+        from ..export import load_export
+
+        decoded, label_names, split = load_export(
+            data_args.dataset,
+            data_args.dataset_config,
+            data_args.sampling_rate,
+            data_args.corpus,
+            data_args.cache_dir,
+            data_args.preprocessing_num_workers,
+            training_args.seed,
+        )
+        return decoded, label_names, {split.fold: split}
+    if is_multi(data_args.corpus):
+        return multi_corpus_splits(data_args, training_args)
+    corpus, decoded, label_names = load_decoded(data_args)
+    speakers = corpus["speaker"]
+    folds = range(num_folds(data_args.corpus, speakers, data_args.protocol)) if data_args.all_folds else []
+    splits = {
+        k: make_split(
+            data_args.corpus,
+            speakers,
+            data_args.protocol,
+            k,
+            data_args.num_val_speakers,
+            data_args.test_speakers,
+            data_args.val_speakers,
+            training_args.seed,
+            ids=corpus["id"],
+            labels=corpus["label"],
+        )
+        for k in (folds or [data_args.fold])
+    }
+    return decoded, label_names, splits
+
+
+def multi_corpus_splits(data_args: DataArguments, training_args: TrainingArguments):
+    """:func:`corpus_and_splits` for several corpora; each split records the clips kept and dropped per corpus."""
+    names = corpus_list(data_args.corpus)
+    multi = load_corpora(
+        names,
+        data_dirs(names, data_args.data_dir),
+        data_args.labels,
+        data_args.cache_dir,
+        data_args.verify_counts,
+        label_from=[n for n in names if n != data_args.test_corpus],
+    )
+    decoded = decode_corpora(multi, data_args.sampling_rate, data_args.preprocessing_num_workers)
+    n = multi_num_folds(decoded, names, data_args.protocol)
+    logger.info(
+        "%s: %d clips (%s), labels %s, %d fold(s) of protocol %s",
+        multi.name,
+        len(decoded),
+        ", ".join(f"{k} {v}" for k, v in multi.clips.items()),
+        multi.label_names,
+        n,
+        data_args.protocol,
+    )
+    splits = {}
+    for k in range(n) if data_args.all_folds else [data_args.fold]:
+        split = make_multi_split(
+            decoded, names, data_args.protocol, k, data_args.num_val_speakers, data_args.test_corpus, training_args.seed
+        )
+        split.extra |= {"clips": multi.clips, "dropped_for_labels": multi.dropped}
+        splits[k] = split
+    return decoded, multi.label_names, splits
+
+
+def fold_or_kept(model_args, data_args, training_args, decoded, label_names, split, out: Path, protected, resume):
+    """Train ``split`` into ``out``, or, with ``resume`` (``--resume_folds``), keep the finished run there when it
+    has the same split and recipe (:func:`ser_hf.training.recipe.reuse_fold`); an unfinished one is replaced."""
+    if resume and (out / "metrics.json").exists():
+        return reuse_fold(
+            out,
+            split,
+            run_settings(model_args, data_args, training_args),
+            recipe_of(model_args, data_args, training_args),
+        )
+    if resume and out.exists() and training_args.process_index == 0:
+        logger.warning("--resume_folds: replacing the unfinished run in %s", out)
+        remove_run(out, protected)
+    training_args.output_dir = str(out)
+    return run_fold(model_args, data_args, training_args, decoded, label_names, split)
+
+
+def cross_validate(
+    model_args, data_args, training_args, decoded, label_names, splits: dict, root: Path, protected, push, hub_token
+) -> dict:
+    """``--all_folds``: every fold into ``root/fold_K``, then ``root/cv_results.json``; with ``--push_to_hub`` the
+    fold with the best validation UA (never test) is published.
+
+    Returns:
+        :class:`ser_hf.grid.CrossValidation` as a dict.
+    """
+    results = {}
+    for k, split in splits.items():
+        out = fold_dir(root, k)
+        results[k] = fold_or_kept(
+            model_args, data_args, training_args, decoded, label_names, split, out, protected, data_args.resume_folds
+        )
+    cv = CrossValidation.of(results)
+    if training_args.process_index == 0:
+        cv.save(root)
+    if push and training_args.process_index == 0:
+        best = max(results, key=lambda k: validation_ua(results[k]["runtime"]) or 0.0)
+        publish(fold_dir(root, best), training_args, hub_token)
+    summary = cv.to_dict()
+    logger.info(
+        "cross-validation: %s",
+        "  ".join(f"{k} {format_mean_std(summary[k], digits=4)}" for k in ("wa", "ua", "macro_f1")),
+    )
+    return summary
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """:func:`main` for the command line (``ser-hf train``, ``scripts/finetune.py``): a bad flag, file or corpus
+    prints one ``error:`` line naming it (exit status 2) instead of a traceback."""
+    from ..audio import AudioError
+    from ..corpora import CorpusError
+    from ..download import DownloadError
+
+    try:
+        main(argv)
+    except (ValueError, OSError, CorpusError, AudioError, DownloadError, FloatingPointError) as err:
+        print(f"ser-hf train: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,353 @@
+"""One fold: build the model, train it with :class:`ser_hf.training.trainer.SERTrainer`, ship the checkpoint users
+get (LoRA merged), and test that checkpoint, loaded back through its own feature extractor, as ``pipeline()``
+users run it. Writes the run directory (:class:`ser_hf.run.RunRecord`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from transformers import TrainingArguments, set_seed
+
+from ..data import AudioCollator, WaveformAugment, featurize, select_side, training_lengths
+from ..metrics import compute_ser_metrics, plot_confusion_matrix, trainer_compute_metrics
+from ..models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
+from ..models.pretrained import apply_finetune_mode, export_merged, is_adapter_model, load_backbone, save_adapter
+from ..models.summary import count_parameters, describe_model, describe_preprocessing
+from ..multicorpus import corpus_sample_weights
+from ..run import RunRecord
+from .arguments import DataArguments, ModelArguments, check_preprocessing_flags
+from .recipe import recipe_of, training_settings
+from .trainer import (
+    OUTPUTS_NOT_PREDICTIONS,
+    NonFiniteGuard,
+    SERTrainer,
+    complete_checkpoints,
+    validation_scores,
+    weighted_ce,
+)
+
+if TYPE_CHECKING:
+    from ..folds import SplitDefinition
+
+logger = logging.getLogger(__name__)
+
+
+def build_model(
+    model_args: ModelArguments,
+    label_names: list[str],
+    sampling_rate: int,
+    trim_db: float | None = None,
+    center_crop_s: float | None = None,
+):
+    """Return ``(model, feature_extractor)`` with ``id2label``/``label2id`` in the model config.
+
+    ``--model pretrained`` loads ``--model_name_or_path`` and applies ``--finetune_mode`` (a ``PeftModel`` for
+    ``lora``). The mel-CNN gets a :class:`ser_hf.models.MelCNNFeatureExtractor` holding the clip preprocessing
+    (``trim_db``, ``center_crop_s``), saved with the checkpoint.
+
+    Raises:
+        ValueError: the pretrained feature extractor expects another sampling rate than ``--sampling_rate``, or
+            ``--trim_db`` / ``--max_eval_duration_s`` is given for a pretrained transformer (its exported
+            checkpoint keeps the stock feature extractor, which cannot trim or crop, so ``pipeline()`` users
+            would feed it other audio than it was evaluated on).
+    """
+    check_preprocessing_flags(model_args.model, trim_db, center_crop_s)
+    if model_args.model == "pretrained":
+        model, fe = load_backbone(
+            model_args.model_name_or_path,
+            label_names,
+            weighted_layer_sum=model_args.finetune.weighted_layer_sum,
+            whisper_window_s=model_args.whisper_window_s,
+            classifier_proj_size=model_args.classifier_proj_size,
+        )
+        if fe.sampling_rate != sampling_rate:
+            raise ValueError(
+                f"--sampling_rate {sampling_rate} does not match the feature extractor of "
+                f"{model_args.model_name_or_path} ({fe.sampling_rate} Hz); pass --sampling_rate {fe.sampling_rate}"
+            )
+        return apply_finetune_mode(model, model_args.finetune), fe
+    id2label = dict(enumerate(label_names))
+    label2id = {v: k for k, v in id2label.items()}
+    config = MelCNNConfig(
+        sampling_rate=sampling_rate,
+        n_mels=model_args.n_mels,
+        channels=model_args.channels,
+        dropout=model_args.dropout,
+        normalize=model_args.normalize,
+        pooling=model_args.pooling,
+        freq_pooling=model_args.freq_pooling,
+        spec_augment=model_args.spec_augment,
+        num_labels=len(label_names),
+        id2label=id2label,
+        label2id=label2id,
+    )
+    fe = MelCNNFeatureExtractor(sampling_rate=sampling_rate, trim_db=trim_db, center_crop_s=center_crop_s)
+    return MelCNNForAudioClassification(config), fe
+
+
+def run_fold(model_args, data_args, training_args, decoded, label_names, split: SplitDefinition) -> dict:
+    """Train on ``split``'s train side, select by validation, test on its test side; write the run directory.
+
+    The test scores come from the saved checkpoint loaded back from the run directory and fed through its own
+    feature extractor (:func:`ser_hf.evaluation.predict_probabilities`), i.e. what ``pipeline()`` users get.
+
+    Args:
+        decoded: the decoded corpus (:func:`ser_hf.data.decode_dataset`): ``input_values`` float32 waveforms at
+            ``--sampling_rate`` Hz, ``label``, ``num_samples``, ``speaker``.
+        label_names: class names in label-index order (stored as ``id2label``).
+
+    Returns:
+        The test metrics dict written to ``metrics.json`` (:meth:`ser_hf.run.RunRecord.to_dict`).
+    """
+    out = Path(training_args.output_dir)
+    set_seed(training_args.seed)
+    full = {s: select_side(decoded, split, s) for s in ("train", "validation", "test")}
+    sides = {
+        s: full[s].select_columns(["input_values", "label", "num_samples"]).with_format("numpy")
+        for s in ("train", "validation", "test")
+    }
+    corpus_of = {s: full[s]["corpus"] if "corpus" in full[s].column_names else None for s in full}
+    model, fe = build_model(
+        model_args, label_names, data_args.sampling_rate, data_args.trim_db, data_args.max_eval_duration_s
+    )
+    params = count_parameters(model)
+    log_fold(split.fold, {k: len(v) for k, v in sides.items()}, params)
+    weights = None
+    if data_args.corpus_sampling_alpha is not None:
+        weights = corpus_sample_weights(corpus_of["train"], data_args.corpus_sampling_alpha)
+    trainer = make_trainer(model_args, data_args, training_args, model, fe, sides, len(label_names), weights)
+    runtime = train_and_check(trainer, data_args, training_args)
+    test_waves = [np.asarray(w, dtype=np.float32) for w in sides["test"]["input_values"]]
+    description = save_shipped(trainer, model_args, fe, out, test_waves, runtime)
+
+    # what users get: the saved checkpoint, loaded back, through its own feature extractor
+    from ..evaluation import predict_probabilities
+    from ..inference import load_classifier
+
+    shipped, shipped_fe = load_classifier(str(out), device=str(training_args.device))
+    probs = predict_probabilities(shipped, shipped_fe, test_waves, training_args.per_device_eval_batch_size)
+    pred, ref = probs.argmax(-1), np.asarray(sides["test"]["label"])
+    test = compute_ser_metrics(pred, ref, len(label_names))
+    if corpus_of["test"] is not None:  # several corpora: every score also per corpus
+        test["per_corpus"] = per_corpus_scores(pred, ref, corpus_of["test"], len(label_names))
+    record = RunRecord(
+        split=split,
+        label_names=label_names,
+        test=test,
+        preprocessing=describe_preprocessing(shipped_fe),
+        model=description,
+        parameters=params,
+        training=training_settings(training_args, data_args),
+        runtime=runtime,
+        recipe=recipe_of(model_args, data_args, training_args),
+    )
+    if trainer.is_world_process_zero():
+        plot_confusion_matrix(
+            record.test["confusion_matrix"],
+            label_names,
+            out / "confusion_matrix.png",
+            title=f"{split.corpus} fold {split.fold}: UA {record.ua:.3f}",
+        )
+        record.save(out)  # last: metrics.json is what marks the fold finished (--resume_folds keeps it)
+    logger.info(
+        "fold %s test: WA %.4f  UA %.4f  macro-F1 %.4f  (%.0f s)",
+        split.fold,
+        record.wa,
+        record.ua,
+        record.macro_f1,
+        runtime["train_wall_time_s"],
+    )
+    return record.to_dict()
+
+
+def log_fold(fold: int | None, clips: dict[str, int], params: dict) -> None:
+    """Log a fold's side sizes and trainable parameters (:func:`ser_hf.models.summary.count_parameters`)."""
+    logger.info(
+        "fold %s: train %d / validation %d / test %d clips; trainable parameters %s of %s (%.2f %%; backbone %s of "
+        "%s = %.2f %%, head %s)",
+        fold,
+        clips["train"],
+        clips["validation"],
+        clips["test"],
+        f"{params['trainable']:,}",
+        f"{params['total']:,}",
+        100 * params["trainable_share"],
+        f"{params['trainable_backbone']:,}",
+        f"{params['backbone']:,}",
+        100 * params["trainable_backbone_share"],
+        f"{params['head']:,}",
+    )
+
+
+def per_corpus_scores(pred, ref, corpora: list[str], num_labels: int) -> dict[str, dict]:
+    """WA / UA / macro-F1 and clip count of each corpus of a test side spanning several, over the labels that
+    corpus has (a corpus without, say, ``calm`` is not scored on it; a wrong ``calm`` answer still counts as wrong).
+
+    Args:
+        pred / ref: class indices, shape ``(num_clips,)``.
+        corpora: the corpus of every clip, shape ``(num_clips,)``.
+    """
+    out = {}
+    corpora = np.asarray(corpora)
+    for name in sorted(set(corpora.tolist())):
+        rows = corpora == name
+        scores = compute_ser_metrics(pred[rows], ref[rows], num_labels)  # UA and macro-F1 over classes present
+        out[name] = {k: scores[k] for k in ("wa", "ua", "macro_f1")} | {"clips": int(rows.sum())}
+    return out
+
+
+def make_trainer(
+    model_args, data_args, training_args, model, fe, sides: dict, num_labels: int, sample_weights=None
+) -> SERTrainer:
+    """The :class:`SERTrainer` of one fold: length-grouped batches when asked, the class-weighted loss
+    (inverse class frequency of the train side), augmentation and random crops on training batches only, and
+    ``sample_weights`` (one per training clip) for corpus-balanced sampling."""
+    if training_args.train_sampling_strategy == "group_by_length":  # batches of similar length: less padding
+        name = training_args.length_column_name
+        lengths = training_lengths(sides["train"]["input_values"], fe)
+        sides["train"] = sides["train"].remove_columns([c for c in [name] if c in sides["train"].column_names])
+        sides["train"] = sides["train"].add_column(name, lengths).with_format("numpy")
+
+    loss_func = None
+    if data_args.class_weighted_loss:
+        counts = np.bincount(np.asarray(sides["train"]["label"]), minlength=num_labels).astype(float)
+        weights = torch.tensor(counts.sum() / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
+        loss_func = weighted_ce(weights, training_args.label_smoothing_factor)
+
+    augment = WaveformAugment() if data_args.augment else None
+    train_collator = AudioCollator(
+        fe, train=True, max_duration_s=data_args.max_duration_s, augment=augment, seed=training_args.seed
+    )
+    return SERTrainer(
+        eval_data_collator=AudioCollator(fe, train=False),
+        model=model,
+        args=training_args,
+        train_dataset=sides["train"],
+        eval_dataset=sides["validation"],
+        data_collator=train_collator,
+        processing_class=fe,
+        compute_metrics=trainer_compute_metrics(num_labels),
+        compute_loss_func=loss_func,
+        callbacks=[NonFiniteGuard()],
+        ema_decay=data_args.ema_decay,
+        mixup_alpha=data_args.mixup_alpha,
+        train_sample_weights=sample_weights,
+    )
+
+
+def train_and_check(trainer: SERTrainer, data_args, training_args) -> dict:
+    """Train; refuse a model holding NaN / inf weights.
+
+    Returns:
+        The run record's ``runtime`` section: wall time (seconds), the shipped checkpoint and its validation
+        scores, the device, thread count and world size.
+
+    Raises:
+        FloatingPointError: a weight tensor of the trained model is not finite (nothing is saved as finished).
+    """
+    start = time.time()
+    train_result = trainer.train(
+        resume_from_checkpoint=training_args.resume_from_checkpoint, ignore_keys_for_eval=OUTPUTS_NOT_PREDICTIONS
+    )
+    wall = time.time() - start
+    bad = [n for n, p in trainer.model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise FloatingPointError(
+            f"{len(bad)} weight tensors of the trained model hold NaN / inf (e.g. {bad[0]}); nothing was saved as a "
+            "finished run (lower --learning_rate, or check the data)"
+        )
+    select = data_args.select_best_by != "last"
+    shipped_validation = validation_scores(trainer.state, trainer.state.best_global_step if select else None)
+    return {
+        "train_wall_time_s": wall,
+        "train_runtime_s": train_result.metrics.get("train_runtime"),
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation": shipped_validation.get(data_args.select_best_by if select else "ua"),
+        "validation": shipped_validation,
+        "select_best_by": data_args.select_best_by,
+        "device": str(training_args.device)
+        + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
+        "threads": torch.get_num_threads(),
+        "world_size": training_args.world_size,
+        "train_clips": len(trainer.train_dataset),
+        "epochs_run": float(trainer.state.epoch or 0.0),
+    }
+
+
+def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: dict) -> dict:
+    """Write the checkpoint users get into ``out``: LoRA adapters saved, then merged into a plain transformers
+    checkpoint (the largest logit difference to the adapter model goes into ``runtime``); other models as the
+    Trainer saves them (the best checkpoint with ``load_best_model_at_end``).
+
+    Returns:
+        :func:`ser_hf.models.summary.describe_model` of the trained model (with ``base_model_id`` when given).
+    """
+    trained = trainer.accelerator.unwrap_model(trainer.model)
+    description = describe_model(trained, model_args.model_name_or_path, model_args.finetune)
+    if model_args.model == "pretrained" and model_args.base_model_id:
+        description["base_model_id"] = model_args.base_model_id
+    if trainer.is_world_process_zero():
+        if is_adapter_model(trained):
+            # adapter-only artifact first: merging below changes the model in place
+            save_adapter(trained, out / "adapter")
+            diff = export_merged(trained, fe, out, featurize(fe, test_waves[:8]))
+            runtime["export_max_abs_logit_diff"] = diff
+            logger.info("merged LoRA export: largest logit difference to the adapter model %.2e", diff)
+        else:
+            trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor
+    trainer.accelerator.wait_for_everyone()
+    return description
+
+
+def resolve_resume_checkpoint(training_args: TrainingArguments, data_args: DataArguments) -> str | None:
+    """``--resume_from_checkpoint true`` -> the last ``checkpoint-N`` in ``--output_dir``; a path is checked.
+
+    Raises:
+        ValueError: used with ``--all_folds`` (use ``--resume_folds``), no checkpoint to resume from, or the
+            path is not a checkpoint folder (the message names it).
+    """
+    value = training_args.resume_from_checkpoint
+    if value in (None, "", "false", "False"):
+        training_args.resume_from_checkpoint = None
+        return None
+    if data_args.all_folds:
+        raise ValueError(
+            "--resume_from_checkpoint resumes one fold; with --all_folds use --resume_folds true (finished folds are "
+            "kept, unfinished ones trained again)"
+        )
+    if value in ("true", "True"):
+        out = Path(training_args.output_dir)
+        complete = complete_checkpoints(out) if out.is_dir() else []
+        last = str(complete[-1]) if complete else None
+        if last is None:
+            raise ValueError(f"--resume_from_checkpoint true: no checkpoint-N folder in --output_dir {out} to resume")
+        if (out / "metrics.json").exists():
+            raise ValueError(
+                f"--resume_from_checkpoint true: {out} holds a finished run (metrics.json); nothing to resume"
+            )
+        value = last
+    if not (Path(value) / "trainer_state.json").is_file():
+        raise ValueError(f"--resume_from_checkpoint {value}: not a Trainer checkpoint folder (no trainer_state.json)")
+    training_args.resume_from_checkpoint = str(value)
+    logger.info("resuming from %s", value)
+    return str(value)
+
+
+def publish(run_dir: Path, training_args: TrainingArguments, token: str | None = None) -> None:
+    """``--push_to_hub``: upload a finished run with its model card (:func:`ser_hf.hub.push_to_hub`)."""
+    from ..hub import push_to_hub
+
+    result = push_to_hub(
+        run_dir,
+        training_args.hub_model_id,
+        private=bool(training_args.hub_private_repo),
+        revision=getattr(training_args, "hub_revision", None),
+        token=token,
+    )
+    logger.info("pushed %s to %s: %s", run_dir, training_args.hub_model_id, result["url"])

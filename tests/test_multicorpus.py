@@ -1,0 +1,234 @@
+"""Several corpora as one training set (ser_hf.multicorpus): the combined schema, the label set, the folds and
+leave-one-corpus-out, corpus-balanced sampling, training end to end, and evaluation of a member corpus through
+the leakage guard."""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from ser_hf.folds import LeakageError, make_split
+from ser_hf.multicorpus import (
+    corpus_list,
+    corpus_sample_weights,
+    data_dirs,
+    decode_corpora,
+    load_corpora,
+    make_multi_split,
+    multi_num_folds,
+)
+
+from .conftest import TINY_MELCNN, quick_run_args
+from .test_eyase_emovo_urdu import write_emovo, write_eyase, write_urdu
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpora")
+    return {
+        "eyase": write_eyase(root / "eyase"),
+        "emovo": write_emovo(root / "emovo", sentences=("b1",)),
+        "urdu": write_urdu(root / "urdu"),
+    }
+
+
+@pytest.fixture(scope="module")
+def combined(trees, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return load_corpora(list(trees), dict(trees), cache_dir=str(cache), verify_counts=False)
+
+
+def test_corpus_and_folder_lists_are_checked_with_the_valid_choices():
+    assert corpus_list("ravdess,emovo") == ["ravdess", "emovo"] and corpus_list("urdu") == ["urdu"]
+    with pytest.raises(ValueError, match=r"unknown corpus \['iemocap'\]; valid corpora: anad, emovdb"):
+        corpus_list("ravdess,iemocap")
+    with pytest.raises(ValueError, match="each corpus once"):
+        corpus_list("emovo,emovo")
+    assert data_dirs(["ravdess", "emovo"], "emovo=/data/emovo") == {"ravdess": None, "emovo": "/data/emovo"}
+    with pytest.raises(ValueError, match=r"'eyase=/x' is not NAME=DIR for one of the corpora"):
+        data_dirs(["ravdess", "emovo"], "emovo=/e,eyase=/x")
+    with pytest.raises(ValueError, match=r"needs NAME=DIR for \['emovo'\]"):
+        data_dirs(["ravdess", "emovo"], None)
+
+
+def test_combined_corpora_share_the_schema_with_prefixed_speakers_and_the_union_of_labels(combined):
+    ds = combined.dataset
+    # union in the canonical order: EMOVO brings fear, disgust and surprise to the four of EYASE and URDU
+    assert combined.label_names == ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert ds.features["label"].names == combined.label_names
+    assert combined.clips == {"eyase": 24, "emovo": 42, "urdu": 58} and len(ds) == 124
+    assert all(v == {} for v in combined.dropped.values())
+    assert dict(zip(ds["corpus"], ds["language"])) == {"eyase": "ar", "emovo": "it", "urdu": "ur"}
+    assert all(s.startswith(f"{c}/") for c, s in zip(ds["corpus"], ds["speaker"]))
+    assert len(set(ds["id"])) == len(ds)
+    names = ds.features["label"].names
+    # EMOVO's 'gio' is happy, read through the canonical vocabulary
+    emovo_happy = [i for i, (c, y) in enumerate(zip(ds["corpus"], ds["label"])) if c == "emovo" and names[y] == "happy"]
+    assert len(emovo_happy) == 6 and all(ds[i]["id"].startswith("emovo/gio-") for i in emovo_happy)
+
+
+def test_labels_outside_the_chosen_set_are_dropped_and_counted_per_corpus(trees, tmp_path):
+    labels = ["angry", "Happiness", "neutral", "sad"]
+    multi = load_corpora(["eyase", "emovo"], dict(trees), labels, str(tmp_path), verify_counts=False)
+    assert multi.label_names == ["angry", "happy", "neutral", "sad"]
+    assert multi.clips == {"eyase": 24, "emovo": 24}
+    assert multi.dropped == {"eyase": {}, "emovo": {"fearful": 6, "disgust": 6, "surprised": 6}}
+    with pytest.raises(ValueError, match="'boredom' is not a known emotion label"):
+        load_corpora(["eyase", "emovo"], dict(trees), ["angry", "boredom"], str(tmp_path), verify_counts=False)
+
+
+def test_fold_k_takes_fold_k_of_every_corpus_and_loco_tests_one_whole_corpus(combined):
+    ds, names = combined.dataset, combined.names
+    assert multi_num_folds(ds, names) == 4  # URDU has 4 folds, EYASE and EMOVO 6
+    by_corpus = {n: [s.split("/", 1)[1] for c, s in zip(ds["corpus"], ds["speaker"]) if c == n] for n in names}
+    for k in range(4):
+        split = make_multi_split(ds, names, "folds", k)
+        assert split.corpus == "eyase+emovo+urdu" and split.corpora == names
+        for name in names:
+            own = make_split(name, by_corpus[name], "folds", k)
+            view = split.for_corpus(name)
+            assert (view.train_speakers, view.val_speakers, view.test_speakers) == (
+                own.train_speakers,
+                own.val_speakers,
+                own.test_speakers,
+            )
+    with pytest.raises(ValueError, match=r"--fold 4 is out of range for eyase\+emovo\+urdu/folds; expected 0..3"):
+        make_multi_split(ds, names, "folds", 4)
+
+    loco = make_multi_split(ds, names, "loco", 0, test_corpus="emovo")
+    assert loco.test_speakers == sorted(f"emovo/{s}" for s in set(by_corpus["emovo"]))
+    eyase0 = make_split("eyase", by_corpus["eyase"], "folds", 0)
+    assert {f"eyase/{s}" for s in eyase0.test_speakers} <= set(loco.train_speakers)  # fold 0's test side trains
+    assert loco.for_corpus("emovo").train_speakers == [] and loco.for_corpus("emovo").protocol == "loco"
+    assert loco.for_corpus("ravdess") is None
+    with pytest.raises(ValueError, match="needs --test_corpus, one of"):
+        make_multi_split(ds, names, "loco", 0)
+
+
+def test_corpus_balanced_sampling_draws_corpora_in_proportion_to_n_to_the_alpha():
+    corpora = ["a"] * 900 + ["b"] * 100
+    for alpha, share_a in ((1.0, 0.9), (0.0, 0.5), (0.5, 30 / 40)):
+        w = corpus_sample_weights(corpora, alpha)
+        assert w.shape == (1000,) and w.sum() == pytest.approx(1.0)
+        assert w[:900].sum() == pytest.approx(share_a)
+
+
+def test_decoding_keeps_each_corpus_channel_and_the_row_order(combined):
+    decoded = decode_corpora(combined, 16000)
+    assert decoded["id"] == combined.dataset["id"] and all(n == 4000 for n in decoded["num_samples"])
+
+
+@pytest.mark.slow  # trains tiny models end to end
+def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_each(trees, tmp_path):
+    from ser_hf.evaluation import evaluate_checkpoint
+    from ser_hf.run import RunRecord
+    from ser_hf.training import main as train
+
+    run = tmp_path / "loco"
+    dirs = ",".join(f"{k}={v}" for k, v in trees.items())
+    base = quick_run_args("eyase_melcnn.yaml", trees["eyase"], tmp_path / "cache", run, *TINY_MELCNN)
+    base[base.index("--data_dir") + 1] = dirs
+    base += ["--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--corpus_sampling_alpha", "0.5"]
+    train([*base, "--protocol", "loco", "--test_corpus", "urdu"])
+    record = RunRecord.load(run)
+    assert record.split.corpus == "eyase+emovo+urdu" and record.split.extra["test_corpus"] == "urdu"
+    assert record.split.extra["corpora"]["urdu"] == {"role": "test corpus"}
+    assert record.split.extra["clips"] == {"eyase": 24, "emovo": 42, "urdu": 58}
+    assert set(record.test["per_corpus"]) == {"urdu"} and record.test["per_corpus"]["urdu"]["clips"] == 58
+    assert record.recipe["corpus_sampling_alpha"] == 0.5 and record.recipe["test_corpus"] == "urdu"
+    # the left-out corpus, evaluated on its own: every clip, nothing seen in training
+    report = evaluate_checkpoint(
+        str(run), "urdu", str(trees["urdu"]), cache_dir=str(tmp_path / "c2"), verify_counts=False
+    )
+    assert report["scope"] == "test" and report["num_clips"] == 58 and report["leakage"]["checked"]
+    assert report["shared_labels"] == ["neutral", "happy", "sad", "angry"] and report["clips_dropped_for_labels"] == 0
+    # a member corpus it trained on: its training speakers are refused by the leakage guard
+    with pytest.raises(LeakageError, match="trained / validated on speakers"):
+        evaluate_checkpoint(
+            str(run), "eyase", str(trees["eyase"]), split="all", cache_dir=str(tmp_path / "c3"), verify_counts=False
+        )
+
+    folds_run = tmp_path / "folds"
+    base[base.index("--output_dir") + 1] = str(folds_run)
+    train([*base, "--fold", "1"])
+    record = RunRecord.load(folds_run)
+    per_corpus = record.test["per_corpus"]
+    assert set(per_corpus) == {"eyase", "emovo", "urdu"}
+    assert sum(v["clips"] for v in per_corpus.values()) == sum(record.test["support"])
+    split = json.loads((folds_run / "split.json").read_text())
+    assert Counter(s.split("/")[0] for s in split["test_speakers"]) == Counter({"eyase": 1, "emovo": 1, "urdu": 4})
+    assert np.isfinite(record.ua)
+
+    # compare scores a multi-corpus run on one member's test side (the speakers of that corpus's fold 1) ...
+    from ser_hf.compare import compare_systems
+
+    report = compare_systems(
+        {"multi": str(folds_run)},
+        "eyase",
+        str(trees["eyase"]),
+        str(tmp_path / "cmp"),
+        num_bootstrap=50,
+        cache_dir=str(tmp_path / "c4"),
+        verify_counts=False,
+    )
+    scored = json.loads((folds_run / "eval_eyase_test" / "metrics.json").read_text())
+    assert scored["speakers"] == ["Male01"] and scored["num_clips"] == 4 and report["systems"]
+    # ... and refuses a leave-one-corpus-out run on a corpus it trained on whole
+    with pytest.raises(ValueError, match="was trained on 'eyase\\+emovo\\+urdu', all of it, so it has no test side"):
+        compare_systems({"loco": str(run)}, "eyase", str(trees["eyase"]), str(tmp_path / "cmp2"), verify_counts=False)
+
+
+@pytest.mark.slow  # trains tiny models end to end
+def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_reference(trees, tmp_path):
+    from ser_hf.crosscorpus import cross_corpus
+    from ser_hf.training import main as train
+
+    runs = {"eyase_only": tmp_path / "eyase_only", "loco_urdu": tmp_path / "loco"}
+    single = quick_run_args("eyase_melcnn.yaml", trees["eyase"], tmp_path / "cache", runs["eyase_only"], *TINY_MELCNN)
+    train([*single, "--verify_counts", "false"])
+    multi = quick_run_args("eyase_melcnn.yaml", "", tmp_path / "cache", runs["loco_urdu"], *TINY_MELCNN)
+    multi[multi.index("--data_dir") + 1] = ",".join(f"{k}={v}" for k, v in trees.items())
+    train(
+        [*multi, "--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--protocol", "loco"]
+        + ["--test_corpus", "urdu"]
+    )
+    corpora = {"urdu": str(trees["urdu"]), "eyase": str(trees["eyase"])}
+    report = cross_corpus(
+        {k: str(v) for k, v in runs.items()},
+        corpora,
+        str(tmp_path / "report"),
+        reference="eyase_only",
+        num_bootstrap=200,
+        cache_dir=str(tmp_path / "c"),
+        verify_counts=False,
+    )
+    single_row, loco_row = report["systems"]
+    assert loco_row["scores"]["eyase"] is None  # trained on all of EYASE: nothing unseen to score
+    urdu = loco_row["scores"]["urdu"]
+    assert urdu["scope"] == "test" and urdu["num_clips"] == 58 == single_row["scores"]["urdu"]["num_clips"]
+    diff = urdu["vs_reference"]
+    assert diff["ua_difference"] == pytest.approx(urdu["ua"] - single_row["scores"]["urdu"]["ua"])
+    assert diff["ci95_low"] <= diff["ua_difference"] <= diff["ci95_high"] and diff["num_units"] == 29
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "trained on all of it" in md and "UA minus that of **eyase_only** on the same clips" in md
+
+
+@pytest.mark.slow  # trains tiny models end to end
+def test_model_card_of_a_multi_corpus_run_lists_every_corpus_and_the_most_restrictive_terms(trees, tmp_path):
+    from ser_hf.corpora import emovo, eyase, urdu
+    from ser_hf.hub import build_model_card
+    from ser_hf.training import main as train
+
+    run = tmp_path / "run"
+    args = quick_run_args("eyase_melcnn.yaml", "", tmp_path / "cache", run, *TINY_MELCNN)
+    args[args.index("--data_dir") + 1] = ",".join(f"{k}={v}" for k, v in trees.items())
+    train([*args, "--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--fold", "2"])
+    card = str(build_model_card(run, "user/multi"))
+    assert "license: other" in card and "license_name: research-non-commercial-most-restrictive-of-corpora" in card
+    assert all(f"- {lang}\n" in card for lang in ("ar", "it", "ur"))
+    assert all(f"- {d}\n" in card for d in ("eyase", "emovo", "urdu"))
+    for info in (eyase.INFO, emovo.INFO, urdu.INFO):
+        assert info.citation.split("{")[1].split(",")[0] in card  # every corpus cited
+    assert "research and non-commercial use only" in card
+    assert "This checkpoint's test side by corpus: emovo: UA" in card and "urdu: UA" in card
