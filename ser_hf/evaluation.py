@@ -75,6 +75,132 @@ def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16)
     return probs
 
 
+def scored_speakers(corpus, speakers, saved, trained, fold, split, protocol) -> tuple[list[str], str]:
+    """The speakers an evaluation scores and its scope name: fold ``K``'s test side (``fold{K}``), the
+    checkpoint's own test side of this corpus (``test``) or every speaker (``all``).
+
+    Args:
+        saved: the checkpoint's split as seen from ``corpus`` (:meth:`SplitDefinition.for_corpus`), or ``None``.
+        trained: the checkpoint's whole split, or ``None`` (named in errors).
+
+    Raises:
+        ValueError: ``split="test"`` without a split for this corpus.
+    """
+    if fold is not None:
+        proto = protocol or (saved.protocol if saved is not None and saved.protocol != "loco" else "folds")
+        return make_split(corpus, speakers, proto, fold).test_speakers, f"fold{fold}"
+    if split == "test":
+        if saved is None:
+            raise ValueError(
+                f"--split test needs the checkpoint's split.json for corpus {corpus!r}"
+                + (f" (it was trained on {trained.corpus!r})" if trained else " (the checkpoint has none)")
+                + "; use --fold K or --split all"
+            )
+        return saved.test_speakers, "test"
+    return sorted(set(speakers)), "all"
+
+
+def check_leakage(model, corpus: str, chosen: list[str], saved, allow_seen_speakers: bool) -> dict:
+    """The report's ``leakage`` block: whether the checkpoint's split could be checked, and the scored speakers it
+    trained or validated on.
+
+    Raises:
+        LeakageError: such speakers are scored and ``allow_seen_speakers`` is off.
+    """
+    leakage = {"checked": saved is not None, "seen_speakers": []}
+    if saved is None:
+        return leakage
+    seen = sorted(set(chosen) & (set(saved.train_speakers) | set(saved.val_speakers)))
+    leakage["seen_speakers"] = seen
+    if seen and not allow_seen_speakers:
+        raise LeakageError(
+            f"{model} was trained / validated on speakers {seen} of {corpus}, which this evaluation would "
+            "score; choose another fold or split, or pass --allow_seen_speakers to score them anyway "
+            "(the report will flag it)"
+        )
+    if seen:
+        logger.warning("scoring speakers the model has seen in training / validation: %s", seen)
+    return leakage
+
+
+def label_plan(clf, ds, corpus: str, label_aliases: dict[str, str] | None):
+    """How the model's labels meet the corpus's (:func:`ser_hf.labels.shared_label_plan`).
+
+    Raises:
+        ValueError: fewer than two shared labels (a score over one label is trivially perfect).
+    """
+    model_labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    plan = shared_label_plan(model_labels, ds.features["label"].names, label_aliases)
+    if len(plan.shared) < 2:
+        raise ValueError(
+            f"the model and {corpus} share only the label {plan.shared}: renormalised over one label every clip "
+            "would be scored correct; map more labels with --label_alias, or use `ser-hf predict` to see the "
+            "model's answers over all its labels"
+        )
+    return plan
+
+
+def clips_to_score(ds, chosen: list[str], scope: str, saved, plan, corpus: str) -> tuple[list[int], list[bool]]:
+    """Rows of ``ds`` to score: clips of the ``chosen`` speakers (of the utterance-level test side for a
+    ``speaker_dependent`` checkpoint) whose label the model shares; and which rows were in scope at all.
+
+    Raises:
+        ValueError: no clip is left.
+    """
+    keep_label = set(plan.corpus_index)
+    wanted = set(chosen)
+    in_scope = [s in wanted for s in ds["speaker"]]
+    if scope == "test" and saved.protocol == "speaker_dependent":  # utterance-level test side
+        test_ids = set(saved.extra["utterances"]["test"])
+        in_scope = [u in test_ids for u in ds["id"]]
+    rows = [i for i, (ok, y) in enumerate(zip(in_scope, ds["label"], strict=True)) if ok and y in keep_label]
+    if not rows:
+        raise ValueError(f"no clip of {corpus} is left to score: {len(wanted)} speakers, shared labels {plan.shared}")
+    return rows, in_scope
+
+
+def score_clips(clf, fe, subset, plan, batch_size: int):
+    """Predict decoded clips through the checkpoint's feature extractor, renormalised over the shared labels.
+
+    Returns:
+        ``(pred, ref, probs, inference)``: predicted and reference indices into ``plan.shared``, shape
+        ``(num_clips,)``; probabilities ``(num_clips, len(plan.shared))``; the report's ``inference`` block.
+    """
+    keep_label = {c: k for k, c in enumerate(plan.corpus_index)}
+    waves = [np.asarray(w, dtype=np.float32) for w in subset.with_format("numpy")["input_values"]]
+    start = time.perf_counter()
+    probs = predict_probabilities(clf, fe, waves, batch_size)[:, plan.model_index]
+    inference_s = time.perf_counter() - start
+    audio_s = sum(len(w) for w in waves) / fe.sampling_rate
+    probs = probs / probs.sum(axis=1, keepdims=True)  # renormalised over the shared labels
+    ref = np.array([keep_label[y] for y in subset["label"]])
+    inference = inference_timing(inference_s, audio_s, str(next(clf.parameters()).device), batch_size)
+    return probs.argmax(1), ref, probs, inference
+
+
+def report_of(pred, ref, subset, plan, fe, facts: dict, leakage: dict, inference: dict, trained) -> dict:
+    """The evaluation report: :func:`ser_hf.metrics.compute_ser_metrics` over the shared labels, then ``facts``
+    (model, corpus, scope, speakers, clip count), the preprocessing, the label plan, per-speaker and per-gender
+    UA, the leakage check, inference timing and what the checkpoint was trained on."""
+    report = compute_ser_metrics(pred, ref, len(plan.shared))
+    report.update(
+        **facts,
+        preprocessing=describe_preprocessing(fe),
+        label_names=plan.shared,
+        shared_labels=plan.shared,
+        dropped_model_labels=plan.dropped_model,
+        dropped_corpus_labels=plan.dropped_corpus,
+        per_speaker=group_ua(pred, ref, subset["speaker"]),
+        per_gender=group_ua(pred, ref, subset["gender"]) if all(subset["gender"]) else {},
+        leakage=leakage,
+        inference=inference,
+        trained_on=None
+        if trained is None
+        else {"corpus": trained.corpus, "protocol": trained.protocol, "fold": trained.fold},
+    )
+    return report
+
+
 def evaluate_checkpoint(
     model: str,
     corpus: str,
@@ -127,97 +253,25 @@ def evaluate_checkpoint(
     trained = load_checkpoint_split(model)
     # the checkpoint's split as seen from this corpus (a member of a multi-corpus split included)
     saved = trained.for_corpus(corpus) if trained is not None else None
-    same_corpus = saved is not None
     if fold is None and split is None:
-        split = "test" if same_corpus else "all"
+        split = "test" if saved is not None else "all"
 
     if corpus == "folder" and label_aliases:  # the same mapping merges differently written labels of the folder
         corpus_kwargs.setdefault("label_aliases", dict(label_aliases))
     ds = load_corpus(corpus, data_dir, corpus_config, cache_dir, **corpus_kwargs)
     speakers = ds["speaker"]
-    if fold is not None:
-        proto = protocol or (saved.protocol if same_corpus and saved.protocol != "loco" else "folds")
-        chosen = make_split(corpus, speakers, proto, fold).test_speakers
-        scope = f"fold{fold}"
-    elif split == "test":
-        if not same_corpus:
-            raise ValueError(
-                f"--split test needs the checkpoint's split.json for corpus {corpus!r}"
-                + (f" (it was trained on {trained.corpus!r})" if trained else " (the checkpoint has none)")
-                + "; use --fold K or --split all"
-            )
-        chosen = saved.test_speakers
-        scope = "test"
-    else:
-        chosen = sorted(set(speakers))
-        scope = "all"
-
-    leakage = {"checked": same_corpus, "seen_speakers": []}
-    if leakage["checked"]:
-        seen = sorted(set(chosen) & (set(saved.train_speakers) | set(saved.val_speakers)))
-        leakage["seen_speakers"] = seen
-        if seen and not allow_seen_speakers:
-            raise LeakageError(
-                f"{model} was trained / validated on speakers {seen} of {corpus}, which this evaluation would "
-                "score; choose another fold or split, or pass --allow_seen_speakers to score them anyway "
-                "(the report will flag it)"
-            )
-        if seen:
-            logger.warning("scoring speakers the model has seen in training / validation: %s", seen)
-
+    chosen, scope = scored_speakers(corpus, speakers, saved, trained, fold, split, protocol)
+    leakage = check_leakage(model, corpus, chosen, saved, allow_seen_speakers)
     clf, fe = load_classifier(model)
-    model_labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
-    corpus_labels = ds.features["label"].names
-    plan = shared_label_plan(model_labels, corpus_labels, label_aliases)
-    if len(plan.shared) < 2:
-        raise ValueError(
-            f"the model and {corpus} share only the label {plan.shared}: renormalised over one label every clip "
-            "would be scored correct; map more labels with --label_alias, or use `ser-hf predict` to see the "
-            "model's answers over all its labels"
-        )
-    keep_label = {c: k for k, c in enumerate(plan.corpus_index)}
-    wanted = set(chosen)
-    in_scope = [s in wanted for s in speakers]
-    if scope == "test" and saved.protocol == "speaker_dependent":  # utterance-level test side
-        test_ids = set(saved.extra["utterances"]["test"])
-        in_scope = [u in test_ids for u in ds["id"]]
-    rows = [i for i, (ok, y) in enumerate(zip(in_scope, ds["label"], strict=True)) if ok and y in keep_label]
-    if not rows:
-        raise ValueError(f"no clip of {corpus} is left to score: {len(wanted)} speakers, shared labels {plan.shared}")
+    plan = label_plan(clf, ds, corpus, label_aliases)
+    rows, in_scope = clips_to_score(ds, chosen, scope, saved, plan, corpus)
     subset = decode_dataset(ds.select(rows), fe.sampling_rate, channel=decode_channel(corpus))
-    waves = [np.asarray(w, dtype=np.float32) for w in subset.with_format("numpy")["input_values"]]
+    pred, ref, probs, inference = score_clips(clf, fe, subset, plan, batch_size)
 
-    start = time.perf_counter()
-    probs = predict_probabilities(clf, fe, waves, batch_size)[:, plan.model_index]
-    inference_s = time.perf_counter() - start
-    audio_s = sum(len(w) for w in waves) / fe.sampling_rate
-    probs = probs / probs.sum(axis=1, keepdims=True)  # renormalised over the shared labels
-    pred = probs.argmax(1)
-    ref = np.array([keep_label[y] for y in subset["label"]])
-
-    report = compute_ser_metrics(pred, ref, len(plan.shared))
-    report.update(
-        model=str(model),
-        corpus=corpus,
-        corpus_config=corpus_config,
-        data_dir=str(data_dir),
-        scope=scope,
-        speakers=sorted(wanted & set(subset["speaker"])),
-        num_clips=len(rows),
-        preprocessing=describe_preprocessing(fe),
-        label_names=plan.shared,
-        shared_labels=plan.shared,
-        dropped_model_labels=plan.dropped_model,
-        dropped_corpus_labels=plan.dropped_corpus,
-        clips_dropped_for_labels=int(sum(in_scope) - len(rows)),
-        per_speaker=group_ua(pred, ref, subset["speaker"]),
-        per_gender=group_ua(pred, ref, subset["gender"]) if all(subset["gender"]) else {},
-        leakage=leakage,
-        inference=inference_timing(inference_s, audio_s, str(next(clf.parameters()).device), batch_size),
-        trained_on=None
-        if trained is None
-        else {"corpus": trained.corpus, "protocol": trained.protocol, "fold": trained.fold},
-    )
+    facts = {"model": str(model), "corpus": corpus, "corpus_config": corpus_config, "data_dir": str(data_dir)}
+    facts |= {"scope": scope, "speakers": sorted(set(chosen) & set(subset["speaker"])), "num_clips": len(rows)}
+    report = report_of(pred, ref, subset, plan, fe, facts, leakage, inference, trained)
+    report["clips_dropped_for_labels"] = int(sum(in_scope) - len(rows))
     if plan.dropped_model or plan.dropped_corpus:
         logger.warning(
             "scored on the shared labels %s; model labels dropped: %s; corpus labels dropped: %s",
