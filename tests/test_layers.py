@@ -16,7 +16,7 @@ LAYERS = [
     ["data", "grid", "multicorpus", "card"],
     ["inference", "evaluation"],
     ["training", "classic", "compare", "crosscorpus", "export", "hub"],
-    ["cli", ""],  # "": ser_hf/__init__.py
+    ["cli", "predict_command", ""],  # "": ser_hf/__init__.py
 ]
 
 
