@@ -196,25 +196,11 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
     return record.to_dict()
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """``ser-hf classic``: fit and score the classic system on one fold or every fold, once per seed.
-
-    Returns:
-        One seed and fold: the fold's record; otherwise :class:`ser_hf.grid.SeedGrid` as a dict (also written to
-        ``OUTPUT_DIR/seeds_results.json``, with ``cv_results.json`` per seed for ``--all_folds``).
-
-    Raises:
-        FileExistsError: ``--output_dir`` already holds runs (``--overwrite_output_dir`` replaces only run files).
-    """
+def classic_parser():
+    """The flags of ``ser-hf classic`` (corpus, folds, seeds, and the :class:`ClassicSettings` fields)."""
     import argparse
 
-    import torch
-
-    from .corpora import decode_channel, load_corpus
-    from .data import decode_dataset
-    from .folds import make_split, num_folds
-    from .grid import CrossValidation, SeedGrid, check_output_dir, fold_dir, seed_dir
-    from .logs import configure_logging
+    from transformers.hf_argparser import string_to_bool
 
     parser = argparse.ArgumentParser(prog="ser-hf classic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="corpus folder in its documented layout")
@@ -231,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--overwrite_output_dir", action="store_true")
     parser.add_argument(
         "--verify_counts",
-        type=lambda t: {"true": True, "false": False}[t.lower()],
+        type=string_to_bool,
         default=True,
         help="check the corpus's documented counts (false: a subset)",
     )
@@ -239,7 +225,28 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("trim_db", "hidden_units", "alpha", "batch_size", "max_iter"):
         kind = int if name in ("hidden_units", "batch_size", "max_iter") else float
         parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``ser-hf classic``: fit and score the classic system on one fold or every fold, once per seed.
+
+    Returns:
+        One seed and fold: the fold's record; otherwise :class:`ser_hf.grid.SeedGrid` as a dict (also written to
+        ``OUTPUT_DIR/seeds_results.json``, with ``cv_results.json`` per seed for ``--all_folds``).
+
+    Raises:
+        FileExistsError: ``--output_dir`` already holds runs (``--overwrite_output_dir`` replaces only run files).
+    """
+    import torch
+
+    from .corpora import decode_channel, load_corpus
+    from .data import decode_dataset
+    from .folds import make_split, num_folds
+    from .grid import CrossValidation, SeedGrid, check_output_dir, fold_dir, seed_dir
+    from .logs import configure_logging
+
+    args = classic_parser().parse_args(argv)
     configure_logging()
     settings = ClassicSettings(
         **{k: getattr(args, k) for k in ("trim_db", "hidden_units", "alpha", "batch_size", "max_iter")}

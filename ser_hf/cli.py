@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from transformers.hf_argparser import string_to_bool  # the true/false parser of finetune.py's flags
+
 
 def classic_main(argv: list[str]) -> int:
     from .classic import main
@@ -81,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2  # not reached: every command is dispatched above
 
 
+def add_verify_counts(parser: argparse.ArgumentParser) -> None:
+    """``--verify_counts true|false``: check each corpus's documented clip counts (false: a folder holding a subset)."""
+    parser.add_argument(
+        "--verify_counts",
+        type=string_to_bool,
+        default=True,
+        help="check each corpus's documented clip counts (false: the folder holds a subset)",
+    )
+
+
 def folds_main(argv: list[str]) -> int:
     """``ser-hf folds``: the speaker sides of one fold of a corpus, as JSON."""
     parser = argparse.ArgumentParser(prog="ser-hf folds")
@@ -90,9 +102,7 @@ def folds_main(argv: list[str]) -> int:
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--num_val_speakers", type=int, default=2)
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
-    parser.add_argument(
-        "--verify_counts", type=_yes_no, default=True, help="check the corpus's documented counts (false: a subset)"
-    )
+    add_verify_counts(parser)
     args = parser.parse_args(argv)
     from .corpora import load_corpus
     from .folds import make_split
@@ -197,9 +207,7 @@ def compare_main(argv: list[str]) -> int:
         action="store_true",
         help="replace an earlier report's files in --output_dir (nothing else there is touched)",
     )
-    parser.add_argument(
-        "--verify_counts", type=_yes_no, default=True, help="check the corpus's documented counts (false: a subset)"
-    )
+    add_verify_counts(parser)
     args = parser.parse_args(argv)
     from .compare import compare_systems, update_readme
 
@@ -230,14 +238,6 @@ def compare_main(argv: list[str]) -> int:
     return 0
 
 
-def _yes_no(text: str) -> bool:
-    if text.lower() in ("true", "yes", "1"):
-        return True
-    if text.lower() in ("false", "no", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def cross_corpus_main(argv: list[str]) -> int:
     """``ser-hf cross-corpus``: see :mod:`ser_hf.crosscorpus`."""
     parser = argparse.ArgumentParser(
@@ -247,12 +247,7 @@ def cross_corpus_main(argv: list[str]) -> int:
     parser.add_argument("--corpus", type=_corpus_dir, action="append", required=True, help="NAME=DATA_DIR (repeat)")
     parser.add_argument("--output_dir", required=True, help="report folder (report.md, report.json)")
     parser.add_argument("--cache_dir", default=None)
-    parser.add_argument(
-        "--verify_counts",
-        type=_yes_no,
-        default=True,
-        help="check each corpus's documented clip counts (false: the folders may hold subsets)",
-    )
+    add_verify_counts(parser)
     parser.add_argument(
         "--reference",
         default=None,
@@ -336,9 +331,7 @@ def export_main(argv: list[str]) -> int:
     parser.add_argument("corpus", help="ravdess, emovdb, anad, eyase, emovo, urdu or folder")
     parser.add_argument("--data_dir", required=True, help="folder holding the corpus")
     parser.add_argument("--to", required=True, help="output folder (must not exist or be empty)")
-    parser.add_argument(
-        "--verify_counts", type=_yes_no, default=True, help="check the corpus's documented counts (false: a subset)"
-    )
+    add_verify_counts(parser)
     parser.add_argument("--protocol", choices=["folds", "loso"], default="folds")
     parser.add_argument("--sampling_rate", type=int, default=None, help="store mono FLAC at this rate (Hz)")
     parser.add_argument("--corpus_config", default=None)
