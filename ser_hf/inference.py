@@ -350,6 +350,52 @@ def _level_db(w: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(w.astype(np.float64) ** 2) + 1e-12))
 
 
+def sliding_windows(path, sampling_rate: int, win: int, hop: int, block_s: float):
+    """``(start, window)`` pairs over a recording read block by block (:func:`ser_hf.audio.stream_audio`):
+    windows of ``win`` samples every ``hop`` samples, then a last window ending at the end of the recording when
+    the hops do not reach it; a recording shorter than ``win`` gives one window of all of it.
+
+    Yields:
+        ``(start sample, float32 array of shape (win,))`` (shorter only for a recording shorter than ``win``).
+    """
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # sample index of buf[0]
+    next_start = total = count = 0
+    for block in stream_audio(path, sampling_rate, block_s):
+        total += len(block)
+        buf = np.concatenate([buf, block])
+        while next_start + win <= buf_start + len(buf):
+            a = next_start - buf_start
+            yield next_start, buf[a : a + win].copy()
+            count += 1
+            next_start += hop
+        # keep the audio from the next window start on, and at least the last window (for the tail window)
+        drop = min(next_start, buf_start + len(buf) - win) - buf_start
+        if drop > 0:
+            buf, buf_start = buf[drop:], buf_start + drop
+    if not count:  # recording shorter than one window: one window of all of it
+        yield 0, buf.copy()
+    elif next_start - hop + win < total:  # tail: a last window ending at the end of the recording
+        yield total - win, buf[total - win - buf_start :].copy()
+
+
+def label_speech(segments: list, probs_by_index: dict, labels: list[str], smooth: int) -> None:
+    """Give every speech segment its probabilities (moving average over ``smooth`` consecutive speech windows,
+    edges padded with the first / last window) and its most probable label, in place."""
+    idx = [i for i, s in enumerate(segments) if s.speech]
+    if not idx:
+        return
+    mat = np.stack([probs_by_index[i] for i in idx])  # (speech windows, labels)
+    if smooth > 1:
+        kernel = np.ones(smooth) / smooth
+        pad = smooth // 2
+        padded = np.pad(mat, ((pad, smooth - 1 - pad), (0, 0)), mode="edge")
+        mat = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(mat.shape[1])], 1)
+    for i, row in zip(idx, mat, strict=True):
+        segments[i].probabilities = dict(zip(labels, map(float, row), strict=True))
+        segments[i].label = labels[int(row.argmax())]
+
+
 def predict_timeline(
     model,
     path: str | Path,
@@ -417,38 +463,13 @@ def predict_timeline(
             if len(pending) >= batch_size:
                 flush()
 
-    buf = np.zeros(0, dtype=np.float32)
-    buf_start = 0  # sample index of buf[0]
-    next_start = 0
     total = 0
-    for block in stream_audio(path, sr, block_s):
-        total += len(block)
-        buf = np.concatenate([buf, block])
-        while next_start + win <= buf_start + len(buf):
-            a = next_start - buf_start
-            add_window(next_start, buf[a : a + win].copy())
-            next_start += hop
-        # keep the audio from the next window start on, and at least the last window (for the tail window)
-        drop = min(next_start, buf_start + len(buf) - win) - buf_start
-        if drop > 0:
-            buf, buf_start = buf[drop:], buf_start + drop
-    if not segments:  # recording shorter than one window: one window of all of it
-        add_window(0, buf.copy())
-    elif next_start - hop + win < total:  # tail: a last window ending at the end of the recording
-        add_window(total - win, buf[total - win - buf_start :].copy())
+    for start, window in sliding_windows(path, sr, win, hop, block_s):
+        add_window(start, window)
+        total = max(total, start + len(window))
     flush()
 
-    idx = [i for i, s in enumerate(segments) if s.speech]
-    if idx:
-        mat = np.stack([probs_by_index[i] for i in idx])
-        if smooth > 1:
-            kernel = np.ones(smooth) / smooth
-            pad = smooth // 2
-            padded = np.pad(mat, ((pad, smooth - 1 - pad), (0, 0)), mode="edge")
-            mat = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(mat.shape[1])], 1)
-        for i, row in zip(idx, mat, strict=True):
-            segments[i].probabilities = dict(zip(labels, map(float, row), strict=True))
-            segments[i].label = labels[int(row.argmax())]
+    label_speech(segments, probs_by_index, labels, smooth)
     return EmotionTimeline(
         str(path),
         labels,
