@@ -229,6 +229,14 @@ def dataset_card(corpus, info, features, configs, counts, sizes, splits, protoco
 
     facts = corpus_info(corpus)
     license_id = facts.license_id if facts else LICENSE_IDS.get(info.license or "", "other")
+    meta = dataset_card_meta(corpus, info, features, configs, counts, sizes, protocol, facts, license_id)
+    body = dataset_card_body(corpus, info, features, counts, splits, protocol, rate, facts, license_id)
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body
+
+
+def dataset_card_meta(corpus, info, features, configs, counts, sizes, protocol, facts, license_id) -> dict:
+    """The YAML metadata of an export's card: languages, license, ser_hf's corpus identity, configs with their
+    shards, and ``dataset_info`` with features and split sizes."""
     meta = {
         **({"language": list(facts.languages)} if facts else {}),
         "license": license_id,
@@ -260,6 +268,12 @@ def dataset_card(corpus, info, features, configs, counts, sizes, splits, protoco
     if license_id == "other" and info.license:
         meta["license_name"] = f"{corpus}-terms"
         meta["license_link"] = info.homepage or None
+    return meta
+
+
+def dataset_card_body(corpus, info, features, counts, splits, protocol, rate, facts, license_id) -> str:
+    """The text of an export's card: the protocol with each fold's speakers and clip counts, the columns, how to
+    load it, the license and the citation."""
     folds = "\n".join(
         f"| fold_{s.fold} | {', '.join(s.test_speakers)} | {', '.join(s.val_speakers)} | "
         f"{counts[f'fold_{s.fold}']['train']} / {counts[f'fold_{s.fold}']['validation']} / "
@@ -320,7 +334,7 @@ Homepage: {info.homepage or "-"}
 {(info.citation or "").strip()}
 ```
 """
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n" + body
+    return body
 
 
 def export_identity(dataset: str) -> dict | None:
