@@ -29,13 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .compare_report import METRICS, check_report_dir, update_readme, write_report  # noqa: F401  (re-exported)
 from .grid import fold_dirs
-from .metrics import format_mean_std, mean_std, unweighted_average_recall
+from .metrics import mean_std, unweighted_average_recall
 from .run import RunRecord
 
 logger = logging.getLogger(__name__)
-
-METRICS = ("ua", "wa", "macro_f1")
 
 
 @dataclass
@@ -218,153 +217,6 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     return out
 
 
-def _strata_words(bootstrap: dict) -> str:
-    """How the bootstrap drew its units, in the report's words."""
-    if bootstrap.get("strata") == "pooled over folds":
-        return "across folds (one test speaker per fold: a draw within a fold could not vary)"
-    return "within folds"
-
-
-def _fmt(stats: dict | None, digits: int = 3) -> str:
-    return "-" if not stats else format_mean_std(stats, digits=digits)
-
-
-def summary_lines(report: dict) -> list[str]:
-    """The report's headline tables in Markdown (systems, UA per fold, cited results): ``report.md`` starts with
-    them and ``ser-hf compare --readme README.md`` copies them verbatim into the README."""
-    systems = report["systems"]
-    n_folds = max(len(s["folds"]) for s in systems)
-    lines = [f"**Warning**: {w}." for w in report.get("warnings", [])] + ([""] if report.get("warnings") else [])
-    lines += [
-        f"Test sides of the {report['corpus']} speaker-independent folds. Per fold the mean over the system's seeds; "
-        "then mean +- sample std (ddof=1) over folds. *UA over seeds*: mean +- std over seeds of each seed's "
-        f"{n_folds}-fold mean. *Validation UA*: the shipped checkpoints' validation sides (what picks the best "
-        "system).",
-        "",
-        "| system | folds x seeds | UA | WA | macro-F1 | UA over seeds | validation UA | trainable / total parameters "
-        "| train time per run | inference RTF |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in systems:
-        p = s["parameters"] or {}
-        params = f"{p.get('trainable', 0):,} / {p.get('total', 0):,}" if p else "-"
-        n_seeds = sorted({len(v) for v in s["seeds_per_fold"].values()})
-        wall = s.get("train_wall_time_s_per_run")
-        wall = "-" if not wall else f"{wall['mean']:.0f} s"
-        lines.append(
-            f"| {s['name']} | {s['num_folds']} x {'/'.join(map(str, n_seeds))} | "
-            + " | ".join(_fmt(s[k]) for k in METRICS)
-            + f" | {_fmt(s['ua'].get('over_seeds'))} | {_fmt(s.get('validation_ua'))} | {params} | "
-            f"{wall} ({'; '.join(s['train_device'])}, "
-            f"{'/'.join(map(str, s['train_threads']))} threads) | {s['inference_rtf']:.4f} |"
-        )
-    folds = sorted({f for s in systems for f in s["folds"]})
-    lines += ["", "UA per fold (mean +- std over seeds where several):", ""]
-    lines += ["| fold | " + " | ".join(s["name"] for s in systems) + " |", "|---" * (len(systems) + 1) + "|"]
-    for f in folds:
-        cells = []
-        for s in systems:
-            if f not in s["ua"]["per_fold"]:
-                cells.append("-")
-                continue
-            std = s["ua"].get("per_fold_std_over_seeds", {}).get(f)
-            cells.append(f"{s['ua']['per_fold'][f]:.3f}" + (f" +- {std:.3f}" if std is not None else ""))
-        lines.append(f"| {f} | " + " | ".join(cells) + " |")
-    if report.get("best_system"):
-        b = report["best_system"]
-        lines += [
-            "",
-            f"Best system by validation UA (never test): **{b['name']}** (validation UA {b['validation_ua']:.3f}"
-            + (f" on the folds every system has, {b['folds']}" if b.get("folds") else "")
-            + "; "
-            + ", ".join(f"{n} {v:.3f}" for n, v in b.get("by_system", {}).items() if n != b["name"])
-            + f"); its fold with the best validation UA: `{b['run_dir']}`.",
-        ]
-    cited = report.get("published") or []
-    if cited:
-        lines += ["", "Published results, cited (not measured here):", ""]
-        lines += ["| system | UA | accuracy | protocol | source |", "|---|---|---|---|---|"]
-        for c in cited:
-            ua = f"{c['ua']:.3f}" if "ua" in c else "-"
-            acc = f"{c['accuracy']:.3f}" if "accuracy" in c else "-"
-            lines.append(f"| {c['system']} | {ua} | {acc} | {c['protocol']} | {c['source']} |")
-    return lines
-
-
-REPORT_FILES = ("report.json", "report.md", "ua_per_fold.png")
-"""The files a comparison report consists of."""
-
-
-def check_report_dir(out: str | Path, overwrite: bool = False) -> None:
-    """Refuse a report folder that already holds a report file (a user's ``report.md`` or an earlier report),
-    unless ``overwrite``: then only the report's own files are replaced, nothing else in the folder is touched.
-
-    Raises:
-        FileExistsError: naming the files found and ``--overwrite_output_dir``.
-    """
-    found = [name for name in REPORT_FILES if (Path(out) / name).exists()]
-    if found and not overwrite:
-        raise FileExistsError(
-            f"{out} already holds {', '.join(found)}; choose another --output_dir, or pass --overwrite_output_dir to "
-            f"replace the report's files ({', '.join(REPORT_FILES)}; nothing else in the folder is touched)"
-        )
-
-
-def write_report(report: dict, out: Path) -> None:
-    """``report.json``, ``report.md`` and ``ua_per_fold.png`` in ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    systems = report["systems"]
-    lines = [f"# {report['corpus']}: system comparison", "", f"Generated by `{report['command']}`.", ""]
-    lines += summary_lines(report)
-    labels = list(next((s["per_class_recall"] for s in systems if s["per_class_recall"]), {}))
-    if labels:
-        lines += ["", "Per-class recall (mean over every fold and seed):", ""]
-        lines += ["| system | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-        for s in systems:
-            lines.append(
-                f"| {s['name']} | "
-                + " | ".join(f"{s['per_class_recall'].get(c, float('nan')):.3f}" for c in labels)
-                + " |"
-            )
-    ref = report["reference"]
-    for name, comp in report["paired"].items():
-        b = comp["bootstrap"]
-        lines += [
-            "",
-            f"**{name} minus {ref}** on folds {comp['folds']}: per-fold UA differences "
-            + ", ".join(f"{d:+.3f}" for d in comp["ua_difference_per_fold"])
-            + f"; pooled UA difference {b['ua_difference']:+.3f}, paired bootstrap 95 % CI "
-            f"[{b['ci95_low']:+.3f}, {b['ci95_high']:+.3f}] ({b['num_bootstrap']} resamples of the {b['num_units']} "
-            f"test {b['resample']} {_strata_words(b)}, all clips of a drawn speaker together; {b['num_clips']} clips; "
-            f"seeds {b['seeds'][1]} vs {b['seeds'][0]}, averaged).",
-        ]
-    lines += ["", "![UA per fold](ua_per_fold.png)", ""]
-    (out / "report.md").write_text("\n".join(lines))
-
-    folds = sorted({f for s in systems for f in s["folds"]})
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(folds) * len(systems) / 2, 3.2))
-    width = 0.8 / len(systems)
-    for i, s in enumerate(systems):
-        xs = [folds.index(f) + i * width for f in s["folds"]]
-        ax.bar(
-            xs, [s["ua"]["per_fold"][f] for f in s["folds"]], width, label=f"{s['name']} ({format_mean_std(s['ua'])})"
-        )
-    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(folds))], [f"fold {f}" for f in folds])
-    ax.set_ylabel("test UA")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(f"{report['corpus']}: UA per fold")
-    fig.tight_layout()
-    fig.savefig(out / "ua_per_fold.png", dpi=120)
-    plt.close(fig)
-
-
 def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
     """The system with the highest mean validation UA of its shipped checkpoints (never the test side), and its
     run with the highest validation UA (the checkpoint to publish); ``None`` when no run records validation.
@@ -412,25 +264,51 @@ def published_results(corpus: str) -> list[dict]:
     return [] if info is None else [dict(row) for row in info.published]
 
 
-README_BEGIN = "<!-- results: generated by ser-hf compare --readme; do not edit by hand -->"
-README_END = "<!-- end of generated results -->"
-
-
-def update_readme(readme: Path, report: dict, report_dir: str) -> None:
-    """Replace the README's generated block (between :data:`README_BEGIN` and :data:`README_END`) with the report's
-    :func:`summary_lines`, so no number there is typed by hand.
+def check_systems_corpus(dirs: dict[str, dict[int, list[Path]]], corpus: str) -> None:
+    """Refuse a system with a run that has no test side of ``corpus`` (trained on another corpus, or on all of
+    it); a multi-corpus run compares on its test side of ``corpus`` (:meth:`SplitDefinition.for_corpus`).
 
     Raises:
-        ValueError: the README lacks the two marker lines (named).
+        ValueError: names the system, the run and the corpus it was trained on.
     """
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme} lacks the marker lines {README_BEGIN!r} and {README_END!r}")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    block = [README_BEGIN, "", f"Generated from `{report_dir}/report.json` by `{report['command']}`.", ""]
-    block += summary_lines(report) + ["", README_END]
-    readme.write_text(head + "\n".join(block) + tail)
+    for name, folds in dirs.items():
+        for d in (d for ds in folds.values() for d in ds):
+            split = RunRecord.load(d).split
+            view = split.for_corpus(corpus)
+            if view is None or not view.test_speakers:
+                raise ValueError(
+                    f"--system {name}: {d} was trained on {split.corpus!r}"
+                    + (", all of it" if view is not None else "")
+                    + f", so it has no test side of --corpus {corpus!r}; compare systems of one corpus "
+                    "(`ser-hf cross-corpus` scores checkpoints on other corpora)"
+                )
+
+
+def paired_differences(results: dict[str, list[FoldResult]], reference: str, num_bootstrap, seed, resample) -> dict:
+    """Per system against ``reference``, on the folds both have: the per-fold WA / UA / macro-F1 differences
+    (means over seeds) and :func:`paired_bootstrap_ua`."""
+    ref = _by_fold(results[reference])
+    paired = {}
+    for name, res in results.items():
+        mine = _by_fold(res)
+        common = [k for k in mine if k in ref]
+        if name == reference or not common:
+            continue
+
+        def fold_mean(runs, key):
+            return float(np.mean([r.metrics[key] for r in runs]))
+
+        paired[name] = {
+            "folds": common,
+            **{
+                f"{key}_difference_per_fold": [fold_mean(mine[k], key) - fold_mean(ref[k], key) for k in common]
+                for key in METRICS
+            },
+            "bootstrap": paired_bootstrap_ua(
+                [r for k in common for r in ref[k]], [r for k in common for r in mine[k]], num_bootstrap, seed, resample
+            ),
+        }
+    return paired
 
 
 def compare_systems(
@@ -468,17 +346,7 @@ def compare_systems(
     if reference not in systems:
         raise ValueError(f"--reference {reference!r} is not one of the systems {list(systems)}")
     dirs = {name: fold_dirs(root) for name, root in systems.items()}
-    for name, folds in dirs.items():  # before any evaluation: a system of another corpus is a mistake
-        for d in (d for ds in folds.values() for d in ds):
-            split = RunRecord.load(d).split
-            view = split.for_corpus(corpus)  # a multi-corpus run compares on its test side of this corpus
-            if view is None or not view.test_speakers:
-                raise ValueError(
-                    f"--system {name}: {d} was trained on {split.corpus!r}"
-                    + (", all of it" if view is not None else "")
-                    + f", so it has no test side of --corpus {corpus!r}; compare systems of one corpus "
-                    "(`ser-hf cross-corpus` scores checkpoints on other corpora)"
-                )
+    check_systems_corpus(dirs, corpus)  # before any evaluation: a system of another corpus is a mistake
     results = {
         name: [collect_fold(d, k, corpus, data_dir, **eval_kwargs) for k, ds in folds.items() for d in ds]
         for name, folds in dirs.items()
@@ -503,27 +371,6 @@ def compare_systems(
         "published": published_results(corpus),
         "warnings": warnings,
     }
-    ref = _by_fold(results[reference])
-    for name, res in results.items():
-        if name == reference:
-            continue
-        mine = _by_fold(res)
-        common = [k for k in mine if k in ref]
-        if not common:
-            continue
-
-        def fold_mean(runs, key):
-            return float(np.mean([r.metrics[key] for r in runs]))
-
-        report["paired"][name] = {
-            "folds": common,
-            **{
-                f"{key}_difference_per_fold": [fold_mean(mine[k], key) - fold_mean(ref[k], key) for k in common]
-                for key in METRICS
-            },
-            "bootstrap": paired_bootstrap_ua(
-                [r for k in common for r in ref[k]], [r for k in common for r in mine[k]], num_bootstrap, seed, resample
-            ),
-        }
+    report["paired"] = paired_differences(results, reference, num_bootstrap, seed, resample)
     write_report(report, Path(output_dir))
     return report

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ser_hf.cli import main as cli
-from ser_hf.compare import README_BEGIN, README_END, FoldResult, best_system, paired_bootstrap_ua
+from ser_hf.compare import FoldResult, best_system, paired_bootstrap_ua
+from ser_hf.compare_report import README_BEGIN, README_END
 from ser_hf.grid import fold_dirs
 from ser_hf.metrics import unweighted_average_recall
 from ser_hf.training import main as train

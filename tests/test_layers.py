@@ -15,7 +15,7 @@ LAYERS = [
     ["models", "corpora", "folds", "run"],
     ["data", "grid", "multicorpus", "card"],
     ["inference", "evaluation"],
-    ["training", "classic", "compare", "crosscorpus", "export", "hub"],
+    ["training", "classic", "compare", "compare_report", "crosscorpus", "export", "hub"],
     ["cli", "predict_command", ""],  # "": ser_hf/__init__.py
 ]
 
