@@ -76,6 +76,43 @@ RESAMPLING = ("speakers", "clips")
 ``clips``."""
 
 
+def pooled_predictions(runs_a: dict, runs_b: dict, folds: list[int], resample: str):
+    """The two systems' predictions over the pooled test sides of ``folds``, clip by clip in one order.
+
+    Returns:
+        ``(preds_a, preds_b, refs, units)``: per seed of each system a list of predicted labels, the reference
+        labels, and per fold the resampling units (arrays of clip positions: one per speaker, or one per clip).
+
+    Raises:
+        ValueError: the runs of a fold were scored on different clips, or lack speakers for a speaker bootstrap.
+    """
+    preds_a = [[] for _ in runs_a[folds[0]]]  # per seed: predictions over the pooled folds
+    preds_b = [[] for _ in runs_b[folds[0]]]
+    refs, units, offset = [], [], 0
+    for k in folds:
+        tables = [{p["id"]: p for p in r.predictions} for r in runs_a[k] + runs_b[k]]
+        ids = sorted(tables[0])
+        if any(t.keys() != tables[0].keys() for t in tables):
+            raise ValueError(f"fold {k}: the runs were scored on different clips")
+        for j, t in enumerate(tables[: len(preds_a)]):
+            preds_a[j] += [t[i]["prediction"] for i in ids]
+        for j, t in enumerate(tables[len(preds_a) :]):
+            preds_b[j] += [t[i]["prediction"] for i in ids]
+        first = tables[0]
+        refs += [first[i]["reference"] for i in ids]
+        if resample == "speakers":
+            if any("speaker" not in first[i] for i in ids):
+                raise ValueError(f"fold {k}: predictions without speakers; use resample='clips'")
+            by_speaker: dict[str, list[int]] = {}
+            for n, i in enumerate(ids):
+                by_speaker.setdefault(first[i]["speaker"], []).append(offset + n)
+            units.append([np.array(v) for _, v in sorted(by_speaker.items())])
+        else:
+            units.append([np.array([offset + n]) for n in range(len(ids))])
+        offset += len(ids)
+    return preds_a, preds_b, refs, units
+
+
 def paired_bootstrap_ua(
     a: list[FoldResult],
     b: list[FoldResult],
@@ -109,30 +146,7 @@ def paired_bootstrap_ua(
     for name, runs in (("first", runs_a), ("second", runs_b)):
         if len({len(runs[k]) for k in shared}) > 1:
             raise ValueError(f"the {name} system has different numbers of seeds on the shared folds {shared}")
-    preds_a = [[] for _ in runs_a[shared[0]]]  # per seed: predictions over the pooled folds
-    preds_b = [[] for _ in runs_b[shared[0]]]
-    refs, units, offset = [], [], 0
-    for k in shared:
-        tables = [{p["id"]: p for p in r.predictions} for r in runs_a[k] + runs_b[k]]
-        ids = sorted(tables[0])
-        if any(t.keys() != tables[0].keys() for t in tables):
-            raise ValueError(f"fold {k}: the runs were scored on different clips")
-        for j, t in enumerate(tables[: len(preds_a)]):
-            preds_a[j] += [t[i]["prediction"] for i in ids]
-        for j, t in enumerate(tables[len(preds_a) :]):
-            preds_b[j] += [t[i]["prediction"] for i in ids]
-        first = tables[0]
-        refs += [first[i]["reference"] for i in ids]
-        if resample == "speakers":
-            if any("speaker" not in first[i] for i in ids):
-                raise ValueError(f"fold {k}: predictions without speakers; use resample='clips'")
-            by_speaker: dict[str, list[int]] = {}
-            for n, i in enumerate(ids):
-                by_speaker.setdefault(first[i]["speaker"], []).append(offset + n)
-            units.append([np.array(v) for _, v in sorted(by_speaker.items())])
-        else:
-            units.append([np.array([offset + n]) for n in range(len(ids))])
-        offset += len(ids)
+    preds_a, preds_b, refs, units = pooled_predictions(runs_a, runs_b, shared, resample)
     pooled = len(units) > 1 and all(len(fold) == 1 for fold in units)
     if pooled:  # one unit per fold (one test speaker, as EYASE / EMOVO folds): resampling within folds never varies
         units = [[u for fold in units for u in fold]]
