@@ -44,7 +44,9 @@ print(json.dumps(out))
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="run directory of scripts/finetune.py (one fold)")
-    parser.add_argument("--data_dir", required=True, help="the corpus the run was trained on")
+    parser.add_argument(
+        "--data_dir", required=True, help="the corpus the run was trained on (several: NAME=DIR,NAME=DIR)"
+    )
     parser.add_argument("--cache_dir", default=None)
     parser.add_argument("--without_ser_hf", action="store_true", help="run the pipeline where ser_hf is not importable")
     args = parser.parse_args(argv)
@@ -54,10 +56,16 @@ def main(argv: list[str] | None = None) -> dict:
     import ser_hf
     from ser_hf.data import select_side
     from ser_hf.metrics import compute_ser_metrics
+    from ser_hf.multicorpus import data_dirs, is_multi, load_corpora
     from ser_hf.run import RunRecord
 
     record = RunRecord.load(args.run)
-    ds = ser_hf.load_corpus(record.split.corpus, args.data_dir, cache_dir=args.cache_dir)
+    if is_multi(record.split.corpus):  # several corpora: --data_dir NAME=DIR,... and the run's label set
+        names = record.split.corpora
+        dirs = data_dirs(names, args.data_dir)
+        ds = load_corpora(names, dirs, record.label_names, args.cache_dir).dataset
+    else:
+        ds = ser_hf.load_corpus(record.split.corpus, args.data_dir, cache_dir=args.cache_dir)
     test = select_side(ds, record.split, "test")
     names = ds.features["label"].names
     files, refs = list(test["audio"]), [names[y] for y in test["label"]]
@@ -85,8 +93,17 @@ def main(argv: list[str] | None = None) -> dict:
     scores = compute_ser_metrics(
         np.array([index[p] for p in preds]), np.array([index[r] for r in refs]), len(record.label_names)
     )
+    per_corpus = {}
+    if "corpus" in test.column_names:  # each corpus's pipeline UA beside the report's
+        corpora = np.array(test["corpus"])
+        pred_idx, ref_idx = np.array([index[p] for p in preds]), np.array([index[r] for r in refs])
+        for name, reported in record.test.get("per_corpus", {}).items():
+            rows = corpora == name
+            got = compute_ser_metrics(pred_idx[rows], ref_idx[rows], len(record.label_names))["ua"]
+            per_corpus[name] = {"report_ua": reported["ua"], "pipeline_ua": got, "clips": int(rows.sum())}
     result = {
         "run": args.run,
+        **({"per_corpus": per_corpus} if per_corpus else {}),
         "test_speakers": record.split.test_speakers,
         "num_clips": len(files),
         "report_ua": record.ua,

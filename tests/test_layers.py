@@ -61,3 +61,23 @@ def test_no_module_imports_from_a_higher_floor(path):
 def test_the_floor_map_knows_every_module():
     for path in PACKAGE.rglob("*.py"):
         layer_of(module_name(path))
+
+
+def run_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_the_ground_floor_loads_neither_torch_nor_transformers():
+    code = "import sys, ser_hf.audio, ser_hf.labels\nprint(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    assert run_python(code) == "[]"
+
+
+@pytest.mark.parametrize("order", ["import ser_hf\nimport transformers", "import transformers\nimport ser_hf"])
+def test_importing_ser_hf_registers_the_mel_cnn_whichever_comes_first(order):
+    code = order + "\nfrom transformers import AutoConfig\nprint(type(AutoConfig.for_model('mel_cnn')).__name__)"
+    assert run_python(code) == "MelCNNConfig"
