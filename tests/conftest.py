@@ -146,3 +146,16 @@ def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
     """``{model_type: folder}`` of tiny random checkpoints for every supported backbone type."""
     root = tmp_path_factory.mktemp("backbones")
     return {t: save_tiny_backbone(t, root / t) for t in BACKBONE_TYPES}
+
+
+@pytest.fixture(scope="session")
+def checkpoint(ravdess_dir, tmp_path_factory):
+    """A mel-CNN trained once per session for 2 steps on fold 0 of the synthetic RAVDESS (test actors 1-4,
+    validation 5-6), with its datasets cache: ``(run_dir, cache_dir)``. Tests may add evaluations to it, never
+    change what is there."""
+    from ser_hf.training import main as train
+
+    out = tmp_path_factory.mktemp("ckpt") / "run"
+    cache = tmp_path_factory.mktemp("cache")
+    train(quick_run_args("ravdess_melcnn.yaml", ravdess_dir, cache, out, *TINY_MELCNN))
+    return out, cache

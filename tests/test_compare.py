@@ -16,7 +16,6 @@ from ser_hf.metrics import unweighted_average_recall
 from ser_hf.training import main as train
 
 from .conftest import TINY_MELCNN, quick_run_args
-from .test_evaluation import checkpoint  # noqa: F401  (module-scoped trained fold-0 run)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,7 +119,7 @@ def test_fold_dirs_needs_finished_runs(tmp_path):
         fold_dirs(tmp_path)
 
 
-def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):  # noqa: F811
+def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
     single, cache = checkpoint
     cv = tmp_path / "cv"
     for k in (0, 1):

@@ -17,15 +17,6 @@ from .test_folder import clip
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(ravdess_dir, tmp_path_factory):
-    """A mel-CNN trained for 2 steps on fold 0 of the synthetic RAVDESS (test actors 1-4, validation 5-6)."""
-    out = tmp_path_factory.mktemp("ckpt") / "run"
-    cache = tmp_path_factory.mktemp("cache")
-    train(quick_run_args("ravdess_melcnn.yaml", ravdess_dir, cache, out, *TINY_MELCNN))
-    return out, cache
-
-
 def test_group_ua_hand_computed():
     pred = np.array([0, 1, 1, 1, 0, 0])
     ref = np.array([0, 1, 0, 1, 0, 1])

@@ -15,7 +15,6 @@ from ser_hf.hub import PushError, build_model_card, push_to_hub
 from ser_hf.training import main as train
 
 from .conftest import quick_run_args
-from .test_evaluation import checkpoint  # noqa: F401  (module-scoped mel-CNN run on synthetic RAVDESS)
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_SECRETtoken1234567890"
@@ -80,7 +79,7 @@ MELCNN_FILES = [
 ]
 
 
-def test_dry_run_builds_a_valid_folder_that_loads_without_ser_hf(checkpoint, tmp_path, capsys):  # noqa: F811
+def test_dry_run_builds_a_valid_folder_that_loads_without_ser_hf(checkpoint, tmp_path, capsys):
     run, _ = checkpoint
     before = snapshot(run)
     rc = cli(["push", str(run), "--repo-id", "someone/ser-melcnn", "--dry-run", "--output_dir", str(tmp_path / "up")])
@@ -111,7 +110,7 @@ def test_dry_run_builds_a_valid_folder_that_loads_without_ser_hf(checkpoint, tmp
         push_to_hub(run, "someone/ser-melcnn", dry_run=True, output_dir=tmp_path / "up")
 
 
-def test_push_calls_the_hub_api_with_repo_files_and_message(checkpoint, fake_api, no_validation, capsys):  # noqa: F811
+def test_push_calls_the_hub_api_with_repo_files_and_message(checkpoint, fake_api, no_validation, capsys):
     run, _ = checkpoint
     result = push_to_hub(run, "someone/ser-melcnn", private=True, revision="v1")
     names = [c[0] for c in fake_api.calls]
@@ -147,7 +146,7 @@ def test_push_calls_the_hub_api_with_repo_files_and_message(checkpoint, fake_api
         (None, r"could not reach the Hub \(ConnectError"),
     ],
 )
-def test_hub_failures_are_clear_and_lose_nothing(checkpoint, fake_api, no_validation, capsys, status, message):  # noqa: F811
+def test_hub_failures_are_clear_and_lose_nothing(checkpoint, fake_api, no_validation, capsys, status, message):
     run, _ = checkpoint
     before = snapshot(run)
     if status is None:
@@ -163,7 +162,7 @@ def test_hub_failures_are_clear_and_lose_nothing(checkpoint, fake_api, no_valida
     assert SECRET not in capsys.readouterr().out
 
 
-def test_no_token_and_bad_repo_ids(checkpoint, monkeypatch, tmp_path):  # noqa: F811
+def test_no_token_and_bad_repo_ids(checkpoint, monkeypatch, tmp_path):
     run, _ = checkpoint
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setattr(hub, "get_token", lambda: None)
@@ -201,7 +200,7 @@ def test_lora_export_and_finetune_push_to_hub(ravdess_dir, tiny_backbones, fake_
         train([str(ROOT / "configs" / "ravdess_wav2vec2_lora.yaml"), "--data_dir", "x", "--push_to_hub", "true"])
 
 
-def test_push_never_runs_or_publishes_code_that_ser_hf_did_not_ship(checkpoint, tmp_path):  # noqa: F811
+def test_push_never_runs_or_publishes_code_that_ser_hf_did_not_ship(checkpoint, tmp_path):
     import shutil
 
     run, _ = checkpoint
@@ -215,7 +214,7 @@ def test_push_never_runs_or_publishes_code_that_ser_hf_did_not_ship(checkpoint, 
     assert not marker.exists() and not (tmp_path / "up").exists()
 
 
-def test_push_dot_from_inside_the_run_leaves_the_run_unchanged(checkpoint, tmp_path, monkeypatch):  # noqa: F811
+def test_push_dot_from_inside_the_run_leaves_the_run_unchanged(checkpoint, tmp_path, monkeypatch):
     import shutil
 
     run, _ = checkpoint
@@ -228,7 +227,7 @@ def test_push_dot_from_inside_the_run_leaves_the_run_unchanged(checkpoint, tmp_p
     assert result["folder"] == str(tmp_path / "run.hub")
 
 
-def test_card_of_a_seeds_grid_fold_shows_the_spread_over_seeds(checkpoint, tmp_path):  # noqa: F811
+def test_card_of_a_seeds_grid_fold_shows_the_spread_over_seeds(checkpoint, tmp_path):
     run, _ = checkpoint
     grid = tmp_path / "grid"
     fold = grid / "seed_7" / "fold_0"

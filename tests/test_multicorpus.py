@@ -212,6 +212,7 @@ def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_re
     assert diff["ci95_low"] <= diff["ua_difference"] <= diff["ci95_high"] and diff["num_units"] == 29
     md = (tmp_path / "report" / "report.md").read_text()
     assert "trained on all of it" in md and "UA minus that of **eyase_only** on the same clips" in md
+    assert "| loco_urdu (eyase + emovo + urdu, urdu left out) | **" in md
 
 
 @pytest.mark.slow  # trains tiny models end to end
