@@ -386,7 +386,7 @@ def download_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from . import download as dl
 
-    if args.corpus in ("anad", "eyase", "emovo"):
+    if args.corpus in dl.MANUAL_ONLY:
         print(dl.manual_instructions(args.corpus, args.to))
         return 0
     if args.corpus == "ravdess":

@@ -48,6 +48,12 @@ class FoldResult:
     predictions: list[dict]  # predictions.jsonl lines
 
 
+def read_predictions(eval_dir: Path) -> list[dict]:
+    """The per-clip lines of an evaluation report (``predictions.jsonl``: id, speaker, reference, prediction,
+    probabilities), as :func:`ser_hf.evaluation.write_evaluation_report` wrote them."""
+    return [json.loads(line) for line in (Path(eval_dir) / "predictions.jsonl").read_text().splitlines() if line]
+
+
 def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kwargs) -> FoldResult:
     """Evaluate (once) and load one fold of one system."""
     from .evaluation import evaluate_checkpoint
@@ -57,7 +63,7 @@ def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kw
         evaluate_checkpoint(str(run_dir), corpus, data_dir, split="test", output_dir=str(out), **eval_kwargs)
     metrics = json.loads((out / "metrics.json").read_text())
     training = RunRecord.load(run_dir)
-    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines() if line]
+    predictions = read_predictions(out)
     # (a multi-corpus run's own UA spans all its corpora: nothing to check it against here)
     if abs(metrics["ua"] - training.ua) > 1e-6 and training.split.corpus == corpus:
         logger.warning(

@@ -79,7 +79,7 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000)
     Raises:
         ValueError: ``reference`` is not one of the systems.
     """
-    from .compare import FoldResult, paired_bootstrap_ua
+    from .compare import FoldResult, paired_bootstrap_ua, read_predictions
 
     by_name = {r["system"]: r for r in rows}
     if reference not in by_name:
@@ -87,9 +87,7 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000)
 
     def result(row, corpus):
         out = Path(row["run_dir"]) / f"eval_{corpus}_{row['scores'][corpus]['scope']}"
-        lines = (out / "predictions.jsonl").read_text().splitlines()
-        predictions = [json.loads(line) for line in lines if line]
-        return FoldResult(0, out, {}, None, predictions)
+        return FoldResult(0, out, {}, None, read_predictions(out))
 
     ref = by_name[reference]
     for row in rows:

@@ -369,6 +369,11 @@ def corpora_cache(cache_dir: str | Path | None = None) -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE) / "ser_hf_corpora"
 
 
+MANUAL_ONLY = ("anad", "eyase", "emovo")
+"""Corpora that cannot be fetched automatically (a login or the authors' consent is needed): a command that would
+fetch them on first use needs their folder instead; :func:`manual_instructions` gives the steps."""
+
+
 def fetch_corpus(name: str, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
     """The folder of corpus ``name``, downloaded on first use (verified, resumable, safely extracted: the
     ``ser-hf download`` path) into :func:`corpora_cache`; later calls find it there without the network.
@@ -385,7 +390,7 @@ def fetch_corpus(name: str, cache_dir: str | Path | None = None, progress: bool 
         target = root / "emovdb"
     elif name == "urdu":
         target = root / "urdu"
-    elif name in ("anad", "eyase", "emovo"):
+    elif name in MANUAL_ONLY:
         raise ValueError(f"{name.upper()} cannot be fetched automatically:\n" + manual_instructions(name, root))
     else:
         raise ValueError(f"corpus {name!r} has nothing to download: pass --data_dir (the folder holding it)")

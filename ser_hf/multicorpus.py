@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import datasets
 
 from .corpora import CORPORA, corpus_info, decode_channel, load_corpus
+from .download import MANUAL_ONLY
 from .folds import SplitDefinition, make_split, num_folds
 from .labels import CANONICAL, canonical_label
 
@@ -80,7 +81,7 @@ def data_dirs(names: list[str], spec: str | None) -> dict[str, str | None]:
                 "(e.g. --data_dir ravdess=../shared/data/ravdess-16k,emovo=../shared/data/emovo-16k)"
             )
         dirs[name.strip()] = os.path.expanduser(path.strip())
-    missing = [n for n, d in dirs.items() if d is None and n in ("anad", "eyase", "emovo")]
+    missing = [n for n, d in dirs.items() if d is None and n in MANUAL_ONLY]
     if missing:
         raise ValueError(f"--data_dir needs NAME=DIR for {missing}: they cannot be fetched on first use")
     return dirs

@@ -13,6 +13,7 @@ import torch
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from ..download import MANUAL_ONLY
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
 from ..multicorpus import corpus_list, data_dirs
@@ -261,7 +262,7 @@ class DataArguments:
             if self.dataset is not None:
                 raise ValueError(f"--dataset trains one exported corpus, not --corpus {self.corpus}")
             data_dirs(names, self.data_dir)  # every NAME=DIR checked
-        elif self.data_dir is None and self.corpus in ("anad", "eyase", "emovo", "folder"):
+        elif self.data_dir is None and self.corpus in (*MANUAL_ONLY, "folder"):
             raise ValueError(
                 f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (RAVDESS, EmoV-DB and URDU "
                 "are fetched on first use without it)"

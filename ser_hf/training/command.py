@@ -17,6 +17,7 @@ from ..corpora import decode_channel, load_corpus
 from ..data import decode_dataset
 from ..folds import make_split, num_folds
 from ..grid import (
+    SEEDS_RESULTS,
     CrossValidation,
     RunExistsError,
     SeedGrid,
@@ -78,7 +79,7 @@ def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: b
     """
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {seeds}: each seed once")
-    if SeedGrid.load(root) is not None and not overwrite:
+    if (root / SEEDS_RESULTS).exists() and not overwrite:
         raise RunExistsError(f"{root} already holds seeds_results.json; choose another --output_dir")
     per_seed: dict[int, dict[int, dict]] = {}
     for seed in seeds:
