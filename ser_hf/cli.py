@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
         "compare": "fold-by-fold comparison report of several trained systems",
         "cross-corpus": "each single-corpus system's checkpoint scored on the other corpora (shared labels)",
+        "multicorpus-report": "docs/results/multicorpus: in-corpus and leave-one-corpus-out comparisons (one spec)",
         "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate": evaluate_main,
             "compare": compare_main,
             "cross-corpus": cross_corpus_main,
+            "multicorpus-report": multicorpus_report_main,
             "classic": classic_main,
             "push": push_main,
             "predict": predict_main,
@@ -278,6 +280,40 @@ def cross_corpus_main(argv: list[str]) -> int:
     for row in report["systems"]:
         print(row["system"], " ".join(f"{c}={s['ua']:.3f}" if s else f"{c}=trained" for c, s in row["scores"].items()))
     print(f"report: {args.output_dir}/report.md")
+    return 0
+
+
+def multicorpus_report_main(argv: list[str]) -> int:
+    """``ser-hf multicorpus-report``: see :mod:`ser_hf.multicorpus_report`."""
+    parser = argparse.ArgumentParser(
+        prog="ser-hf multicorpus-report",
+        description="In-corpus (all corpora vs each alone) and leave-one-corpus-out reports from one YAML spec.",
+    )
+    parser.add_argument("spec", help="YAML: data_dir, in_corpus families, loco_reference, loco runs")
+    parser.add_argument("--output_dir", required=True, help="results folder (README.md, in_corpus/, loco/)")
+    parser.add_argument("--num_bootstrap", type=int, default=2000, help="bootstrap resamples per difference")
+    parser.add_argument("--cache_dir", default=None)
+    parser.add_argument(
+        "--overwrite_output_dir", action="store_true", help="replace earlier reports there (nothing else is touched)"
+    )
+    add_verify_counts(parser)
+    args = parser.parse_args(argv)
+    from .multicorpus_report import MulticorpusReportSpec, multicorpus_report
+
+    summary = multicorpus_report(
+        MulticorpusReportSpec.from_yaml(args.spec),
+        args.output_dir,
+        command="ser-hf multicorpus-report " + " ".join(argv),
+        num_bootstrap=args.num_bootstrap,
+        overwrite=args.overwrite_output_dir,
+        cache_dir=args.cache_dir,
+        **({} if args.verify_counts else {"verify_counts": False}),
+    )
+    for r in summary["in_corpus"]:
+        print(f"{r['family']} {r['corpus']}: alone {r['single_ua']:.3f}, all corpora {r['multi_ua']:.3f}")
+    for r in summary["loco"]:
+        print(f"{r['system']} on {r['corpus']}: {r['ua']:.3f} (reference {r['reference_ua']:.3f})")
+    print(f"report: {args.output_dir}/README.md")
     return 0
 
 

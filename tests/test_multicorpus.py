@@ -233,3 +233,75 @@ def test_model_card_of_a_multi_corpus_run_lists_every_corpus_and_the_most_restri
         assert info.citation.split("{")[1].split(",")[0] in card  # every corpus cited
     assert "research and non-commercial use only" in card
     assert "This checkpoint's test side by corpus: emovo: UA" in card and "urdu: UA" in card
+
+
+def test_report_spec_names_what_is_wrong(tmp_path):
+    from ser_hf.multicorpus_report import MulticorpusReportSpec
+
+    dirs = {"eyase": "E", "urdu": "U"}
+    with pytest.raises(ValueError, match="data_dir: unknown corpus 'klingon'"):
+        MulticorpusReportSpec(data_dir={"klingon": "K"}, loco={"x": "r"}, loco_reference={"y": "r"})
+    with pytest.raises(ValueError, match="in_corpus 'mel': corpus 'emovo' has no data_dir entry"):
+        MulticorpusReportSpec(data_dir=dirs, in_corpus=[{"name": "mel", "multi": "m", "single": {"emovo": "s"}}])
+    with pytest.raises(ValueError, match="loco needs exactly one loco_reference"):
+        MulticorpusReportSpec(data_dir=dirs, loco={"loco_urdu": "r"})
+    with pytest.raises(ValueError, match="nothing to report"):
+        MulticorpusReportSpec(data_dir=dirs)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("data_dir: {urdu: U}\nloco: {a: r}\nloco_refrence: {b: r}\n")
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['loco_refrence'\]; expected data_dir"):
+        MulticorpusReportSpec.from_yaml(spec)
+
+
+@pytest.mark.slow  # trains tiny models end to end
+def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_reference(trees, tmp_path, capsys):
+    from ser_hf.cli import main as cli
+    from ser_hf.training import main as train
+
+    single = tmp_path / "eyase_only"
+    multi = tmp_path / "multi"
+    dirs = ",".join(f"{k}={v}" for k, v in trees.items())
+    for k in (0, 1):
+        args = quick_run_args(
+            "eyase_melcnn.yaml", trees["eyase"], tmp_path / "cache", single / f"fold_{k}", *TINY_MELCNN
+        )
+        train([*args, "--verify_counts", "false", "--fold", str(k)])
+    args = quick_run_args("eyase_melcnn.yaml", dirs, tmp_path / "cache", multi / "fold_1", *TINY_MELCNN)
+    train([*args, "--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--fold", "1"])
+    args[args.index("--output_dir") + 1] = str(tmp_path / "loco_urdu")
+    train([*args, "--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--protocol", "loco"] + [
+        "--test_corpus", "urdu"])  # fmt: skip
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        json.dumps(  # YAML is a superset of JSON
+            {
+                "data_dir": {k: str(v) for k, v in trees.items()},
+                "in_corpus": [{"name": "mel_cnn", "multi": str(multi), "single": {"eyase": str(single)}}],
+                "loco_reference": {"eyase_only": str(single)},
+                "loco": {"loco_urdu": str(tmp_path / "loco_urdu")},
+            }
+        )
+    )
+    out = tmp_path / "results"
+    argv = ["multicorpus-report", str(spec), "--output_dir", str(out), "--num_bootstrap", "50"]
+    assert cli([*argv, "--cache_dir", str(tmp_path / "c"), "--verify_counts", "false"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    (row,) = summary["in_corpus"]
+    assert row["folds"] == [1]  # the only fold both have: the same EYASE test speaker
+    fold_1 = json.loads((single / "fold_1" / "eval_eyase_test" / "metrics.json").read_text())
+    multi_1 = json.loads((multi / "fold_1" / "eval_eyase_test" / "metrics.json").read_text())
+    assert fold_1["speakers"] == multi_1["speakers"] == ["Male01"]
+    assert row["single_ua"] == pytest.approx(fold_1["ua"]) and row["multi_ua"] == pytest.approx(multi_1["ua"])
+    assert row["mean_difference"] == pytest.approx(multi_1["ua"] - fold_1["ua"])
+    (loco,) = summary["loco"]
+    assert loco["corpus"] == "urdu" and loco["clips"] == 58 and loco["system"] == "loco_urdu"
+    assert loco["bootstrap"]["ua_difference"] == pytest.approx(loco["ua"] - loco["reference_ua"])
+    readme = (out / "README.md").read_text()
+    assert f"| [mel_cnn](in_corpus/mel_cnn/eyase/report.md) | eyase | 1 | {row['single_ua']:.3f} |" in readme
+    assert f"| loco_urdu | urdu (58) | {loco['reference_ua']:.3f} | {loco['ua']:.3f} |" in readme
+    assert (out / "in_corpus" / "mel_cnn" / "eyase" / "report.md").is_file() and (out / "loco" / "report.md").is_file()
+    # a second call refuses to replace the reports unless told to, and then reproduces them
+    assert cli([*argv, "--cache_dir", str(tmp_path / "c"), "--verify_counts", "false"]) == 2
+    assert "already holds report.json, report.md, ua_per_fold.png" in capsys.readouterr().err
+    assert cli([*argv, "--overwrite_output_dir", "--verify_counts", "false", "--cache_dir", str(tmp_path / "c")]) == 0
+    assert json.loads((out / "summary.json").read_text())["in_corpus"] == summary["in_corpus"]
