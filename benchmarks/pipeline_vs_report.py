@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         "report_wa": record.wa,
         "pipeline_wa": scores["wa"],
         "ua_difference_points": 100 * (scores["ua"] - record.ua),
-        "preprocessing": record.preprocessing,
+        "preprocessing": record.preprocessing.to_dict(),
         "without_ser_hf": args.without_ser_hf,
         "seconds": seconds,
     }

@@ -12,7 +12,7 @@ batch 256, up to 500 epochs), the seeds' settings. Same speaker-independent fold
 
 Every fold writes a run directory that ``ser-hf compare`` reads like a trained checkpoint's: ``metrics.json`` /
 ``split.json`` (:class:`ser_hf.run.RunRecord`), ``model.joblib`` (the fitted scikit-learn pipeline) and
-``eval_<corpus>_test/`` (``metrics.json`` with inference timing, ``predictions.jsonl``), the evaluation report of
+``eval_<corpus>_test/`` (``evaluation.json`` with inference timing, ``predictions.jsonl``), the evaluation report of
 :func:`ser_hf.evaluation.evaluate_checkpoint`.
 """
 
@@ -121,14 +121,15 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
         split: :class:`ser_hf.folds.SplitDefinition` of the fold.
 
     Returns:
-        :meth:`ser_hf.run.RunRecord.to_dict` of the fold.
+        The fold's :class:`ser_hf.run.RunRecord`.
     """
     import joblib
     import torch
 
     from .evaluation import group_ua, inference_timing, write_evaluation_report
+    from .evaluation_report import EvaluationReport
     from .metrics import compute_ser_metrics, plot_confusion_matrix
-    from .run import RunRecord
+    from .run import Preprocessing, RunRecord, Runtime
 
     speakers_of = {s: set(split.speakers(s)) for s in ("train", "validation", "test")}
     side = {s: np.array([spk in wanted for spk in rows["speaker"]]) for s, wanted in speakers_of.items()}
@@ -156,20 +157,20 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
         split=split,
         label_names=list(label_names),
         test=test,
-        preprocessing={"trim_db": settings.trim_db, "features": dict(FEATURES), "statistic": "mean over frames"},
+        preprocessing=Preprocessing(trim_db=settings.trim_db, features=dict(FEATURES), statistic="mean over frames"),
         model={"family": "classic_mlp", "model_type": "sklearn MLPClassifier", "hidden_units": settings.hidden_units},
         parameters={"trainable": num_params, "total": num_params},
         training={"seed": seed, **{k: getattr(settings, k) for k in ("alpha", "batch_size", "max_iter")}},
-        runtime={
-            "train_wall_time_s": wall,
-            "validation": validation,
-            "best_validation": validation["ua"],
-            "select_best_by": "last",
-            "device": "cpu",
-            "threads": torch.get_num_threads(),
-            "train_clips": int(side["train"].sum()),
-            "epochs_run": int(mlp.n_iter_),
-        },
+        runtime=Runtime(
+            train_wall_time_s=wall,
+            validation=validation,
+            best_validation=validation["ua"],
+            select_best_by="last",
+            device="cpu",
+            threads=torch.get_num_threads(),
+            train_clips=int(side["train"].sum()),
+            epochs_run=int(mlp.n_iter_),
+        ),
     )
     record.save(out)
     plot_confusion_matrix(test["confusion_matrix"], label_names, out / "confusion_matrix.png")
@@ -178,22 +179,23 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
     feature_s = float(np.sum(np.asarray(rows["feature_s"])[test_idx]))
     audio_s = float(np.sum(np.asarray(rows["num_samples"])[test_idx]) / rows["sampling_rate"])
     speakers = [rows["speaker"][i] for i in test_idx]
-    report = {
+    report = EvaluationReport(
         **test,
-        "model": str(out),
-        "scope": "test",
-        "num_clips": len(test_idx),
-        "label_names": list(label_names),
-        "speakers": sorted(set(speakers)),
-        "per_speaker": group_ua(pred, labels[test_idx], speakers),
-        "inference": inference_timing(inference_s + feature_s, audio_s, "cpu", len(test_idx)),
-    }
+        model=str(out),
+        corpus=split.corpus,
+        scope="test",
+        num_clips=len(test_idx),
+        label_names=list(label_names),
+        speakers=sorted(set(speakers)),
+        per_speaker=group_ua(pred, labels[test_idx], speakers),
+        inference=inference_timing(inference_s + feature_s, audio_s, "cpu", len(test_idx)),
+    )
     title = f"{out.name} on {split.corpus} test: UA {test['ua']:.3f}"
     ids = [rows["id"][i] for i in test_idx]
     write_evaluation_report(
         out / f"eval_{split.corpus}_test", report, ids, speakers, labels[test_idx], probs, list(label_names), title
     )
-    return record.to_dict()
+    return record
 
 
 def classic_parser():
@@ -292,10 +294,10 @@ def main(argv: list[str] | None = None) -> dict:
             split = make_split(args.corpus, rows["speaker"], args.protocol, k, args.num_val_speakers, seed=seed)
             out = fold_dir(seed_root, k) if args.all_folds else seed_root
             per_seed[seed][k] = run_fold(features, rows, label_names, split, settings, seed, out)
-            logger.info("classic seed %s fold %s: UA %.4f", seed, k, per_seed[seed][k]["ua"])
+            logger.info("classic seed %s fold %s: UA %.4f", seed, k, per_seed[seed][k].ua)
         if args.all_folds:
             CrossValidation.of(per_seed[seed]).save(seed_root)
-    grid = SeedGrid.of(per_seed)
+    grid = SeedGrid.of({s: {k: r.scores for k, r in runs.items()} for s, runs in per_seed.items()})
     grid.save(root)
     summary = grid.to_dict()
     ua = summary["overall"]["ua"]

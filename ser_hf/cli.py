@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
         "train": "train a model (same flags as scripts/finetune.py)",
-        "evaluate": "score a checkpoint on a corpus (metrics.json + confusion_matrix.png)",
+        "evaluate": "score a checkpoint on a corpus (evaluation.json, predictions.jsonl, confusion_matrix.png)",
         "compare": "fold-by-fold comparison report of several trained systems",
         "cross-corpus": "each single-corpus system's checkpoint scored on the other corpora (shared labels)",
         "multicorpus-report": "docs/results/multicorpus: in-corpus and leave-one-corpus-out comparisons (one spec)",
@@ -155,6 +155,7 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
     args = parser.parse_args(argv)
     from .evaluation import evaluate_checkpoint
+    from .evaluation_report import EVALUATION_FILE
 
     kwargs = {"metadata": args.metadata} if args.metadata else {}
     report = evaluate_checkpoint(
@@ -173,17 +174,17 @@ def evaluate_main(argv: list[str]) -> int:
         **kwargs,
     )
     print(
-        f"{report['corpus']} {report['scope']}: {report['num_clips']} clips, labels {report['shared_labels']}: "
-        f"WA {report['wa']:.4f}  UA {report['ua']:.4f}  macro-F1 {report['macro_f1']:.4f}"
+        f"{report.corpus} {report.scope}: {report.num_clips} clips, labels {report.shared_labels}: "
+        f"WA {report.wa:.4f}  UA {report.ua:.4f}  macro-F1 {report.macro_f1:.4f}"
     )
-    if report["dropped_model_labels"] or report["dropped_corpus_labels"]:
+    if report.dropped_model_labels or report.dropped_corpus_labels:
         print(
-            f"dropped labels: model {report['dropped_model_labels']}, corpus {report['dropped_corpus_labels']} "
-            f"({report['clips_dropped_for_labels']} clips not scored)"
+            f"dropped labels: model {report.dropped_model_labels}, corpus {report.dropped_corpus_labels} "
+            f"({report.clips_dropped_for_labels} clips not scored)"
         )
-    if report["leakage"]["seen_speakers"]:
-        print(f"WARNING: scored speakers seen in training/validation: {report['leakage']['seen_speakers']}")
-    print(f"report: {report['output_dir']}/metrics.json")
+    if report.leakage["seen_speakers"]:
+        print(f"WARNING: scored speakers seen in training/validation: {report.leakage['seen_speakers']}")
+    print(f"report: {report.output_dir}/{EVALUATION_FILE}")
     return 0
 
 

@@ -22,7 +22,6 @@ Statistics (all on the test sides only):
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare_report import METRICS, check_report_dir, update_readme, write_report  # noqa: F401  (re-exported)
+from .evaluation_report import EvaluationReport, is_report_dir, read_predictions
 from .grid import fold_dirs
 from .metrics import mean_std, unweighted_average_recall
 from .run import RunRecord
@@ -43,15 +43,9 @@ class FoldResult:
 
     fold: int
     run_dir: Path
-    metrics: dict  # evaluation report (metrics.json of eval_<corpus>_test)
+    metrics: EvaluationReport | None  # the evaluation of its test side (eval_<corpus>_test/)
     training: RunRecord  # the run's own record
     predictions: list[dict]  # predictions.jsonl lines
-
-
-def read_predictions(eval_dir: Path) -> list[dict]:
-    """The per-clip lines of an evaluation report (``predictions.jsonl``: id, speaker, reference, prediction,
-    probabilities), as :func:`ser_hf.evaluation.write_evaluation_report` wrote them."""
-    return [json.loads(line) for line in (Path(eval_dir) / "predictions.jsonl").read_text().splitlines() if line]
 
 
 def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kwargs) -> FoldResult:
@@ -59,19 +53,19 @@ def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kw
     from .evaluation import evaluate_checkpoint
 
     out = run_dir / f"eval_{corpus}_test"
-    if not (out / "metrics.json").is_file():
+    if not is_report_dir(out):
         evaluate_checkpoint(str(run_dir), corpus, data_dir, split="test", output_dir=str(out), **eval_kwargs)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = EvaluationReport.load(out)
     training = RunRecord.load(run_dir)
     predictions = read_predictions(out)
     # (a multi-corpus run's own UA spans all its corpora: nothing to check it against here)
-    if abs(metrics["ua"] - training.ua) > 1e-6 and training.split.corpus == corpus:
+    if abs(metrics.ua - training.ua) > 1e-6 and training.split.corpus == corpus:
         logger.warning(
             "%s: UA on re-evaluation %.4f differs from the training report %.4f (by a clip or two: float rounding "
             "of near-ties under another thread count or batch; by more: a run written before the preprocessing "
             "was stored with the checkpoint?)",
             run_dir,
-            metrics["ua"],
+            metrics.ua,
             training.ua,
         )
     return FoldResult(fold, run_dir, metrics, training, predictions)
@@ -205,17 +199,17 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     for k, rs in folds.items():
         out["seeds_per_fold"][k] = [r.training.training.get("seed") for r in rs]
     for key in METRICS:
-        per_fold = {k: float(np.mean([r.metrics[key] for r in rs])) for k, rs in folds.items()}
+        per_fold = {k: float(np.mean([getattr(r.metrics, key) for r in rs])) for k, rs in folds.items()}
         out[key] = {**mean_std(per_fold.values()), "per_fold": per_fold}
         n_seeds = {len(rs) for rs in folds.values()}
         if len(n_seeds) == 1 and min(n_seeds) > 1:
-            per_seed = [np.mean([rs[j].metrics[key] for rs in folds.values()]) for j in range(min(n_seeds))]
+            per_seed = [np.mean([getattr(rs[j].metrics, key) for rs in folds.values()]) for j in range(min(n_seeds))]
             out[key]["over_seeds"] = mean_std(per_seed)
             out[key]["per_fold_std_over_seeds"] = {
-                k: mean_std([r.metrics[key] for r in rs])["std"] for k, rs in folds.items()
+                k: mean_std([getattr(r.metrics, key) for r in rs])["std"] for k, rs in folds.items()
             }
-    labels = runs[0].metrics.get("label_names") or runs[0].training.label_names  # the labels scored
-    recalls = [r.metrics["per_class_recall"] for r in runs if "per_class_recall" in r.metrics]
+    labels = runs[0].metrics.label_names or runs[0].training.label_names  # the labels scored
+    recalls = [r.metrics.per_class_recall for r in runs if r.metrics.per_class_recall]
     out["per_class_recall"] = (
         dict(zip(labels, np.mean(recalls, axis=0).round(4).tolist(), strict=True)) if recalls else {}
     )
@@ -224,13 +218,13 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     t0 = runs[0].training
     out["parameters"] = t0.parameters or None
     out["model"] = t0.model or {"family": "mel_cnn"}
-    out["preprocessing"] = t0.preprocessing
-    walls = [r.training.runtime.get("train_wall_time_s") for r in runs]
+    out["preprocessing"] = t0.preprocessing.to_dict()
+    walls = [r.training.runtime.train_wall_time_s for r in runs]
     out["train_wall_time_s_per_run"] = mean_std([w for w in walls if w is not None]) if all(walls) else None
     out["train_wall_time_s"] = float(sum(w or 0.0 for w in walls))
-    out["train_device"] = sorted({str(r.training.runtime.get("device")) for r in runs})
-    out["train_threads"] = sorted({r.training.runtime.get("threads") for r in runs}, key=str)
-    inf = [r.metrics["inference"] for r in runs]
+    out["train_device"] = sorted({str(r.training.runtime.device) for r in runs})
+    out["train_threads"] = sorted({r.training.runtime.threads for r in runs}, key=str)
+    inf = [r.metrics.inference for r in runs]
     out["inference_rtf"] = float(sum(i["wall_s"] for i in inf) / sum(i["audio_s"] for i in inf))
     out["inference_device"] = sorted({f"{i['device']} ({i['threads']} threads)" for i in inf})
     out["run_dirs"] = [str(r.run_dir) for r in runs]
@@ -316,7 +310,7 @@ def paired_differences(results: dict[str, list[FoldResult]], reference: str, num
             continue
 
         def fold_mean(runs, key):
-            return float(np.mean([r.metrics[key] for r in runs]))
+            return float(np.mean([getattr(r.metrics, key) for r in runs]))
 
         paired[name] = {
             "folds": common,

@@ -29,6 +29,7 @@ import json
 import logging
 from pathlib import Path
 
+from .evaluation_report import EvaluationReport, is_report_dir, read_predictions
 from .run import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -52,14 +53,14 @@ def chosen_checkpoint(root: str | Path) -> tuple[Path, float | None]:
     return run, float(value)
 
 
-def score(run: Path, corpus: str, data_dir: str, scope: str, **eval_kwargs) -> dict:
+def score(run: Path, corpus: str, data_dir: str, scope: str, **eval_kwargs) -> EvaluationReport:
     """The evaluation report of checkpoint ``run`` on ``corpus`` (``scope`` ``all`` or ``test``), computed once."""
     from .evaluation import evaluate_checkpoint
 
     out = run / f"eval_{corpus}_{scope}"
-    if not (out / "metrics.json").is_file():
+    if not is_report_dir(out):
         evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), **eval_kwargs)
-    return json.loads((out / "metrics.json").read_text())
+    return EvaluationReport.load(out)
 
 
 def scope_of(record: RunRecord, corpus: str) -> str | None:
@@ -79,7 +80,7 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000)
     Raises:
         ValueError: ``reference`` is not one of the systems.
     """
-    from .compare import FoldResult, paired_bootstrap_ua, read_predictions
+    from .compare import FoldResult, paired_bootstrap_ua
 
     by_name = {r["system"]: r for r in rows}
     if reference not in by_name:
@@ -87,7 +88,7 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000)
 
     def result(row, corpus):
         out = Path(row["run_dir"]) / f"eval_{corpus}_{row['scores'][corpus]['scope']}"
-        return FoldResult(0, out, {}, None, read_predictions(out))
+        return FoldResult(0, out, None, None, read_predictions(out))
 
     ref = by_name[reference]
     for row in rows:
@@ -147,11 +148,11 @@ def cross_corpus(
             m = score(run, corpus, data_dir, scope, **eval_kwargs)
             cells[corpus] = {
                 "scope": scope,
-                "ua": m["ua"],
-                "wa": m["wa"],
-                "macro_f1": m["macro_f1"],
-                "shared_labels": m["shared_labels"],
-                "num_clips": m["num_clips"],
+                "ua": m.ua,
+                "wa": m.wa,
+                "macro_f1": m.macro_f1,
+                "shared_labels": m.shared_labels,
+                "num_clips": m.num_clips,
             }
         rows.append(
             {

@@ -26,6 +26,7 @@ import torch
 
 from .corpora import decode_channel, load_corpus
 from .data import decode_dataset, length_batches
+from .evaluation_report import PREDICTIONS_FILE, EvaluationReport
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
 from .labels import shared_label_plan
@@ -178,12 +179,12 @@ def score_clips(clf, fe, subset, plan, batch_size: int):
     return probs.argmax(1), ref, probs, inference
 
 
-def report_of(pred, ref, subset, plan, fe, facts: dict, leakage: dict, inference: dict, trained) -> dict:
+def report_of(pred, ref, subset, plan, fe, facts: dict, leakage: dict, inference: dict, trained) -> EvaluationReport:
     """The evaluation report: :func:`ser_hf.metrics.compute_ser_metrics` over the shared labels, then ``facts``
     (model, corpus, scope, speakers, clip count), the preprocessing, the label plan, per-speaker and per-gender
     UA, the leakage check, inference timing and what the checkpoint was trained on."""
-    report = compute_ser_metrics(pred, ref, len(plan.shared))
-    report.update(
+    return EvaluationReport(
+        **compute_ser_metrics(pred, ref, len(plan.shared)),
         **facts,
         preprocessing=describe_preprocessing(fe),
         label_names=plan.shared,
@@ -198,7 +199,6 @@ def report_of(pred, ref, subset, plan, fe, facts: dict, leakage: dict, inference
         if trained is None
         else {"corpus": trained.corpus, "protocol": trained.protocol, "fold": trained.fold},
     )
-    return report
 
 
 def evaluate_checkpoint(
@@ -215,8 +215,9 @@ def evaluate_checkpoint(
     batch_size: int = 16,
     label_aliases: dict[str, str] | None = None,
     **corpus_kwargs,
-) -> dict:
-    """Score a checkpoint on a corpus and write ``metrics.json`` and ``confusion_matrix.png``.
+) -> EvaluationReport:
+    """Score a checkpoint on a corpus and write the report folder (:mod:`ser_hf.evaluation_report`:
+    ``evaluation.json``, ``predictions.jsonl``, ``confusion_matrix.png``).
 
     Args:
         model: checkpoint folder or hub id (anything ``AutoModelForAudioClassification`` loads; ser_hf's
@@ -234,17 +235,17 @@ def evaluate_checkpoint(
         **corpus_kwargs: builder config fields (``metadata=...`` for a folder corpus).
 
     Returns:
-        The report written to ``metrics.json``: WA, UA, macro-F1, per-class precision / recall / F1, confusion
-        matrix (shared labels, model order), per-speaker and per-gender UA, shared and dropped labels, the
-        leakage check, clip counts, and inference timing (``rtf``: wall seconds per second of audio, after
-        decoding). ``predictions.jsonl`` beside it holds one line per clip: id, speaker, reference,
-        prediction and the renormalised probabilities.
+        The :class:`ser_hf.evaluation_report.EvaluationReport` written to ``evaluation.json``: WA, UA, macro-F1,
+        per-class precision / recall / F1, confusion matrix (shared labels, model order), per-speaker and
+        per-gender UA, shared and dropped labels, the leakage check, clip counts, and inference timing (``rtf``:
+        wall seconds per second of audio, after decoding). ``predictions.jsonl`` beside it holds one line per
+        clip: id, speaker, reference, prediction and the renormalised probabilities.
 
     Raises:
         LeakageError: evaluated speakers were seen in training / validation and ``allow_seen_speakers`` is off.
         ValueError: bad ``split`` or ``fold`` choice, fewer than two shared labels (a score over one label is
             trivially perfect), no clip left to score.
-        FileExistsError: ``output_dir`` already holds a ``metrics.json``.
+        FileExistsError: ``output_dir`` already holds a report.
     """
     if split is not None and split not in SPLITS:
         raise ValueError(f"--split {split!r} is not valid; choose one of {', '.join(SPLITS)}")
@@ -271,7 +272,7 @@ def evaluate_checkpoint(
     facts = {"model": str(model), "corpus": corpus, "corpus_config": corpus_config, "data_dir": str(data_dir)}
     facts |= {"scope": scope, "speakers": sorted(set(chosen) & set(subset["speaker"])), "num_clips": len(rows)}
     report = report_of(pred, ref, subset, plan, fe, facts, leakage, inference, trained)
-    report["clips_dropped_for_labels"] = int(sum(in_scope) - len(rows))
+    report.clips_dropped_for_labels = int(sum(in_scope) - len(rows))
     if plan.dropped_model or plan.dropped_corpus:
         logger.warning(
             "scored on the shared labels %s; model labels dropped: %s; corpus labels dropped: %s",
@@ -284,9 +285,8 @@ def evaluate_checkpoint(
         base = Path(model) if Path(model).is_dir() else Path.cwd()
         output_dir = base / f"eval_{corpus}{'_' + corpus_config if corpus_config else ''}_{scope}"
     out = Path(output_dir)
-    title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report['ua']:.3f}"
+    title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report.ua:.3f}"
     write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
-    report["output_dir"] = str(out)
     return report
 
 
@@ -314,7 +314,7 @@ def inference_timing(wall_s: float, audio_s: float, device: str, batch_size: int
 
 def write_evaluation_report(
     out: Path,
-    report: dict,
+    report: EvaluationReport,
     ids: list[str],
     speakers: list[str],
     ref: np.ndarray,
@@ -322,27 +322,24 @@ def write_evaluation_report(
     label_names: list[str],
     title: str | None = None,
 ) -> None:
-    """Write an evaluation report directory: ``metrics.json``, ``predictions.jsonl`` and ``confusion_matrix.png``.
+    """Write an evaluation report folder: ``evaluation.json``, ``predictions.jsonl`` and ``confusion_matrix.png``.
 
     The one writer of the files ``ser-hf compare`` reads, for checkpoints (:func:`evaluate_checkpoint`) and for
     the classic system (:func:`ser_hf.classic.run_fold`).
 
     Args:
         out: the report directory (created).
-        report: the metrics (:func:`ser_hf.metrics.compute_ser_metrics` plus context), written as ``metrics.json``.
+        report: what was measured (its ``output_dir`` is set to ``out``).
         ids, speakers: per clip, in the order of ``ref`` and ``probs``.
         ref: ``(num_clips,)`` reference label indices into ``label_names``.
         probs: ``(num_clips, num_labels)`` predicted probabilities; the prediction is their argmax.
 
     Raises:
-        FileExistsError: ``out`` already holds a ``metrics.json`` (reports are never replaced).
+        FileExistsError: ``out`` already holds a report (reports are never replaced).
     """
-    if (out / "metrics.json").exists():
-        raise FileExistsError(f"{out / 'metrics.json'} exists; pass another --output_dir (reports are not replaced)")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    report.save(out)
     pred = probs.argmax(1)
-    with (out / "predictions.jsonl").open("w") as f:
+    with (out / PREDICTIONS_FILE).open("w") as f:
         for i, (clip, speaker) in enumerate(zip(ids, speakers, strict=True)):
             line = {
                 "id": clip,
@@ -352,4 +349,4 @@ def write_evaluation_report(
             }
             line["probabilities"] = dict(zip(label_names, np.round(probs[i], 6).tolist(), strict=True))
             f.write(json.dumps(line) + "\n")
-    plot_confusion_matrix(report["confusion_matrix"], label_names, out / "confusion_matrix.png", title=title)
+    plot_confusion_matrix(report.confusion_matrix, label_names, out / "confusion_matrix.png", title=title)

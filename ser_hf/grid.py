@@ -63,16 +63,16 @@ class CrossValidation:
     train_wall_time_s: float
 
     @classmethod
-    def of(cls, records: dict[int, dict]) -> CrossValidation:
-        """Summarise ``{fold: record}`` (:meth:`ser_hf.run.RunRecord.to_dict` of each fold)."""
+    def of(cls, records: dict[int, RunRecord]) -> CrossValidation:
+        """Summarise ``{fold: record}``."""
         scores = {}
         for key in SCORES:
-            vals = [m[key] for m in records.values()]
+            vals = [r.scores[key] for r in records.values()]
             scores[key] = {**mean_std(vals), "per_fold": vals}
         return cls(
             num_folds=len(records),
-            folds={k: {s: m[s] for s in SCORES} for k, m in records.items()},
-            train_wall_time_s=float(sum(m["runtime"].get("train_wall_time_s", 0.0) for m in records.values())),
+            folds={k: r.scores for k, r in records.items()},
+            train_wall_time_s=float(sum(r.runtime.train_wall_time_s or 0.0 for r in records.values())),
             **scores,
         )
 
@@ -114,7 +114,8 @@ class SeedGrid:
 
     @classmethod
     def of(cls, per_seed: dict[int, dict[int, dict]]) -> SeedGrid:
-        """Summarise ``{seed: {fold: record}}`` (records with ``wa`` / ``ua`` / ``macro_f1``)."""
+        """Summarise ``{seed: {fold: scores}}`` (:attr:`ser_hf.run.RunRecord.scores`, or the ``folds`` of a
+        :class:`CrossValidation`: ``wa`` / ``ua`` / ``macro_f1``)."""
         import numpy as np
 
         seeds = list(per_seed)
@@ -147,16 +148,6 @@ class SeedGrid:
         """The seed grid summary of ``root``, ``None`` when it has none."""
         path = Path(root) / SEEDS_RESULTS
         return cls.from_dict(json.loads(path.read_text())) if path.is_file() else None
-
-
-def summarize(folds: dict[int, dict]) -> dict:
-    """:class:`CrossValidation` of ``{fold: record}`` as the dict ``cv_results.json`` holds."""
-    return CrossValidation.of(folds).to_dict()
-
-
-def seeds_summary(per_seed: dict[int, dict[int, dict]]) -> dict:
-    """:class:`SeedGrid` of ``{seed: {fold: record}}`` as the dict ``seeds_results.json`` holds."""
-    return SeedGrid.of(per_seed).to_dict()
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -187,7 +187,7 @@ def _legacy_preprocessing(model: str, clf, fe):
     if hasattr(fe, "trim") or not is_legacy_run(model):
         return fe
     record = RunRecord.load(model)
-    trim, crop = record.preprocessing.get("trim_db"), record.preprocessing.get("center_crop_s")
+    trim, crop = record.preprocessing.trim_db, record.preprocessing.center_crop_s
     if trim is None and crop is None:
         return fe
     if clf.config.model_type != "mel_cnn":

@@ -18,7 +18,7 @@ Runs written before the record (no ``format_version``) still load: their preproc
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,94 @@ class RunRecordError(ValueError):
     """A run directory lacks its record or holds an unreadable one (the message names the file)."""
 
 
+class _Section:
+    """A typed section of the record: read from its JSON object (keys this version does not know are kept in
+    ``extra`` and written back, so nothing a newer writer stored is lost), written without unset (``None``) values."""
+
+    extra: dict
+
+    @classmethod
+    def from_dict(cls, data: dict | None):
+        data = dict(data or {})
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: data.pop(k) for k in list(data) if k in names}
+        return cls(**known, extra=data)
+
+    def to_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        return {**out, **self.extra}
+
+
+@dataclass
+class Preprocessing(_Section):
+    """What is done to a clip before the model sees it at evaluation time; for neural models its definition is the
+    saved feature extractor (``preprocessor_config.json``), described by
+    :func:`ser_hf.models.summary.describe_preprocessing`.
+
+    Attributes:
+        feature_extractor: the feature extractor's class name.
+        sampling_rate: Hz; inputs are mono.
+        trim_db: leading / trailing silence trimmed below this many dB under the clip's peak; ``None``: no trim.
+        center_crop_s: clips longer than this many seconds keep their centre; ``None``: the whole clip.
+        window_s: fixed input window of Whisper-type extractors in seconds (shorter clips padded, longer ones
+            keep their first ``window_s`` seconds); ``None``: variable-length inputs.
+        features: the classic MLP's feature set (:mod:`ser_hf.classic`), ``None`` for neural models.
+        statistic: how the classic MLP pools frames, ``None`` for neural models.
+        extra: keys this version does not know.
+    """
+
+    feature_extractor: str | None = None
+    sampling_rate: int | None = None
+    trim_db: float | None = None
+    center_crop_s: float | None = None
+    window_s: float | None = None
+    features: dict | None = None
+    statistic: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Runtime(_Section):
+    """Measured facts of a training run.
+
+    Attributes:
+        train_wall_time_s: wall-clock training time, seconds.
+        train_runtime_s: the Trainer's own ``train_runtime``, seconds.
+        device: the training device (with the GPU's name), e.g. ``cpu`` or ``cuda:0 (NVIDIA H200)``.
+        threads: torch intra-op threads; world_size: processes (GPUs) in the run.
+        best_checkpoint: the checkpoint folder chosen by validation, ``None`` with ``select_best_by: last``.
+        best_validation: the validation score that chose it (its metric is ``select_best_by``).
+        validation: the shipped checkpoint's validation scores (``ua``, ``wa``, ``macro_f1``, ``loss``).
+        select_best_by: ``ua``, ``wa``, ``macro_f1``, ``loss`` or ``last`` (no selection).
+        train_clips: clips in the training side; epochs_run: epochs trained (fractional when stopped early).
+        export_max_abs_logit_diff: largest logit difference between the LoRA adapter model and the merged export.
+        extra: keys this version does not know.
+    """
+
+    train_wall_time_s: float | None = None
+    train_runtime_s: float | None = None
+    device: str | None = None
+    threads: int | None = None
+    world_size: int | None = None
+    best_checkpoint: str | None = None
+    best_validation: float | None = None
+    validation: dict | None = None
+    select_best_by: str | None = None
+    train_clips: int | None = None
+    epochs_run: float | None = None
+    export_max_abs_logit_diff: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def validation_ua(self) -> float | None:
+        """Validation UA of the shipped checkpoint: ``validation["ua"]``, or, for runs recorded before that field,
+        ``best_validation`` when the checkpoint was selected by UA; ``None`` otherwise."""
+        value = (self.validation or {}).get("ua")
+        if value is None and (self.select_best_by or "ua") == "ua":
+            value = self.best_validation
+        return value
+
+
 @dataclass
 class RunRecord:
     """What a run was and what it measured.
@@ -57,14 +145,11 @@ class RunRecord:
             per-class lists, ``confusion_matrix``; ``per_corpus``: ``{corpus: {wa, ua, macro_f1, clips}}`` when the
             test side spans several corpora), computed on the saved checkpoint through
             :func:`ser_hf.data.featurize`, as a ``pipeline()`` user runs it.
-        preprocessing: the checkpoint's clip preprocessing, from
-            :func:`ser_hf.models.summary.describe_preprocessing` (its definition is the saved feature extractor).
+        preprocessing: the checkpoint's clip preprocessing (:class:`Preprocessing`).
         model: :func:`ser_hf.models.summary.describe_model` (family, model type, base model, LoRA settings).
         parameters: :func:`ser_hf.models.summary.count_parameters`.
         training: training settings (epochs, learning rate, batch size, seed, crops, augmentation, ...).
-        runtime: measured facts of the run (``train_wall_time_s``, ``device``, ``threads``, ``world_size``,
-            ``best_checkpoint``, ``best_validation``, ``validation`` (the shipped checkpoint's validation scores),
-            ``select_best_by``, ``export_max_abs_logit_diff``).
+        runtime: measured facts of the run (:class:`Runtime`).
         recipe: every setting that changes the weights (:func:`ser_hf.training.recipe_of`), which
             ``--resume_folds`` compares; empty for runs written before it was recorded.
         legacy: read from a run written before this record existed.
@@ -73,13 +158,19 @@ class RunRecord:
     split: SplitDefinition
     label_names: list[str]
     test: dict
-    preprocessing: dict = field(default_factory=dict)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
     model: dict = field(default_factory=dict)
     parameters: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
-    runtime: dict = field(default_factory=dict)
+    runtime: Runtime = field(default_factory=Runtime)
     recipe: dict = field(default_factory=dict)
     legacy: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.preprocessing, Preprocessing):
+            self.preprocessing = Preprocessing.from_dict(self.preprocessing)
+        if not isinstance(self.runtime, Runtime):
+            self.runtime = Runtime.from_dict(self.runtime)
 
     @property
     def ua(self) -> float:
@@ -94,9 +185,14 @@ class RunRecord:
         return float(self.test["macro_f1"])
 
     @property
+    def scores(self) -> dict[str, float]:
+        """The test side's ``wa``, ``ua`` and ``macro_f1``."""
+        return {k: float(self.test[k]) for k in SCORE_KEYS}
+
+    @property
     def validation_ua(self) -> float | None:
         """Validation UA of the checkpoint that ships (what chooses a fold or a system: never the test side)."""
-        return validation_ua(self.runtime)
+        return self.runtime.validation_ua
 
     @property
     def family(self) -> str:
@@ -109,11 +205,11 @@ class RunRecord:
             "format_version": FORMAT_VERSION,
             "label_names": self.label_names,
             "split": asdict(self.split),
-            "preprocessing": self.preprocessing,
+            "preprocessing": self.preprocessing.to_dict(),
             "model": self.model,
             "parameters": self.parameters,
             "training": self.training,
-            "runtime": self.runtime,
+            "runtime": self.runtime.to_dict(),
             **({"recipe": self.recipe} if self.recipe else {}),
         }
 
@@ -150,11 +246,11 @@ class RunRecord:
                 split=split,
                 label_names=list(data["label_names"]),
                 test=test,
-                preprocessing=data.get("preprocessing", {}),
+                preprocessing=Preprocessing.from_dict(data.get("preprocessing")),
                 model=data.get("model", {}),
                 parameters=data.get("parameters", {}),
                 training=data.get("training", {}),
-                runtime=data.get("runtime", {}),
+                runtime=Runtime.from_dict(data.get("runtime")),
                 recipe=data.get("recipe", {}),
             )
         # legacy (format 1): preprocessing rode in split.json's extra; run facts sat at the top level
@@ -173,15 +269,15 @@ class RunRecord:
             split=split,
             label_names=list(data.get("label_names", [])),
             test=test,
-            preprocessing={
-                "sampling_rate": extra.get("sampling_rate"),
-                "trim_db": extra.get("trim_db"),
-                "center_crop_s": extra.get("max_eval_duration_s"),
-            },
+            preprocessing=Preprocessing(
+                sampling_rate=extra.get("sampling_rate"),
+                trim_db=extra.get("trim_db"),
+                center_crop_s=extra.get("max_eval_duration_s"),
+            ),
             model=data.get("model", {"family": "mel_cnn"}),
             parameters=data.get("parameters", {}),
             training=data.get("training", {}),
-            runtime={k: data[k] for k in runtime_keys if k in data},
+            runtime=Runtime.from_dict({k: data[k] for k in runtime_keys if k in data}),
             legacy=True,
         )
 
@@ -211,12 +307,3 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise RunRecordError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
-
-
-def validation_ua(runtime: dict) -> float | None:
-    """Validation UA of a run's shipped checkpoint from its ``runtime`` record: ``validation["ua"]``, or, for runs
-    recorded before that field, ``best_validation`` when the checkpoint was selected by UA; ``None`` otherwise."""
-    value = (runtime.get("validation") or {}).get("ua")
-    if value is None and runtime.get("select_best_by", "ua") == "ua":
-        value = runtime.get("best_validation")
-    return value

@@ -45,7 +45,7 @@ def test_classic_runs_are_run_directories_that_compare_reads(ravdess_dir, tmp_pa
         )
         assert ua == pytest.approx(record.ua) and (run / "eval_ravdess_test" / "confusion_matrix.png").exists()
         result = collect_fold(run, 1, "ravdess", str(ravdess_dir))  # read, not re-evaluated
-        assert result.metrics["ua"] == pytest.approx(record.ua) and result.metrics["inference"]["rtf"] > 0
+        assert result.metrics.ua == pytest.approx(record.ua) and result.metrics.inference["rtf"] > 0
         assert fold_dirs(run) == {1: [run]} and fold_dirs(out) == {1: [out / "seed_1", out / "seed_2"]}
         assert summary["per_fold"][1]["ua"]["per_seed"][seed] == pytest.approx(record.ua)
     assert json.loads((out / "seeds_results.json").read_text())["seeds"] == [1, 2]

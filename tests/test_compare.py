@@ -26,7 +26,7 @@ def fake_fold(fold, refs, preds, speakers=None):
         {"id": f"{fold}-{i}", "speaker": s, "reference": r, "prediction": p}
         for i, (r, p, s) in enumerate(zip(refs, preds, speakers))
     ]
-    return FoldResult(fold, Path("."), {}, {}, lines)
+    return FoldResult(fold, Path("."), None, None, lines)
 
 
 def test_bootstrap_of_identical_and_of_opposite_systems():
@@ -102,7 +102,7 @@ def test_best_system_is_ranked_on_the_folds_every_system_has():
     # "two" has only folds 0-1, where "six" is better; "six" looks better on its own six folds only because its
     # other folds have easier validation sides: the ranking must use folds 0-1
     def run(fold, val_ua, name):
-        return FoldResult(fold, Path(f"{name}/fold_{fold}"), {}, SimpleNamespace(validation_ua=val_ua), [])
+        return FoldResult(fold, Path(f"{name}/fold_{fold}"), None, SimpleNamespace(validation_ua=val_ua), [])
 
     six = [run(k, ua, "six") for k, ua in enumerate([0.50, 0.52, 0.90, 0.90, 0.90, 0.90])]
     two = [run(0, 0.60, "two"), run(1, 0.58, "two")]

@@ -114,7 +114,7 @@ def test_speaker_dependent_protocol_is_named_warned_and_used_by_training_and_eva
         verify_counts=False,
         output_dir=tmp_path / "e",
     )
-    assert report["num_clips"] == 8 and report["leakage"]["seen_speakers"] == ["bea", "jenie", "josh", "sam"]
+    assert report.num_clips == 8 and report.leakage["seen_speakers"] == ["bea", "jenie", "josh", "sam"]
 
 
 def test_french_config_reads_the_non_english_speaker(tmp_path):

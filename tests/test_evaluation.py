@@ -8,6 +8,7 @@ import pytest
 
 from ser_hf.cli import main as cli
 from ser_hf.evaluation import evaluate_checkpoint, group_ua
+from ser_hf.evaluation_report import EvaluationReport
 from ser_hf.folds import LeakageError
 from ser_hf.training import main as train
 
@@ -29,12 +30,12 @@ def test_own_test_side_reproduces_the_training_report(checkpoint, ravdess_dir, t
     run, cache = checkpoint
     report = evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), cache_dir=str(cache), output_dir=tmp_path / "e")
     trained = json.loads((run / "metrics.json").read_text())
-    assert report["scope"] == "test" and report["num_clips"] == 240
-    assert report["ua"] == pytest.approx(trained["ua"]) and report["wa"] == pytest.approx(trained["wa"])
-    assert sorted(report["per_speaker"]) == ["Actor_01", "Actor_02", "Actor_03", "Actor_04"]
-    assert sorted(report["per_gender"]) == ["female", "male"]
-    assert report["leakage"] == {"checked": True, "seen_speakers": []}
-    assert report["preprocessing"]["trim_db"] == 30  # the checkpoint's own feature extractor trims
+    assert report.scope == "test" and report.num_clips == 240
+    assert report.ua == pytest.approx(trained["ua"]) and report.wa == pytest.approx(trained["wa"])
+    assert sorted(report.per_speaker) == ["Actor_01", "Actor_02", "Actor_03", "Actor_04"]
+    assert sorted(report.per_gender) == ["female", "male"]
+    assert report.leakage == {"checked": True, "seen_speakers": []}
+    assert report.preprocessing["trim_db"] == 30  # the checkpoint's own feature extractor trims
     assert (tmp_path / "e" / "confusion_matrix.png").exists()
     lines = (tmp_path / "e" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 240 and set(json.loads(lines[0])) == {
@@ -44,8 +45,8 @@ def test_own_test_side_reproduces_the_training_report(checkpoint, ravdess_dir, t
         "prediction",
         "probabilities",
     }
-    assert report["inference"]["rtf"] > 0
-    with pytest.raises(FileExistsError, match="metrics.json exists"):
+    assert report.inference["rtf"] > 0
+    with pytest.raises(FileExistsError, match="already holds an evaluation report"):
         evaluate_checkpoint(str(run), "ravdess", str(ravdess_dir), cache_dir=str(cache), output_dir=tmp_path / "e")
 
 
@@ -62,8 +63,8 @@ def test_leakage_guard(checkpoint, ravdess_dir, tmp_path, capsys):
         cache_dir=str(cache),
         output_dir=tmp_path / "seen",
     )
-    assert report["leakage"]["seen_speakers"] == ["Actor_05", "Actor_06", "Actor_07", "Actor_08"]
-    assert json.loads((tmp_path / "seen" / "metrics.json").read_text())["leakage"]["seen_speakers"]
+    assert report.leakage["seen_speakers"] == ["Actor_05", "Actor_06", "Actor_07", "Actor_08"]
+    assert json.loads((tmp_path / "seen" / "evaluation.json").read_text())["leakage"]["seen_speakers"]
     rc = cli(
         [
             "evaluate",
@@ -106,13 +107,13 @@ def test_cross_corpus_on_shared_labels_through_the_folder_loader(checkpoint, tmp
     )
     out = capsys.readouterr().out
     assert rc == 0, out
-    report = json.loads((tmp_path / "x" / "metrics.json").read_text())
-    assert report["scope"] == "all" and report["num_clips"] == 6 and report["clips_dropped_for_labels"] == 2
-    assert report["shared_labels"] == ["neutral", "angry"]
-    assert report["dropped_corpus_labels"] == ["amused"]
-    assert report["dropped_model_labels"] == ["calm", "happy", "sad", "fearful", "disgust", "surprised"]
-    assert np.array(report["confusion_matrix"]).shape == (2, 2) and np.sum(report["confusion_matrix"]) == 6
-    assert report["leakage"]["checked"] is False  # another corpus: speakers cannot be compared
+    report = EvaluationReport.load(tmp_path / "x")
+    assert report.scope == "all" and report.num_clips == 6 and report.clips_dropped_for_labels == 2
+    assert report.shared_labels == ["neutral", "angry"]
+    assert report.dropped_corpus_labels == ["amused"]
+    assert report.dropped_model_labels == ["calm", "happy", "sad", "fearful", "disgust", "surprised"]
+    assert np.array(report.confusion_matrix).shape == (2, 2) and np.sum(report.confusion_matrix) == 6
+    assert report.leakage["checked"] is False  # another corpus: speakers cannot be compared
     assert "dropped labels: model ['calm'" in out and "corpus ['amused']" in out
 
     # an alias folds amused into happy: then happy is shared too
@@ -124,7 +125,7 @@ def test_cross_corpus_on_shared_labels_through_the_folder_loader(checkpoint, tmp
         cache_dir=str(cache),
         output_dir=tmp_path / "alias",
     )
-    assert report["shared_labels"] == ["neutral", "happy", "angry"] and report["num_clips"] == 8
+    assert report.shared_labels == ["neutral", "happy", "angry"] and report.num_clips == 8
 
     # 'Angry' beside 'angry' in the metadata: refused with advice that works, and that advice merges them
     (root / "metadata.csv").write_text(
@@ -136,8 +137,8 @@ def test_cross_corpus_on_shared_labels_through_the_folder_loader(checkpoint, tmp
     err = capsys.readouterr().err
     assert "differ only in case" in err and "--label_alias Angry=angry" in err and "--labels" not in err
     assert cli([*argv, "--output_dir", str(tmp_path / "case"), "--label_alias", "Angry=angry"]) == 0
-    report = json.loads((tmp_path / "case" / "metrics.json").read_text())
-    assert report["shared_labels"] == ["neutral", "angry"] and report["num_clips"] == 6
+    report = EvaluationReport.load(tmp_path / "case")
+    assert report.shared_labels == ["neutral", "angry"] and report.num_clips == 6
 
 
 def test_bad_choices(checkpoint, ravdess_dir, tmp_path):
@@ -174,7 +175,7 @@ def test_train_and_evaluate_on_a_folder_corpus(tmp_path):
     assert metrics["label_names"] == ["angry", "calm"] and metrics["split"]["corpus"] == "folder"
     assert len(metrics["split"]["test_speakers"]) == 1
     report = evaluate_checkpoint(str(out), "folder", str(root), metadata="meta.csv", cache_dir=str(tmp_path / "c"))
-    assert report["scope"] == "test" and report["num_clips"] == 6
+    assert report.scope == "test" and report.num_clips == 6
     with pytest.raises(LeakageError):
         evaluate_checkpoint(
             str(out), "folder", str(root), split="all", metadata="meta.csv", cache_dir=str(tmp_path / "c")

@@ -306,7 +306,7 @@ def test_cross_corpus_report_scores_each_checkpoint_on_the_other_corpora(tmp_pat
     assert all(0 <= s["ua"] <= 1 for row in report["systems"] for s in row["scores"].values())
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| eyase_cnn (eyase, fold 1) | **" in md and "(1/4)" in md
-    assert (runs["eyase"] / "eval_emovo_all" / "metrics.json").is_file()  # written once, beside the checkpoint
+    assert (runs["eyase"] / "eval_emovo_all" / "evaluation.json").is_file()  # written once, beside the checkpoint
     assert cli(["cross-corpus", *argv]) == 2  # never replaces a report
     assert "already holds a cross-corpus report" in capsys.readouterr().err
 

@@ -12,10 +12,10 @@ LAYERS = [
     # self-contained (the mel-CNN's code ships with checkpoints as remote code) or dependency-free helpers
     ["models.mel_cnn", "labels", "logs", "lock", "metrics", "download"],
     ["audio"],
-    ["models", "corpora", "folds", "run"],
+    ["models", "corpora", "folds", "run", "evaluation_report"],
     ["data", "grid", "multicorpus", "card"],
     ["inference", "evaluation"],
-    ["training", "classic", "compare", "compare_report", "crosscorpus", "export", "hub"],
+    ["training", "classic", "compare", "compare_report", "crosscorpus", "multicorpus_report", "export", "hub"],
     ["cli", "predict_command", ""],  # "": ser_hf/__init__.py
 ]
 

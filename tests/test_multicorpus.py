@@ -141,8 +141,8 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
     report = evaluate_checkpoint(
         str(run), "urdu", str(trees["urdu"]), cache_dir=str(tmp_path / "c2"), verify_counts=False
     )
-    assert report["scope"] == "test" and report["num_clips"] == 58 and report["leakage"]["checked"]
-    assert report["shared_labels"] == ["neutral", "happy", "sad", "angry"] and report["clips_dropped_for_labels"] == 0
+    assert report.scope == "test" and report.num_clips == 58 and report.leakage["checked"]
+    assert report.shared_labels == ["neutral", "happy", "sad", "angry"] and report.clips_dropped_for_labels == 0
     # a member corpus it trained on: its training speakers are refused by the leakage guard
     with pytest.raises(LeakageError, match="trained / validated on speakers"):
         evaluate_checkpoint(
@@ -172,7 +172,7 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
         cache_dir=str(tmp_path / "c4"),
         verify_counts=False,
     )
-    scored = json.loads((folds_run / "eval_eyase_test" / "metrics.json").read_text())
+    scored = json.loads((folds_run / "eval_eyase_test" / "evaluation.json").read_text())
     assert scored["speakers"] == ["Male01"] and scored["num_clips"] == 4 and report["systems"]
     # ... and refuses a leave-one-corpus-out run on a corpus it trained on whole
     with pytest.raises(ValueError, match="was trained on 'eyase\\+emovo\\+urdu', all of it, so it has no test side"):
@@ -288,8 +288,8 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
     summary = json.loads((out / "summary.json").read_text())
     (row,) = summary["in_corpus"]
     assert row["folds"] == [1]  # the only fold both have: the same EYASE test speaker
-    fold_1 = json.loads((single / "fold_1" / "eval_eyase_test" / "metrics.json").read_text())
-    multi_1 = json.loads((multi / "fold_1" / "eval_eyase_test" / "metrics.json").read_text())
+    fold_1 = json.loads((single / "fold_1" / "eval_eyase_test" / "evaluation.json").read_text())
+    multi_1 = json.loads((multi / "fold_1" / "eval_eyase_test" / "evaluation.json").read_text())
     assert fold_1["speakers"] == multi_1["speakers"] == ["Male01"]
     assert row["single_ua"] == pytest.approx(fold_1["ua"]) and row["multi_ua"] == pytest.approx(multi_1["ua"])
     assert row["mean_difference"] == pytest.approx(multi_1["ua"] - fold_1["ua"])

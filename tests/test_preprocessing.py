@@ -103,10 +103,10 @@ def test_pipeline_on_raw_files_scores_what_the_report_says(family, melcnn_run, w
     assert [p.label for p in ours] == [p["label"] for p in preds]
     assert np.abs(np.array([p.score for p in ours]) - scores).max() < 1e-5
     if family == "mel_cnn":
-        assert record.preprocessing["trim_db"] == 30
+        assert record.preprocessing.trim_db == 30
         assert json.loads((run / "preprocessor_config.json").read_text())["trim_db"] == 30
     else:  # the merged export keeps its stock extractor and was trained on untrimmed audio
-        assert record.preprocessing["trim_db"] is None and record.preprocessing["window_s"] == 1.0
+        assert record.preprocessing.trim_db is None and record.preprocessing.window_s == 1.0
         assert record.model["lora"]["rank"] == 8
 
 
@@ -176,7 +176,7 @@ def test_legacy_mel_cnn_runs_load_with_the_trim_of_their_split_json(melcnn_run, 
     legacy = make_legacy(melcnn_run, tmp_path / "legacy", 30)
     Wav2Vec2FeatureExtractor(feature_size=1, do_normalize=False, return_attention_mask=True).save_pretrained(legacy)
     record = RunRecord.load(legacy)
-    assert record.legacy and record.preprocessing["trim_db"] == 30 and record.runtime["device"] == "cpu"
+    assert record.legacy and record.preprocessing.trim_db == 30 and record.runtime.device == "cpu"
     _, fe = load_classifier(str(legacy), "cpu")
     assert isinstance(fe, MelCNNFeatureExtractor) and fe.trim_db == 30
     assert "predates storing the preprocessing" in caplog.text
@@ -211,7 +211,7 @@ def test_transformers_refuse_trim_and_crop_flags(silent_edges_corpus, tiny_backb
 
 def test_run_record_round_trip(melcnn_run, tmp_path):
     record = RunRecord.load(melcnn_run)
-    assert not record.legacy and record.family == "mel_cnn" and record.runtime["threads"] >= 1
+    assert not record.legacy and record.family == "mel_cnn" and record.runtime.threads >= 1
     record.save(tmp_path)
     again = RunRecord.load(tmp_path)
     assert again == record

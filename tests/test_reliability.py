@@ -147,7 +147,7 @@ def test_resume_folds_refuses_folds_of_another_recipe(tmp_path):
     record["training"] = {"learning_rate": 0.003, "num_train_epochs": 2}
     (tmp_path / "metrics.json").write_text(json.dumps(record))
     split.save(tmp_path / "split.json")
-    assert reuse_fold(tmp_path, split, {"learning_rate": 0.003, "num_train_epochs": 2})["ua"] == 0.5
+    assert reuse_fold(tmp_path, split, {"learning_rate": 0.003, "num_train_epochs": 2}).ua == 0.5
     with pytest.raises(ValueError, match=r"learning_rate: 0.003 there, 0.0001 now; num_train_epochs: 2 there, 1 now"):
         reuse_fold(tmp_path, split, {"learning_rate": 0.0001, "num_train_epochs": 1})
     # a local base model is the same folder however its path is spelled; another folder is another recipe
@@ -156,7 +156,7 @@ def test_resume_folds_refuses_folds_of_another_recipe(tmp_path):
     record["model"] = {"family": "pretrained", "base_model": str(tmp_path / "models" / "enc")}
     (tmp_path / "metrics.json").write_text(json.dumps(record))
     relative = str(tmp_path / "models" / "other" / ".." / "enc")
-    assert reuse_fold(tmp_path, split, {"base_model": relative, "num_train_epochs": 2})["ua"] == 0.5
+    assert reuse_fold(tmp_path, split, {"base_model": relative, "num_train_epochs": 2}).ua == 0.5
     with pytest.raises(ValueError, match="base_model"):
         reuse_fold(tmp_path, split, {"base_model": str(tmp_path / "models" / "other")})
 

@@ -17,7 +17,7 @@ Modules, by concept:
 - :mod:`.command`: the command: lock, corpus, folds and seeds.
 """
 
-from ..grid import RUN_ARTIFACTS, RunExistsError, check_output_dir, remove_run, seeds_summary, summarize
+from ..grid import RUN_ARTIFACTS, RunExistsError, check_output_dir, remove_run
 from .arguments import MODELS, SELECT_BY, DataArguments, ModelArguments, check_training_args, parse_args, yaml_to_argv
 from .command import main, run_cli, run_seeds, train
 from .fold import build_model, publish, resolve_resume_checkpoint, run_fold
@@ -62,8 +62,6 @@ __all__ = [
     "run_fold",
     "run_seeds",
     "run_settings",
-    "seeds_summary",
-    "summarize",
     "train",
     "training_settings",
     "validation_scores",

@@ -38,7 +38,6 @@ from ..multicorpus import (
     make_multi_split,
     multi_num_folds,
 )
-from ..run import validation_ua
 from .arguments import DataArguments, ModelArguments, check_preprocessing_flags, check_training_args, parse_args
 from .fold import publish, resolve_resume_checkpoint, run_fold
 from .recipe import recipe_of, reuse_fold, run_settings
@@ -188,10 +187,10 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     args = (model_args, data_args, training_args)
     if not data_args.all_folds:
         (split,) = splits.values()
-        metrics = fold_or_kept(*args, decoded, label_names, split, root, protected, resume=data_args.resume_folds)
+        record = fold_or_kept(*args, decoded, label_names, split, root, protected, resume=data_args.resume_folds)
         if push and training_args.process_index == 0:
             publish(root, training_args, hub_token)
-        return metrics
+        return record.to_dict()
     return cross_validate(*args, decoded, label_names, splits, root, protected, push, hub_token)
 
 
@@ -306,7 +305,7 @@ def cross_validate(
     if training_args.process_index == 0:
         cv.save(root)
     if push and training_args.process_index == 0:
-        best = max(results, key=lambda k: validation_ua(results[k]["runtime"]) or 0.0)
+        best = max(results, key=lambda k: results[k].validation_ua or 0.0)
         publish(fold_dir(root, best), training_args, hub_token)
     summary = cv.to_dict()
     logger.info(

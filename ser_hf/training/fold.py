@@ -20,7 +20,7 @@ from ..models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassif
 from ..models.pretrained import apply_finetune_mode, export_merged, is_adapter_model, load_backbone, save_adapter
 from ..models.summary import count_parameters, describe_model, describe_preprocessing
 from ..multicorpus import corpus_sample_weights
-from ..run import RunRecord
+from ..run import Preprocessing, RunRecord, Runtime
 from .arguments import DataArguments, ModelArguments, check_preprocessing_flags
 from .recipe import recipe_of, training_settings
 from .trainer import (
@@ -103,7 +103,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         label_names: class names in label-index order (stored as ``id2label``).
 
     Returns:
-        The test metrics dict written to ``metrics.json`` (:meth:`ser_hf.run.RunRecord.to_dict`).
+        The fold's :class:`ser_hf.run.RunRecord` (also written as ``metrics.json`` and ``split.json``).
     """
     out = Path(training_args.output_dir)
     set_seed(training_args.seed)
@@ -140,7 +140,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         split=split,
         label_names=label_names,
         test=test,
-        preprocessing=describe_preprocessing(shipped_fe),
+        preprocessing=Preprocessing.from_dict(describe_preprocessing(shipped_fe)),
         model=description,
         parameters=params,
         training=training_settings(training_args, data_args),
@@ -161,9 +161,9 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         record.wa,
         record.ua,
         record.macro_f1,
-        runtime["train_wall_time_s"],
+        runtime.train_wall_time_s,
     )
-    return record.to_dict()
+    return record
 
 
 def log_fold(fold: int | None, clips: dict[str, int], params: dict) -> None:
@@ -241,7 +241,7 @@ def make_trainer(
     )
 
 
-def train_and_check(trainer: SERTrainer, data_args, training_args) -> dict:
+def train_and_check(trainer: SERTrainer, data_args, training_args) -> Runtime:
     """Train; refuse a model holding NaN / inf weights.
 
     Returns:
@@ -264,23 +264,22 @@ def train_and_check(trainer: SERTrainer, data_args, training_args) -> dict:
         )
     select = data_args.select_best_by != "last"
     shipped_validation = validation_scores(trainer.state, trainer.state.best_global_step if select else None)
-    return {
-        "train_wall_time_s": wall,
-        "train_runtime_s": train_result.metrics.get("train_runtime"),
-        "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_validation": shipped_validation.get(data_args.select_best_by if select else "ua"),
-        "validation": shipped_validation,
-        "select_best_by": data_args.select_best_by,
-        "device": str(training_args.device)
-        + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
-        "threads": torch.get_num_threads(),
-        "world_size": training_args.world_size,
-        "train_clips": len(trainer.train_dataset),
-        "epochs_run": float(trainer.state.epoch or 0.0),
-    }
+    return Runtime(
+        train_wall_time_s=wall,
+        train_runtime_s=train_result.metrics.get("train_runtime"),
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        best_validation=shipped_validation.get(data_args.select_best_by if select else "ua"),
+        validation=shipped_validation,
+        select_best_by=data_args.select_best_by,
+        device=str(training_args.device) + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
+        threads=torch.get_num_threads(),
+        world_size=training_args.world_size,
+        train_clips=len(trainer.train_dataset),
+        epochs_run=float(trainer.state.epoch or 0.0),
+    )
 
 
-def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: dict) -> dict:
+def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: Runtime) -> dict:
     """Write the checkpoint users get into ``out``: LoRA adapters saved, then merged into a plain transformers
     checkpoint (the largest logit difference to the adapter model goes into ``runtime``); other models as the
     Trainer saves them (the best checkpoint with ``load_best_model_at_end``).
@@ -297,7 +296,7 @@ def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: lis
             # adapter-only artifact first: merging below changes the model in place
             save_adapter(trained, out / "adapter")
             diff = export_merged(trained, fe, out, featurize(fe, test_waves[:8]))
-            runtime["export_max_abs_logit_diff"] = diff
+            runtime.export_max_abs_logit_diff = diff
             logger.info("merged LoRA export: largest logit difference to the adapter model %.2e", diff)
         else:
             trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor

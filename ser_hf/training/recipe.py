@@ -130,7 +130,7 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
             setting that either side has.
 
     Returns:
-        :meth:`RunRecord.to_dict`, the shape :func:`run_fold` returns.
+        The finished fold's :class:`ser_hf.run.RunRecord`, as :func:`run_fold` returns it.
 
     Raises:
         ValueError: the finished fold used other speakers than ``split``, or other settings (the message names
@@ -157,7 +157,7 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
             if record.recipe.get(k, defaults.get(k, missing)) != recipe.get(k, defaults.get(k, missing))
         ]
     elif settings:
-        saved = {**record.training, **_model_settings(record.model), "trim_db": record.preprocessing.get("trim_db")}
+        saved = {**record.training, **_model_settings(record.model), "trim_db": record.preprocessing.trim_db}
         differ = [
             f"{k}: {saved[k]!r} there, {v!r} now"
             for k, v in settings.items()
@@ -171,7 +171,7 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
             f"({'; '.join(differ)}); --resume_folds only keeps folds of the same recipe: use another --output_dir"
         )
     logger.info("fold %s: kept finished run %s (UA %.4f)", split.fold, run_dir, record.ua)
-    return record.to_dict()
+    return record
 
 
 def _defaults() -> dict:
