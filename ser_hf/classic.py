@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .run import Preprocessing, RunRecord, Runtime
+
 logger = logging.getLogger(__name__)
 
 FEATURES = {"mfcc": 40, "chroma": 12, "log_mel": 128}
@@ -111,7 +113,7 @@ def make_pipeline(settings: ClassicSettings, seed: int):
     )
 
 
-def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed: int, out: Path) -> dict:
+def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed: int, out: Path) -> RunRecord:
     """Fit on ``split``'s train side, score validation and test, write the run directory ``out``.
 
     Args:
@@ -126,10 +128,7 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
     import joblib
     import torch
 
-    from .evaluation import group_ua, inference_timing, write_evaluation_report
-    from .evaluation_report import EvaluationReport
     from .metrics import compute_ser_metrics, plot_confusion_matrix
-    from .run import Preprocessing, RunRecord, Runtime
 
     speakers_of = {s: set(split.speakers(s)) for s in ("train", "validation", "test")}
     side = {s: np.array([spk in wanted for spk in rows["speaker"]]) for s, wanted in speakers_of.items()}
@@ -175,27 +174,39 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
     record.save(out)
     plot_confusion_matrix(test["confusion_matrix"], label_names, out / "confusion_matrix.png")
 
-    # the evaluation report `ser-hf compare` collects (same fields as ser_hf.evaluation.evaluate_checkpoint's)
+    write_test_report(out, split.corpus, rows, test_idx, test, probs, list(label_names), inference_s)
+    return record
+
+
+def write_test_report(out: Path, corpus: str, rows, test_idx, test: dict, probs, label_names, inference_s: float):
+    """The evaluation report of a fold's test side that ``ser-hf compare`` collects, into
+    ``out/eval_<corpus>_test/`` (the same record as :func:`ser_hf.evaluation.evaluate_checkpoint` writes).
+
+    Args:
+        test_idx: ``(num_test,)`` row indices of the test clips; test: their scores; probs: ``(num_test,
+            num_labels)``; inference_s: seconds the MLP took (the clips' feature extraction time is added).
+    """
+    from .evaluation import group_ua, inference_timing, write_evaluation_report
+    from .evaluation_report import EvaluationReport
+
+    labels = np.asarray(rows["label"])[test_idx]
     feature_s = float(np.sum(np.asarray(rows["feature_s"])[test_idx]))
     audio_s = float(np.sum(np.asarray(rows["num_samples"])[test_idx]) / rows["sampling_rate"])
     speakers = [rows["speaker"][i] for i in test_idx]
     report = EvaluationReport(
         **test,
         model=str(out),
-        corpus=split.corpus,
+        corpus=corpus,
         scope="test",
         num_clips=len(test_idx),
-        label_names=list(label_names),
+        label_names=label_names,
         speakers=sorted(set(speakers)),
-        per_speaker=group_ua(pred, labels[test_idx], speakers),
+        per_speaker=group_ua(probs.argmax(1), labels, speakers),
         inference=inference_timing(inference_s + feature_s, audio_s, "cpu", len(test_idx)),
     )
-    title = f"{out.name} on {split.corpus} test: UA {test['ua']:.3f}"
+    title = f"{out.name} on {corpus} test: UA {test['ua']:.3f}"
     ids = [rows["id"][i] for i in test_idx]
-    write_evaluation_report(
-        out / f"eval_{split.corpus}_test", report, ids, speakers, labels[test_idx], probs, list(label_names), title
-    )
-    return record
+    write_evaluation_report(out / f"eval_{corpus}_test", report, ids, speakers, labels, probs, label_names, title)
 
 
 def classic_parser():

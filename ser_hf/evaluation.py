@@ -280,14 +280,17 @@ def evaluate_checkpoint(
             plan.dropped_model,
             plan.dropped_corpus,
         )
-
-    if output_dir is None:
-        base = Path(model) if Path(model).is_dir() else Path.cwd()
-        output_dir = base / f"eval_{corpus}{'_' + corpus_config if corpus_config else ''}_{scope}"
-    out = Path(output_dir)
+    out = Path(output_dir) if output_dir is not None else default_report_dir(model, corpus, corpus_config, scope)
     title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report.ua:.3f}"
     write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
     return report
+
+
+def default_report_dir(model: str, corpus: str, corpus_config: str | None, scope: str) -> Path:
+    """``<model>/eval_<corpus>[_<config>]_<scope>`` for a local checkpoint, else that folder name in the working
+    directory."""
+    base = Path(model) if Path(model).is_dir() else Path.cwd()
+    return base / f"eval_{corpus}{'_' + corpus_config if corpus_config else ''}_{scope}"
 
 
 def inference_timing(wall_s: float, audio_s: float, device: str, batch_size: int) -> dict:

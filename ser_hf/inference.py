@@ -396,6 +396,16 @@ def label_speech(segments: list, probs_by_index: dict, labels: list[str], smooth
         segments[i].label = labels[int(row.argmax())]
 
 
+def _check_timeline_args(window_s: float, hop_s: float, smooth: int) -> None:
+    """Raises ValueError naming the flag: window or hop not positive, hop above the window, ``smooth`` < 1."""
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError(f"--window_s and --hop_s must be positive, got {window_s} and {hop_s}")
+    if hop_s > window_s:
+        raise ValueError(f"--hop_s {hop_s} is longer than --window_s {window_s}: parts of the audio would be skipped")
+    if smooth < 1:
+        raise ValueError(f"--smooth must be at least 1 window, got {smooth}")
+
+
 def predict_timeline(
     model,
     path: str | Path,
@@ -427,12 +437,7 @@ def predict_timeline(
         ValueError: ``window_s`` or ``hop_s`` not positive, ``hop_s`` above ``window_s``, ``smooth`` < 1.
         FileNotFoundError / AudioError: missing, unreadable or zero-length file.
     """
-    if window_s <= 0 or hop_s <= 0:
-        raise ValueError(f"--window_s and --hop_s must be positive, got {window_s} and {hop_s}")
-    if hop_s > window_s:
-        raise ValueError(f"--hop_s {hop_s} is longer than --window_s {window_s}: parts of the audio would be skipped")
-    if smooth < 1:
-        raise ValueError(f"--smooth must be at least 1 window, got {smooth}")
+    _check_timeline_args(window_s, hop_s, smooth)
     clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
     labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
     sr = fe.sampling_rate

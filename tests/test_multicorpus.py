@@ -305,3 +305,13 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
     assert "already holds report.json, report.md, ua_per_fold.png" in capsys.readouterr().err
     assert cli([*argv, "--overwrite_output_dir", "--verify_counts", "false", "--cache_dir", str(tmp_path / "c")]) == 0
     assert json.loads((out / "summary.json").read_text())["in_corpus"] == summary["in_corpus"]
+
+
+def test_the_committed_report_spec_parses():
+    from pathlib import Path
+
+    from ser_hf.multicorpus_report import MulticorpusReportSpec
+
+    spec = MulticorpusReportSpec.from_yaml(Path(__file__).parents[1] / "configs" / "reports" / "multicorpus.yaml")
+    assert {f.name for f in spec.in_corpus} == {"whisper_tiny_lora", "mel_cnn"}
+    assert all(set(f.single) == set(spec.data_dir) for f in spec.in_corpus) and len(spec.loco_reference) == 1
