@@ -196,8 +196,18 @@ def results_table(record: RunRecord, cv: dict | None) -> dict:
     return {"results_header": header, "results_sep": "|---" * (1 + header.count("|") + 1) + "|", "results_rows": rows}
 
 
-def card_facts(run_dir: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None):
+def card_facts(
+    run_dir: str | Path,
+    repo_id: str,
+    base_model: str | None = None,
+    license: str | None = None,
+    loco: list[dict] | None = None,
+):
     """Everything the card says, as facts: ``(card_data, fields)``, ``fields`` being the template's variables.
+
+    ``loco``: leave-one-corpus-out rows of a ``ser-hf multicorpus-report`` summary
+    (:func:`ser_hf.multicorpus_report.read_loco_rows`); the card lists those of the same model type and base model
+    as this run (the same recipe, trained without one corpus).
 
     Raises:
         ser_hf.run.RunRecordError: the run has no (readable) record.
@@ -243,12 +253,30 @@ def card_facts(run_dir: str | Path, repo_id: str, base_model: str | None = None,
         "per_corpus": [(name, pct(s["ua"]), s["clips"]) for name, s in record.test.get("per_corpus", {}).items()],
         "language_note": info.get("language_note", ""),
         "citations": citations,
+        "loco": same_recipe_rows(loco or [], model),
         **results_table(record, cv),
     }
     return card_data(record, info, cv, repo_id, base_model, license), fields
 
 
-def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None):
+def same_recipe_rows(rows: list[dict], model: dict) -> list[dict]:
+    """The leave-one-corpus-out rows of runs with the model's type and base model, with UAs as percentages."""
+    base = Path(str(model.get("base_model", ""))).name or None
+    kind = model.get("model_type", "mel_cnn")
+    return [
+        {**r, "ua_pct": pct(r["ua"]), "reference_ua_pct": pct(r["reference_ua"])}
+        for r in rows
+        if r.get("model_type") == kind and r.get("base_model") == base
+    ]
+
+
+def build_model_card(
+    run_dir: str | Path,
+    repo_id: str,
+    base_model: str | None = None,
+    license: str | None = None,
+    loco: list[dict] | None = None,
+):
     """Render the model card of a run: :func:`card_facts` through ``model_cards/template.md``.
 
     Returns:
@@ -257,5 +285,5 @@ def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None =
     Raises:
         ser_hf.run.RunRecordError: the run has no (readable) record.
     """
-    data, fields = card_facts(run_dir, repo_id, base_model, license)
+    data, fields = card_facts(run_dir, repo_id, base_model, license, loco)
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **fields)

@@ -330,6 +330,11 @@ def push_main(argv: list[str]) -> int:
     parser.add_argument("--base_model", default=None, help="hub id of the pretrained backbone, for the card")
     parser.add_argument("--license", default=None, help="card license (default: the training corpus's)")
     parser.add_argument("--commit_message", default=None)
+    parser.add_argument(
+        "--loco_summary",
+        default=None,
+        help="summary.json of ser-hf multicorpus-report: the card adds the leave-one-corpus-out results of the recipe",
+    )
     args = parser.parse_args(argv)
     from .hub import push_to_hub
 
@@ -343,6 +348,7 @@ def push_main(argv: list[str]) -> int:
         base_model=args.base_model,
         license=args.license,
         commit_message=args.commit_message,
+        loco_summary=args.loco_summary,
     )
     top = result["validation"]["prediction"][0]
     print(f"folder: {result['folder']} ({len(result['files'])} files: {', '.join(result['files'])})")

@@ -47,20 +47,31 @@ def _load_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def build_model_card(run_dir: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None):
+def build_model_card(
+    run_dir: str | Path,
+    repo_id: str,
+    base_model: str | None = None,
+    license: str | None = None,
+    loco: list[dict] | None = None,
+):
     """:func:`ser_hf.card.build_model_card`, for publishing.
 
     Raises:
         PushError: the run is not a finished ser_hf run (no readable record).
     """
     try:
-        return card.build_model_card(run_dir, repo_id, base_model, license)
+        return card.build_model_card(run_dir, repo_id, base_model, license, loco)
     except RunRecordError as err:
         raise PushError(f"{run_dir}: not a finished ser_hf run ({err})") from None
 
 
 def prepare_upload_folder(
-    run_dir: str | Path, folder: str | Path, repo_id: str, base_model: str | None = None, license: str | None = None
+    run_dir: str | Path,
+    folder: str | Path,
+    repo_id: str,
+    base_model: str | None = None,
+    license: str | None = None,
+    loco: list[dict] | None = None,
 ) -> list[str]:
     """Write the upload folder of a run (see module docstring) and return its file names.
 
@@ -77,7 +88,7 @@ def prepare_upload_folder(
         )
     if folder.exists() and any(folder.iterdir()):
         raise PushError(f"{folder} already exists and is not empty; choose another --output_dir or remove it")
-    card = build_model_card(run, repo_id, base_model, license)
+    card = build_model_card(run, repo_id, base_model, license, loco)
     code = own_remote_code(run)  # checked before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     names = list(UPLOADED) + [n for n in OPTIONAL if (run / n).is_file()]
@@ -321,10 +332,13 @@ def push_to_hub(
     license: str | None = None,
     commit_message: str | None = None,
     token: str | None = None,
+    loco_summary: str | Path | None = None,
 ) -> dict:
     """Prepare, validate and (unless ``dry_run``) upload a run; see the module docstring.
 
     Args:
+        loco_summary: a ``ser-hf multicorpus-report`` ``summary.json``: the card adds the leave-one-corpus-out
+            results of the same recipe (:func:`ser_hf.card.same_recipe_rows`).
         output_dir: where the upload folder is written. Default: ``RUN_DIR.hub`` beside the run for a dry
             run, a temporary folder otherwise.
 
@@ -353,7 +367,12 @@ def push_to_hub(
             tmp = tempfile.TemporaryDirectory(prefix="ser_hf_push_")
             output_dir = Path(tmp.name) / "upload"
     try:
-        files = prepare_upload_folder(run, output_dir, repo_id, base_model, license)
+        loco = None
+        if loco_summary is not None:
+            from .multicorpus_report import read_loco_rows
+
+            loco = read_loco_rows(loco_summary)
+        files = prepare_upload_folder(run, output_dir, repo_id, base_model, license, loco)
         validation = validate_upload_folder(output_dir)
         url = None
         if not dry_run:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare_report import check_report_dir
+from .run import RunRecord
 
 README = "README.md"
 
@@ -136,9 +137,13 @@ def loco_rows(report: dict) -> list[dict]:
             continue
         corpus = r["left_out"]
         cell, ref_cell = r["scores"][corpus], ref["scores"][corpus]
+        model = RunRecord.load(r["run_dir"]).model
         rows.append(
             {
                 "system": r["system"],
+                "run_dir": r["run_dir"],
+                "model_type": model.get("model_type", "mel_cnn"),
+                "base_model": Path(str(model.get("base_model", ""))).name or None,
                 "corpus": corpus,
                 "clips": cell["num_clips"],
                 "reference_ua": ref_cell["ua"],
@@ -147,6 +152,19 @@ def loco_rows(report: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def read_loco_rows(summary: str | Path) -> list[dict]:
+    """The leave-one-corpus-out rows of a ``summary.json`` this module wrote, each with the reference's name (for
+    model cards: ``ser-hf push --loco_summary``).
+
+    Raises:
+        FileNotFoundError / ValueError: the file is missing or holds no leave-one-corpus-out rows (named).
+    """
+    data = json.loads(Path(summary).read_text())
+    if not data.get("loco"):
+        raise ValueError(f"{summary}: no leave-one-corpus-out rows (is it a ser-hf multicorpus-report summary.json?)")
+    return [{**row, "reference": data["loco_reference"]} for row in data["loco"]]
 
 
 def _ci(b: dict | None) -> str:

@@ -305,6 +305,16 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
     assert "already holds report.json, report.md, ua_per_fold.png" in capsys.readouterr().err
     assert cli([*argv, "--overwrite_output_dir", "--verify_counts", "false", "--cache_dir", str(tmp_path / "c")]) == 0
     assert json.loads((out / "summary.json").read_text())["in_corpus"] == summary["in_corpus"]
+    # the card of the multi-corpus checkpoint carries the leave-one-corpus-out result of its recipe
+    from ser_hf.hub import build_model_card
+    from ser_hf.multicorpus_report import read_loco_rows
+
+    card = str(build_model_card(multi / "fold_1", "user/multi", loco=read_loco_rows(out / "summary.json")))
+    ua, ref = 100 * loco["ua"], 100 * loco["reference_ua"]
+    assert (
+        "Leave one corpus out (the same recipe" in card
+        and f"urdu UA {ua:.1f} % (58 clips; {ref:.1f} % for eyase_only)" in card
+    )
 
 
 def test_the_committed_report_spec_parses():
