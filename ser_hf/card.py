@@ -13,7 +13,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .grid import cross_validation_of
 from .metrics import format_mean_std
-from .run import RunRecord
+from .run import ModelDescription, RunRecord
 
 TEMPLATE = Path(__file__).with_name("model_card_template.md")  # a link to model_cards/template.md
 SCORES = (("ua", "recall", "UA"), ("wa", "accuracy", "WA"), ("macro_f1", "f1", "macro-F1"))
@@ -112,10 +112,10 @@ def pct(x: float) -> str:
 def base_model_of(record: RunRecord, base_model: str | None) -> str | None:
     """The hub id a pretrained run was fine-tuned from: ``base_model`` if given, else the run's
     ``--base_model_id``, else its ``--model_name_or_path`` when that is a hub id (a local folder is no hub id)."""
-    model = record.model or {"family": "mel_cnn"}
-    if base_model is not None or model.get("family", "mel_cnn") != "pretrained":
+    model = record.model
+    if base_model is not None or model.family != "pretrained":
         return base_model
-    name = model.get("base_model_id") or model.get("base_model", "")
+    name = model.base_model_id or model.base_model or ""
     return name if name and not Path(name).exists() and name.count("/") == 1 else None
 
 
@@ -154,10 +154,10 @@ def eval_results(record: RunRecord, info: dict, cv: dict | None) -> list[EvalRes
 def card_data(record: RunRecord, info: dict, cv: dict | None, repo_id: str, base_model, license) -> ModelCardData:
     """The card's YAML metadata: languages, license (the corpus's, or ``license``), datasets, base model, tags and
     the ``model-index`` of :func:`eval_results`."""
-    model = record.model or {"family": "mel_cnn"}
-    tags = ["audio-classification", "speech-emotion-recognition", "ser_hf", model.get("model_type", "")]
-    if model.get("family") == "pretrained":
-        tags.append(model.get("finetune_mode", ""))
+    model = record.model
+    tags = ["audio-classification", "speech-emotion-recognition", "ser_hf", model.model_type or ""]
+    if model.family == "pretrained":
+        tags.append(model.finetune_mode or "")
     own_license = {k: info[k] for k in ("license_name", "license_link") if k in info and not license}
     return ModelCardData(
         language=info.get("language"),
@@ -214,13 +214,13 @@ def card_facts(
     """
     record = RunRecord.load(run_dir)
     info = corpus_card_facts(record.split.corpus)
-    model = record.model or {"family": "mel_cnn"}
+    model = record.model
     base_model = base_model_of(record, base_model)
     cv = cross_validation_of(Path(run_dir))
     split, prep = asdict(record.split), record.preprocessing
-    model_type = model.get("model_type", "mel_cnn")
+    model_type = model.kind
     citations = info.get("citations") or ([info["citation"]] if "citation" in info else [])
-    if model.get("family") == "pretrained" and model_type in BASE_MODEL_CITATIONS:
+    if model.family == "pretrained" and model_type in BASE_MODEL_CITATIONS:
         citations.append(BASE_MODEL_CITATIONS[model_type])
     fields = {
         "model_name": repo_id.split("/")[-1],
@@ -229,11 +229,11 @@ def card_facts(
         "label_list": ", ".join(record.label_names),
         "labels": list(enumerate(record.label_names)),
         "model": model,
-        "pretrained": model.get("family") == "pretrained",
+        "pretrained": model.family == "pretrained",
         "base_model": base_model,
-        "base_model_folder": Path(str(model.get("base_model"))).name,
+        "base_model_folder": model.base_model_name,
         "parameters": record.parameters,
-        "training": record.training,
+        "training": record.training.to_dict(),
         "runtime": record.runtime,
         "test": record.test,
         "ua": pct(record.test["ua"]),
@@ -259,14 +259,12 @@ def card_facts(
     return card_data(record, info, cv, repo_id, base_model, license), fields
 
 
-def same_recipe_rows(rows: list[dict], model: dict) -> list[dict]:
+def same_recipe_rows(rows: list[dict], model: ModelDescription) -> list[dict]:
     """The leave-one-corpus-out rows of runs with the model's type and base model, with UAs as percentages."""
-    base = Path(str(model.get("base_model", ""))).name or None
-    kind = model.get("model_type", "mel_cnn")
     return [
         {**r, "ua_pct": pct(r["ua"]), "reference_ua_pct": pct(r["reference_ua"])}
         for r in rows
-        if r.get("model_type") == kind and r.get("base_model") == base
+        if r.get("model_type") == model.kind and r.get("base_model") == model.base_model_name
     ]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .run import Preprocessing, RunRecord, Runtime
+from .run import ModelDescription, Preprocessing, RunRecord, Runtime, TrainingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +157,13 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
         label_names=list(label_names),
         test=test,
         preprocessing=Preprocessing(trim_db=settings.trim_db, features=dict(FEATURES), statistic="mean over frames"),
-        model={"family": "classic_mlp", "model_type": "sklearn MLPClassifier", "hidden_units": settings.hidden_units},
+        model=ModelDescription(
+            family="classic_mlp", model_type="sklearn MLPClassifier", hidden_units=settings.hidden_units
+        ),
         parameters={"trainable": num_params, "total": num_params},
-        training={"seed": seed, **{k: getattr(settings, k) for k in ("alpha", "batch_size", "max_iter")}},
+        training=TrainingSettings(
+            seed=seed, alpha=settings.alpha, batch_size=settings.batch_size, max_iter=settings.max_iter
+        ),
         runtime=Runtime(
             train_wall_time_s=wall,
             validation=validation,

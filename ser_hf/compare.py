@@ -197,7 +197,7 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     folds = _by_fold(runs)
     out = {"name": name, "folds": list(folds), "num_folds": len(folds), "seeds_per_fold": {}}
     for k, rs in folds.items():
-        out["seeds_per_fold"][k] = [r.training.training.get("seed") for r in rs]
+        out["seeds_per_fold"][k] = [r.training.training.seed for r in rs]
     for key in METRICS:
         per_fold = {k: float(np.mean([getattr(r.metrics, key) for r in rs])) for k, rs in folds.items()}
         out[key] = {**mean_std(per_fold.values()), "per_fold": per_fold}
@@ -217,7 +217,7 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     out["validation_ua"] = mean_std([v for v in vals if v is not None]) if any(v is not None for v in vals) else None
     t0 = runs[0].training
     out["parameters"] = t0.parameters or None
-    out["model"] = t0.model or {"family": "mel_cnn"}
+    out["model"] = t0.model.to_dict()
     out["preprocessing"] = t0.preprocessing.to_dict()
     walls = [r.training.runtime.train_wall_time_s for r in runs]
     out["train_wall_time_s_per_run"] = mean_std([w for w in walls if w is not None]) if all(walls) else None

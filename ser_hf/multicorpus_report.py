@@ -142,8 +142,8 @@ def loco_rows(report: dict) -> list[dict]:
             {
                 "system": r["system"],
                 "run_dir": r["run_dir"],
-                "model_type": model.get("model_type", "mel_cnn"),
-                "base_model": Path(str(model.get("base_model", ""))).name or None,
+                "model_type": model.kind,
+                "base_model": model.base_model_name,
                 "corpus": corpus,
                 "clips": cell["num_clips"],
                 "reference_ua": ref_cell["ua"],

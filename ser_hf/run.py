@@ -47,20 +47,24 @@ class RunRecordError(ValueError):
 
 
 class _Section:
-    """A typed section of the record: read from its JSON object (keys this version does not know are kept in
-    ``extra`` and written back, so nothing a newer writer stored is lost), written without unset (``None``) values."""
+    """A typed section of the record, read from its JSON object and written back unchanged: keys this version does
+    not know are kept in ``extra``; a key the file held is written again even when its value is ``null``; a field
+    that is ``None`` and was not read from a file is left out."""
 
     extra: dict
+    given: frozenset
 
     @classmethod
     def from_dict(cls, data: dict | None):
         data = dict(data or {})
-        names = {f.name for f in fields(cls)} - {"extra"}
+        names = {f.name for f in fields(cls)} - {"extra", "given"}
         known = {k: data.pop(k) for k in list(data) if k in names}
-        return cls(**known, extra=data)
+        return cls(**known, extra=data, given=frozenset(known))
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        out = {
+            k: v for k, v in asdict(self).items() if k not in ("extra", "given") and (v is not None or k in self.given)
+        }
         return {**out, **self.extra}
 
 
@@ -90,6 +94,97 @@ class Preprocessing(_Section):
     features: dict | None = None
     statistic: str | None = None
     extra: dict = field(default_factory=dict)
+    given: frozenset = field(default=frozenset(), repr=False, compare=False)
+
+
+@dataclass
+class ModelDescription(_Section):
+    """What was trained (:func:`ser_hf.models.summary.describe_model`).
+
+    Attributes:
+        family: ``mel_cnn``, ``pretrained`` (a transformers backbone) or ``classic_mlp`` (:mod:`ser_hf.classic`).
+        model_type: the config's ``model_type`` (``mel_cnn``, ``whisper``, ``wav2vec2``, ...).
+        base_model: the hub id or folder a pretrained backbone was loaded from; base_model_id: its hub id when
+            loaded from a local copy (``--base_model_id``).
+        finetune_mode: ``lora``, ``frozen``, ``full`` or ``top_layers``; weighted_layer_sum: whether the head
+            reads a learnt weighted sum of the encoder's layers.
+        lora: the LoRA settings applied (``rank``, ``alpha``, ``dropout``, ``target_modules``), ``None`` without.
+        n_mels, channels, normalize, pooling, freq_pooling, dropout: the mel-CNN's architecture
+            (:data:`ser_hf.models.summary.MEL_CNN_SETTINGS`); win_length / hop_length: its STFT frames, samples.
+        hidden_units: the classic MLP's hidden layer size.
+        extra: keys this version does not know.
+    """
+
+    family: str = "mel_cnn"
+    model_type: str | None = None
+    base_model: str | None = None
+    base_model_id: str | None = None
+    finetune_mode: str | None = None
+    weighted_layer_sum: bool | None = None
+    lora: dict | None = None
+    n_mels: int | None = None
+    channels: list[int] | None = None
+    normalize: str | None = None
+    pooling: str | None = None
+    freq_pooling: str | None = None
+    dropout: float | None = None
+    win_length: int | None = None
+    hop_length: int | None = None
+    hidden_units: int | None = None
+    extra: dict = field(default_factory=dict)
+    given: frozenset = field(default=frozenset(), repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """``model_type``, ``mel_cnn`` for records that do not name it."""
+        return self.model_type or "mel_cnn"
+
+    @property
+    def base_model_name(self) -> str | None:
+        """The last path component of ``base_model`` (a local folder's name, or a hub id's repo name)."""
+        return Path(str(self.base_model)).name if self.base_model else None
+
+
+@dataclass
+class TrainingSettings(_Section):
+    """How it was trained (:func:`ser_hf.training.recipe.training_settings`; the classic MLP's own settings).
+
+    Attributes:
+        num_train_epochs, max_steps, learning_rate, weight_decay, lr_scheduler_type, warmup_steps,
+            per_device_train_batch_size, gradient_accumulation_steps, seed, bf16, fp16, label_smoothing_factor,
+            train_sampling_strategy: the ``transformers.TrainingArguments`` of the run.
+        max_duration_s: training crop, seconds; augment: waveform augmentation on; class_weighted_loss: loss
+            weighted by inverse class frequency; select_best_by: ``ua`` / ``wa`` / ``macro_f1`` / ``loss`` /
+            ``last``; ema_decay: decay of the weights' exponential moving average (``None``: none); mixup_alpha:
+            mixup's Beta parameter (0: off).
+        alpha, batch_size, max_iter: the classic MLP's L2 penalty, batch size and epoch cap.
+        extra: keys this version does not know.
+    """
+
+    num_train_epochs: float | None = None
+    max_steps: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    lr_scheduler_type: str | None = None
+    warmup_steps: float | None = None
+    per_device_train_batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    seed: int | None = None
+    bf16: bool | None = None
+    fp16: bool | None = None
+    label_smoothing_factor: float | None = None
+    train_sampling_strategy: str | None = None
+    max_duration_s: float | None = None
+    augment: bool | None = None
+    class_weighted_loss: bool | None = None
+    select_best_by: str | None = None
+    ema_decay: float | None = None
+    mixup_alpha: float | None = None
+    alpha: float | None = None
+    batch_size: int | None = None
+    max_iter: int | None = None
+    extra: dict = field(default_factory=dict)
+    given: frozenset = field(default=frozenset(), repr=False, compare=False)
 
 
 @dataclass
@@ -123,6 +218,7 @@ class Runtime(_Section):
     epochs_run: float | None = None
     export_max_abs_logit_diff: float | None = None
     extra: dict = field(default_factory=dict)
+    given: frozenset = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def validation_ua(self) -> float | None:
@@ -146,9 +242,9 @@ class RunRecord:
             test side spans several corpora), computed on the saved checkpoint through
             :func:`ser_hf.data.featurize`, as a ``pipeline()`` user runs it.
         preprocessing: the checkpoint's clip preprocessing (:class:`Preprocessing`).
-        model: :func:`ser_hf.models.summary.describe_model` (family, model type, base model, LoRA settings).
+        model: what was trained (:class:`ModelDescription`).
         parameters: :func:`ser_hf.models.summary.count_parameters`.
-        training: training settings (epochs, learning rate, batch size, seed, crops, augmentation, ...).
+        training: how it was trained (:class:`TrainingSettings`).
         runtime: measured facts of the run (:class:`Runtime`).
         recipe: every setting that changes the weights (:func:`ser_hf.training.recipe_of`), which
             ``--resume_folds`` compares; empty for runs written before it was recorded.
@@ -159,9 +255,9 @@ class RunRecord:
     label_names: list[str]
     test: dict
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    model: dict = field(default_factory=dict)
+    model: ModelDescription = field(default_factory=ModelDescription)
     parameters: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     runtime: Runtime = field(default_factory=Runtime)
     recipe: dict = field(default_factory=dict)
     legacy: bool = False
@@ -169,6 +265,10 @@ class RunRecord:
     def __post_init__(self):
         if not isinstance(self.preprocessing, Preprocessing):
             self.preprocessing = Preprocessing.from_dict(self.preprocessing)
+        if not isinstance(self.model, ModelDescription):
+            self.model = ModelDescription.from_dict(self.model)
+        if not isinstance(self.training, TrainingSettings):
+            self.training = TrainingSettings.from_dict(self.training)
         if not isinstance(self.runtime, Runtime):
             self.runtime = Runtime.from_dict(self.runtime)
 
@@ -196,7 +296,7 @@ class RunRecord:
 
     @property
     def family(self) -> str:
-        return self.model.get("family", "mel_cnn")
+        return self.model.family
 
     def to_dict(self) -> dict:
         """The ``metrics.json`` content: test scores at the top level, then the other parts by name."""
@@ -206,9 +306,9 @@ class RunRecord:
             "label_names": self.label_names,
             "split": asdict(self.split),
             "preprocessing": self.preprocessing.to_dict(),
-            "model": self.model,
+            "model": self.model.to_dict(),
             "parameters": self.parameters,
-            "training": self.training,
+            "training": self.training.to_dict(),
             "runtime": self.runtime.to_dict(),
             **({"recipe": self.recipe} if self.recipe else {}),
         }
@@ -247,9 +347,9 @@ class RunRecord:
                 label_names=list(data["label_names"]),
                 test=test,
                 preprocessing=Preprocessing.from_dict(data.get("preprocessing")),
-                model=data.get("model", {}),
+                model=ModelDescription.from_dict(data.get("model")),
                 parameters=data.get("parameters", {}),
-                training=data.get("training", {}),
+                training=TrainingSettings.from_dict(data.get("training")),
                 runtime=Runtime.from_dict(data.get("runtime")),
                 recipe=data.get("recipe", {}),
             )
@@ -274,9 +374,9 @@ class RunRecord:
                 trim_db=extra.get("trim_db"),
                 center_crop_s=extra.get("max_eval_duration_s"),
             ),
-            model=data.get("model", {"family": "mel_cnn"}),
+            model=ModelDescription.from_dict(data.get("model", {"family": "mel_cnn"})),
             parameters=data.get("parameters", {}),
-            training=data.get("training", {}),
+            training=TrainingSettings.from_dict(data.get("training")),
             runtime=Runtime.from_dict({k: data[k] for k in runtime_keys if k in data}),
             legacy=True,
         )

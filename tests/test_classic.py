@@ -31,7 +31,7 @@ def test_classic_runs_are_run_directories_that_compare_reads(ravdess_dir, tmp_pa
     for seed in (1, 2):
         run = out / f"seed_{seed}"
         record = RunRecord.load(run)
-        assert record.split.fold == 1 and record.family == "classic_mlp" and record.training["seed"] == seed
+        assert record.split.fold == 1 and record.family == "classic_mlp" and record.training.seed == seed
         assert sorted(record.split.test_speakers) == ["Actor_05", "Actor_06", "Actor_07", "Actor_08"]
         assert record.ua > 0.5  # the synthetic classes differ in pitch: far above chance (0.125)
         assert record.validation_ua is not None and (run / "model.joblib").exists()

@@ -107,7 +107,7 @@ def test_pipeline_on_raw_files_scores_what_the_report_says(family, melcnn_run, w
         assert json.loads((run / "preprocessor_config.json").read_text())["trim_db"] == 30
     else:  # the merged export keeps its stock extractor and was trained on untrimmed audio
         assert record.preprocessing.trim_db is None and record.preprocessing.window_s == 1.0
-        assert record.model["lora"]["rank"] == 8
+        assert record.model.lora["rank"] == 8
 
 
 def test_the_trim_matters_and_ships_with_the_checkpoint(melcnn_run, silent_edges_corpus):

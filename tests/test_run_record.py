@@ -81,3 +81,14 @@ def test_an_evaluation_report_round_trips_and_older_report_folders_still_load(tm
         EvaluationReport.load(tmp_path / "bad")
     with pytest.raises(FileNotFoundError, match="no evaluation report"):
         EvaluationReport.load(tmp_path)
+
+
+def test_a_key_the_file_held_is_written_back_even_when_null():
+    from ser_hf.run import ModelDescription, TrainingSettings
+
+    data = {"family": "pretrained", "model_type": "whisper", "base_model": None, "lora": {"rank": 8}}
+    model = ModelDescription.from_dict(data)
+    assert model.to_dict() == data and model.kind == "whisper" and model.base_model_name is None
+    assert ModelDescription(family="pretrained").to_dict() == {"family": "pretrained"}  # unset: left out
+    training = TrainingSettings.from_dict({"seed": 3, "ema_decay": None, "future_flag": 1})
+    assert training.to_dict() == {"seed": 3, "ema_decay": None, "future_flag": 1}

@@ -20,7 +20,7 @@ from ..models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassif
 from ..models.pretrained import apply_finetune_mode, export_merged, is_adapter_model, load_backbone, save_adapter
 from ..models.summary import count_parameters, describe_model, describe_preprocessing
 from ..multicorpus import corpus_sample_weights
-from ..run import Preprocessing, RunRecord, Runtime
+from ..run import ModelDescription, Preprocessing, RunRecord, Runtime, TrainingSettings
 from .arguments import DataArguments, ModelArguments, check_preprocessing_flags
 from .recipe import recipe_of, training_settings
 from .trainer import (
@@ -141,9 +141,9 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         label_names=label_names,
         test=test,
         preprocessing=Preprocessing.from_dict(describe_preprocessing(shipped_fe)),
-        model=description,
+        model=ModelDescription.from_dict(description),
         parameters=params,
-        training=training_settings(training_args, data_args),
+        training=TrainingSettings.from_dict(training_settings(training_args, data_args)),
         runtime=runtime,
         recipe=recipe_of(model_args, data_args, training_args),
     )

@@ -157,7 +157,11 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
             if record.recipe.get(k, defaults.get(k, missing)) != recipe.get(k, defaults.get(k, missing))
         ]
     elif settings:
-        saved = {**record.training, **_model_settings(record.model), "trim_db": record.preprocessing.trim_db}
+        saved = {
+            **record.training.to_dict(),
+            **_model_settings(record.model.to_dict()),
+            "trim_db": record.preprocessing.trim_db,
+        }
         differ = [
             f"{k}: {saved[k]!r} there, {v!r} now"
             for k, v in settings.items()
