@@ -62,6 +62,8 @@ class MulticorpusReportSpec:
         loco_reference: ``{name: run directory}`` of the one system the leave-one-corpus-out runs are compared
             with (its checkpoint with the best validation UA is scored).
         loco: ``{name: run directory}`` of the leave-one-corpus-out runs (``--protocol loco``).
+        commands: the shell commands that trained the runs, printed in the generated README (how to reproduce).
+        notes: sentences printed under the tables (what the numbers are and are not: hardware, seeds).
 
     Raises:
         ValueError: an unknown corpus, a family or reference over a corpus without ``data_dir``, ``loco`` without
@@ -72,6 +74,8 @@ class MulticorpusReportSpec:
     in_corpus: list[ModelFamily] = field(default_factory=list)
     loco_reference: dict[str, str] = field(default_factory=dict)
     loco: dict[str, str] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         from .corpora import CORPORA
@@ -98,7 +102,7 @@ class MulticorpusReportSpec:
         import yaml
 
         raw = yaml.safe_load(Path(path).read_text()) or {}
-        valid = ("data_dir", "in_corpus", "loco_reference", "loco")
+        valid = ("data_dir", "in_corpus", "loco_reference", "loco", "commands", "notes")
         unknown = sorted(set(raw) - set(valid))
         if unknown:
             raise ValueError(f"{path}: unknown key(s) {unknown}; expected {', '.join(valid)}")
@@ -215,6 +219,10 @@ def readme_lines(summary: dict) -> list[str]:
                 f"| {r['system']} | {r['corpus']} ({r['clips']}) | {r['reference_ua']:.3f} | {r['ua']:.3f} | "
                 f"{_ci(r['bootstrap'])} |"
             )
+    if summary.get("notes"):
+        lines += ["", *[f"- {note}" for note in summary["notes"]]]
+    if summary.get("commands"):
+        lines += ["", "## The runs", "", "```bash", *summary["commands"], "```"]
     return lines + [""]
 
 
@@ -249,6 +257,7 @@ def multicorpus_report(
     if not overwrite and any((out / name).exists() for name in (README, "summary.json")):
         raise FileExistsError(f"{out} already holds {README} or summary.json; pass --overwrite_output_dir")
     summary = {"command": command, "in_corpus": [], "loco": [], "loco_reference": None}
+    summary |= {"commands": list(spec.commands), "notes": list(spec.notes)}
     for family in spec.in_corpus:
         for corpus, single in family.single.items():
             systems = {f"{corpus}_only": single, "all_corpora": family.multi}

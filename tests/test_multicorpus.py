@@ -279,6 +279,8 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
                 "in_corpus": [{"name": "mel_cnn", "multi": str(multi), "single": {"eyase": str(single)}}],
                 "loco_reference": {"eyase_only": str(single)},
                 "loco": {"loco_urdu": str(tmp_path / "loco_urdu")},
+                "commands": ["python scripts/finetune.py ..."],
+                "notes": ["Tiny runs on synthetic trees."],
             }
         )
     )
@@ -299,6 +301,7 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
     readme = (out / "README.md").read_text()
     assert f"| [mel_cnn](in_corpus/mel_cnn/eyase/report.md) | eyase | 1 | {row['single_ua']:.3f} |" in readme
     assert f"| loco_urdu | urdu (58) | {loco['reference_ua']:.3f} | {loco['ua']:.3f} |" in readme
+    assert "- Tiny runs on synthetic trees.\n\n## The runs\n\n```bash\npython scripts/finetune.py ...\n```" in readme
     assert (out / "in_corpus" / "mel_cnn" / "eyase" / "report.md").is_file() and (out / "loco" / "report.md").is_file()
     # a second call refuses to replace the reports unless told to, and then reproduces them
     assert cli([*argv, "--cache_dir", str(tmp_path / "c"), "--verify_counts", "false"]) == 2
