@@ -24,6 +24,14 @@ def _strata_words(bootstrap: dict) -> str:
     return "within folds"
 
 
+def interval(bootstrap: dict) -> str:
+    """A bootstrap's 95 % CI as ``[lo, hi]``, or why there is none: with one resampling unit (one test speaker)
+    every resample is the sample itself, so the percentile interval would have zero width and mean nothing."""
+    if bootstrap.get("num_units", 2) < 2:
+        return "(no interval: one test speaker)"
+    return f"[{bootstrap['ci95_low']:+.3f}, {bootstrap['ci95_high']:+.3f}]"
+
+
 def _fmt(stats: dict | None, digits: int = 3) -> str:
     return "-" if not stats else format_mean_std(stats, digits=digits)
 
@@ -139,7 +147,7 @@ def write_report(report: dict, out: Path) -> None:
             f"**{name} minus {ref}** on folds {comp['folds']}: per-fold UA differences "
             + ", ".join(f"{d:+.3f}" for d in comp["ua_difference_per_fold"])
             + f"; pooled UA difference {b['ua_difference']:+.3f}, paired bootstrap 95 % CI "
-            f"[{b['ci95_low']:+.3f}, {b['ci95_high']:+.3f}] ({b['num_bootstrap']} resamples of the {b['num_units']} "
+            f"{interval(b)} ({b['num_bootstrap']} resamples of the {b['num_units']} "
             f"test {b['resample']} {_strata_words(b)}, all clips of a drawn speaker together; {b['num_clips']} clips; "
             f"seeds {b['seeds'][1]} vs {b['seeds'][0]}, averaged).",
         ]

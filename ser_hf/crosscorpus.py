@@ -176,6 +176,8 @@ def cross_corpus(
 
 def report_lines(report: dict) -> list[str]:
     """The Markdown of a cross-corpus report: one UA table (systems x corpora) and the labels each cell shares."""
+    from .compare_report import interval
+
     corpora = report["corpora"]
     lines = [
         "# Cross-corpus transfer",
@@ -201,7 +203,7 @@ def report_lines(report: dict) -> list[str]:
             value = f"{s['ua']:.3f} (1/{len(s['shared_labels'])})"
             diff = s.get("vs_reference")
             if diff:
-                value += f" [{diff['ua_difference']:+.3f}, CI {diff['ci95_low']:+.3f} .. {diff['ci95_high']:+.3f}]"
+                value += f" [{diff['ua_difference']:+.3f}, CI {interval(diff)}]"
             cells.append(f"**{value}**" if s["scope"] == "test" else value)
         trained = row["trained_on"].replace("+", " + ")
         how = f"{trained}, {row['left_out']} left out" if row.get("left_out") else f"{trained}, fold {row['fold']}"

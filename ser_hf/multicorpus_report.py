@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .compare_report import check_report_dir
+from .compare_report import check_report_dir, interval
 from .run import RunRecord
 
 README = "README.md"
@@ -172,7 +172,7 @@ def read_loco_rows(summary: str | Path) -> list[dict]:
 
 
 def _ci(b: dict | None) -> str:
-    return "-" if not b else f"{b['ua_difference']:+.3f} [{b['ci95_low']:+.3f}, {b['ci95_high']:+.3f}]"
+    return "-" if not b else f"{b['ua_difference']:+.3f} {interval(b)}"
 
 
 def readme_lines(summary: dict) -> list[str]:

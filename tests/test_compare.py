@@ -217,3 +217,10 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
         )
         == 2
     )
+
+
+def test_an_interval_over_one_test_speaker_is_not_printed_as_one():
+    from ser_hf.compare_report import interval
+
+    assert interval({"num_units": 1, "ci95_low": 0.1, "ci95_high": 0.1}) == "(no interval: one test speaker)"
+    assert interval({"num_units": 6, "ci95_low": -0.0141, "ci95_high": 0.0857}) == "[-0.014, +0.086]"
