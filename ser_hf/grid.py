@@ -178,10 +178,12 @@ def fold_dirs(root: str | Path) -> dict[int, list[Path]]:
         FileNotFoundError: ``root`` holds none of these (the message names it).
     """
     root = Path(root)
-    tops = [d for d in sorted(root.glob("seed_*")) if d.is_dir()] or [root]
+    tops = [d for d in sorted(root.glob("seed_*")) if d.is_dir() and d.name[5:].isdigit()] or [root]
     found: dict[int, list[Path]] = {}
     for top in tops:
-        runs = {int(d.name.split("_", 1)[1]): d for d in sorted(top.glob("fold_*")) if is_run_dir(d)}
+        # fold_K only: not fold_K.hub (the upload folder `ser-hf push --dry-run` writes beside a run)
+        folds = [d for d in sorted(top.glob("fold_*")) if d.name[5:].isdigit() and is_run_dir(d)]
+        runs = {int(d.name[5:]): d for d in folds}
         if not runs and is_run_dir(top):
             runs = {int(RunRecord.load(top).split.fold or 0): top}
         for k, d in runs.items():

@@ -119,6 +119,18 @@ def test_fold_dirs_needs_finished_runs(tmp_path):
         fold_dirs(tmp_path)
 
 
+def test_fold_dirs_skips_the_upload_folder_a_dry_run_push_leaves_beside_a_fold(tmp_path):
+    from ser_hf.folds import make_split
+    from ser_hf.run import RunRecord
+
+    split = make_split("ravdess", [f"Actor_{a:02d}" for a in range(1, 25)], "folds", 1)
+    record = RunRecord(split=split, label_names=["neutral"], test={"wa": 0.5, "ua": 0.5, "macro_f1": 0.5})
+    for name in ("fold_1", "fold_1.hub"):  # `ser-hf push RUN --dry-run` writes RUN.hub, a copy of the run's files
+        (tmp_path / name).mkdir()
+        record.save(tmp_path / name)
+    assert fold_dirs(tmp_path) == {1: [tmp_path / "fold_1"]}
+
+
 def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
     single, cache = checkpoint
     cv = tmp_path / "cv"
