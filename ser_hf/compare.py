@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare_report import METRICS, check_report_dir, update_readme, write_report  # noqa: F401  (re-exported)
-from .evaluation_report import EvaluationReport, is_report_dir, read_predictions
+from .evaluation_report import EvaluationReport, read_predictions
 from .grid import fold_dirs
 from .metrics import mean_std, unweighted_average_recall
 from .run import RunRecord
@@ -50,14 +50,11 @@ class FoldResult:
 
 def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kwargs) -> FoldResult:
     """Evaluate (once) and load one fold of one system."""
-    from .evaluation import evaluate_checkpoint
+    from .evaluation import evaluation_of
 
-    out = run_dir / f"eval_{corpus}_test"
-    if not is_report_dir(out):
-        evaluate_checkpoint(str(run_dir), corpus, data_dir, split="test", output_dir=str(out), **eval_kwargs)
-    metrics = EvaluationReport.load(out)
+    metrics = evaluation_of(run_dir, corpus, data_dir, "test", **eval_kwargs)
     training = RunRecord.load(run_dir)
-    predictions = read_predictions(out)
+    predictions = read_predictions(metrics.output_dir)
     # (a multi-corpus run's own UA spans all its corpora: nothing to check it against here)
     if abs(metrics.ua - training.ua) > 1e-6 and training.split.corpus == corpus:
         logger.warning(

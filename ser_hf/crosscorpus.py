@@ -29,7 +29,7 @@ import json
 import logging
 from pathlib import Path
 
-from .evaluation_report import EvaluationReport, is_report_dir, read_predictions
+from .evaluation_report import read_predictions
 from .run import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -51,16 +51,6 @@ def chosen_checkpoint(root: str | Path) -> tuple[Path, float | None]:
         return runs[0], None
     value, run = max(with_val, key=lambda vd: vd[0])
     return run, float(value)
-
-
-def score(run: Path, corpus: str, data_dir: str, scope: str, **eval_kwargs) -> EvaluationReport:
-    """The evaluation report of checkpoint ``run`` on ``corpus`` (``scope`` ``all`` or ``test``), computed once."""
-    from .evaluation import evaluate_checkpoint
-
-    out = run / f"eval_{corpus}_{scope}"
-    if not is_report_dir(out):
-        evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), **eval_kwargs)
-    return EvaluationReport.load(out)
 
 
 def scope_of(record: RunRecord, corpus: str) -> str | None:
@@ -110,6 +100,7 @@ def cross_corpus(
     command: str = "",
     reference: str | None = None,
     num_bootstrap: int = 2000,
+    overwrite: bool = False,
     **eval_kwargs,
 ):
     """Score every system's chosen checkpoint on every corpus of ``corpora`` and write the report.
@@ -119,6 +110,7 @@ def cross_corpus(
         corpora: ``{corpus name: data folder}``: the columns of the report.
         reference: a system every other is compared with, per corpus, on the same clips (see
             :func:`add_differences`).
+        overwrite: replace an earlier report in ``output_dir`` (its ``report.json`` / ``report.md`` only).
         **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``).
 
     Returns:
@@ -126,14 +118,16 @@ def cross_corpus(
         per corpus UA / WA / macro-F1, the shared labels, the clip count and whether it is the in-corpus test side.
 
     Raises:
-        FileExistsError: ``output_dir`` already holds a report (reports are not replaced).
+        FileExistsError: ``output_dir`` already holds a report and ``overwrite`` is off.
         ValueError: no system or no corpus given.
     """
     if not systems or not corpora:
         raise ValueError("give at least one --system NAME=RUN_DIR and one --corpus NAME=DATA_DIR")
     out = Path(output_dir)
-    if (out / "report.json").exists() or (out / "report.md").exists():
+    if not overwrite and ((out / "report.json").exists() or (out / "report.md").exists()):
         raise FileExistsError(f"{out} already holds a cross-corpus report; choose another --output_dir")
+    from .evaluation import evaluation_of
+
     rows = []
     for name, root in systems.items():
         run, val_ua = chosen_checkpoint(root)
@@ -145,7 +139,7 @@ def cross_corpus(
             if scope is None:  # a corpus it trained on whole (a training corpus of leave-one-corpus-out)
                 cells[corpus] = None
                 continue
-            m = score(run, corpus, data_dir, scope, **eval_kwargs)
+            m = evaluation_of(run, corpus, data_dir, scope, **eval_kwargs)  # computed once, then read back
             cells[corpus] = {
                 "scope": scope,
                 "ua": m.ua,

@@ -26,7 +26,7 @@ import torch
 
 from .corpora import decode_channel, load_corpus
 from .data import decode_dataset, length_batches
-from .evaluation_report import PREDICTIONS_FILE, EvaluationReport
+from .evaluation_report import PREDICTIONS_FILE, EvaluationReport, is_report_dir
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
 from .labels import shared_label_plan
@@ -273,6 +273,15 @@ def evaluate_checkpoint(
     facts |= {"scope": scope, "speakers": sorted(set(chosen) & set(subset["speaker"])), "num_clips": len(rows)}
     report = report_of(pred, ref, subset, plan, fe, facts, leakage, inference, trained)
     report.clips_dropped_for_labels = int(sum(in_scope) - len(rows))
+    warn_dropped_labels(plan)
+    out = Path(output_dir) if output_dir is not None else default_report_dir(model, corpus, corpus_config, scope)
+    title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report.ua:.3f}"
+    write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
+    return report
+
+
+def warn_dropped_labels(plan) -> None:
+    """Log the labels the scoring leaves out (of the model and of the corpus), when there are any."""
     if plan.dropped_model or plan.dropped_corpus:
         logger.warning(
             "scored on the shared labels %s; model labels dropped: %s; corpus labels dropped: %s",
@@ -280,10 +289,15 @@ def evaluate_checkpoint(
             plan.dropped_model,
             plan.dropped_corpus,
         )
-    out = Path(output_dir) if output_dir is not None else default_report_dir(model, corpus, corpus_config, scope)
-    title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report.ua:.3f}"
-    write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
-    return report
+
+
+def evaluation_of(run: str | Path, corpus: str, data_dir: str, scope: str, **eval_kwargs) -> EvaluationReport:
+    """The evaluation of checkpoint ``run`` on ``corpus`` (``scope`` ``test`` or ``all``), computed once into
+    ``<run>/eval_<corpus>_<scope>/`` and read back from there on later calls (``compare``, ``cross-corpus``)."""
+    out = Path(run) / f"eval_{corpus}_{scope}"
+    if not is_report_dir(out):
+        evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), **eval_kwargs)
+    return EvaluationReport.load(out)
 
 
 def default_report_dir(model: str, corpus: str, corpus_config: str | None, scope: str) -> Path:

@@ -269,12 +269,9 @@ def multicorpus_report(
     if spec.loco:
         (ref_name,) = spec.loco_reference
         summary["loco_reference"] = ref_name
-        if overwrite:
-            for name in ("report.json", "report.md"):
-                (out / "loco" / name).unlink(missing_ok=True)
         report = cross_corpus(
             {**spec.loco_reference, **spec.loco}, spec.data_dir, str(out / "loco"), command=command,
-            reference=ref_name, num_bootstrap=num_bootstrap, **eval_kwargs,
+            reference=ref_name, num_bootstrap=num_bootstrap, overwrite=overwrite, **eval_kwargs,
         )  # fmt: skip
         summary["loco"] = loco_rows(report)
     out.mkdir(parents=True, exist_ok=True)

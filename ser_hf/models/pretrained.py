@@ -174,6 +174,24 @@ def shorten_whisper_window(model, fe: WhisperFeatureExtractor) -> None:
     model.config.max_source_positions = positions
 
 
+def set_head_config(config, label_names: list[str], weighted_layer_sum: bool, classifier_proj_size: int | None):
+    """Give a backbone config the emotion head's settings: the labels (``id2label`` / ``label2id``), the weighted
+    layer sum (with LayerDrop off) and the projector width."""
+    id2label = dict(enumerate(label_names))
+    config.num_labels = len(label_names)
+    config.id2label = id2label
+    config.label2id = {v: k for k, v in id2label.items()}
+    config.use_weighted_layer_sum = bool(weighted_layer_sum)
+    if weighted_layer_sum:
+        # LayerDrop skips layers in training, and transformers 5 then returns fewer hidden states than the
+        # weighted sum has weights (a shape error): a weighted layer sum needs every layer
+        for key in ("layerdrop", "encoder_layerdrop"):
+            if getattr(config, key, 0):
+                setattr(config, key, 0.0)
+    if classifier_proj_size:
+        config.classifier_proj_size = classifier_proj_size
+
+
 def load_backbone(
     name_or_path: str,
     label_names: list[str],
@@ -204,7 +222,6 @@ def load_backbone(
         raise ValueError(
             f"--whisper_window_s must be 0 (keep 30 s) or a whole number of seconds, got {whisper_window_s}"
         )
-    id2label = dict(enumerate(label_names))
     if Path(name_or_path).is_dir() and not (Path(name_or_path) / "config.json").is_file():
         raise OSError(
             f"--model_name_or_path {name_or_path}: a folder without config.json, so not a checkpoint (a data folder? "
@@ -218,18 +235,7 @@ def load_backbone(
             f"hub id reachable from here): {e}"
         ) from e
     backbone_spec(config.model_type)
-    config.num_labels = len(label_names)
-    config.id2label = id2label
-    config.label2id = {v: k for k, v in id2label.items()}
-    config.use_weighted_layer_sum = bool(weighted_layer_sum)
-    if weighted_layer_sum:
-        # LayerDrop skips layers in training, and transformers 5 then returns fewer hidden states than the
-        # weighted sum has weights (a shape error): a weighted layer sum needs every layer
-        for key in ("layerdrop", "encoder_layerdrop"):
-            if getattr(config, key, 0):
-                setattr(config, key, 0.0)
-    if classifier_proj_size:
-        config.classifier_proj_size = classifier_proj_size
+    set_head_config(config, label_names, weighted_layer_sum, classifier_proj_size)
     # ignore_mismatched_sizes: a checkpoint that already has a classifier for another label set gets a new one
     try:
         model, info = AutoModelForAudioClassification.from_pretrained(
