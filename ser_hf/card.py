@@ -250,13 +250,24 @@ def card_facts(
             "speech", "the user's own recordings; check what they cover before trusting the scores."
         ),
         "protocol_description": info.get("protocol", {}).get(split["protocol"], f"protocol `{split['protocol']}`"),
-        "per_corpus": [(name, pct(s["ua"]), s["clips"]) for name, s in record.test.get("per_corpus", {}).items()],
+        "per_corpus": per_corpus_rows(record, cv),
         "language_note": info.get("language_note", ""),
         "citations": citations,
         "loco": same_recipe_rows(loco or [], model),
         **results_table(record, cv),
     }
     return card_data(record, info, cv, repo_id, base_model, license), fields
+
+
+def per_corpus_rows(record: RunRecord, cv: dict | None) -> list[tuple[str, str, int, str | None]]:
+    """``(corpus, UA %, clips, cross-validation UA "mean +- std" % or None)`` of each corpus of a multi-corpus
+    run's test side; empty for one corpus."""
+    by_corpus = (cv or {}).get("per_corpus", {})
+
+    def over_folds(name: str) -> str | None:
+        return format_mean_std(by_corpus[name], digits=1, scale=100) if name in by_corpus else None
+
+    return [(name, pct(s["ua"]), s["clips"], over_folds(name)) for name, s in record.test.get("per_corpus", {}).items()]
 
 
 def same_recipe_rows(rows: list[dict], model: ModelDescription) -> list[dict]:

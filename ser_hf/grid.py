@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .metrics import mean_std
@@ -53,6 +53,9 @@ class CrossValidation:
         wa / ua / macro_f1: ``{"mean", "std", "per_fold"}``; ``std`` is the sample standard deviation (ddof=1,
             :func:`ser_hf.metrics.mean_std`), ``None`` for one fold.
         train_wall_time_s: training wall time of all folds together, in seconds.
+        per_corpus: multi-corpus runs (:mod:`ser_hf.multicorpus`) only: ``{corpus: {"mean", "std", "per_fold"}}``
+            of the UA on each corpus's part of the test sides (the record's ``test.per_corpus``); a corpus is
+            summarised when every fold scored it. Empty (and not written) for a single corpus.
     """
 
     num_folds: int
@@ -61,6 +64,7 @@ class CrossValidation:
     ua: dict
     macro_f1: dict
     train_wall_time_s: float
+    per_corpus: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def of(cls, records: dict[int, RunRecord]) -> CrossValidation:
@@ -73,17 +77,26 @@ class CrossValidation:
             num_folds=len(records),
             folds={k: r.scores for k, r in records.items()},
             train_wall_time_s=float(sum(r.runtime.train_wall_time_s or 0.0 for r in records.values())),
+            per_corpus=_per_corpus_ua(list(records.values())),
             **scores,
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not self.per_corpus:  # single-corpus summaries keep their earlier form
+            del out["per_corpus"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> CrossValidation:
         fields = {k: data[k] for k in ("num_folds", *SCORES)}
         folds = {int(k): v for k, v in data.get("folds", {}).items()}
-        return cls(folds=folds, train_wall_time_s=float(data.get("train_wall_time_s", 0.0)), **fields)
+        return cls(
+            folds=folds,
+            train_wall_time_s=float(data.get("train_wall_time_s", 0.0)),
+            per_corpus=data.get("per_corpus", {}),
+            **fields,
+        )
 
     def save(self, root: str | Path) -> None:
         _write_json(Path(root) / CV_RESULTS, self.to_dict())
@@ -93,6 +106,17 @@ class CrossValidation:
         """The cross-validation of ``root``, ``None`` when it has none."""
         path = Path(root) / CV_RESULTS
         return cls.from_dict(json.loads(path.read_text())) if path.is_file() else None
+
+
+def _per_corpus_ua(records: list[RunRecord]) -> dict[str, dict]:
+    """``{corpus: {"mean", "std", "per_fold"}}`` of the per-corpus test UA, for corpora every record scored."""
+    tables = [r.test.get("per_corpus") or {} for r in records]
+    common = [c for c in tables[0] if all(c in t for t in tables[1:])] if tables else []
+    out = {}
+    for corpus in common:
+        vals = [float(t[corpus]["ua"]) for t in tables]
+        out[corpus] = {**mean_std(vals), "per_fold": vals}
+    return out
 
 
 @dataclass

@@ -92,3 +92,41 @@ def test_a_key_the_file_held_is_written_back_even_when_null():
     assert ModelDescription(family="pretrained").to_dict() == {"family": "pretrained"}  # unset: left out
     training = TrainingSettings.from_dict({"seed": 3, "ema_decay": None, "future_flag": 1})
     assert training.to_dict() == {"seed": 3, "ema_decay": None, "future_flag": 1}
+
+
+def test_cross_validation_summarises_each_corpus_every_fold_scored_and_round_trips(tmp_path):
+    from ser_hf.folds import make_split
+    from ser_hf.grid import CrossValidation
+
+    split = make_split("ravdess", [f"Actor_{a:02d}" for a in range(1, 25)], "folds", 0)
+
+    def record(ua, per_corpus):
+        test = {"wa": ua, "ua": ua, "macro_f1": ua, "per_corpus": per_corpus}
+        return RunRecord(split=split, label_names=["neutral"], test=test)
+
+    folds = {
+        0: record(0.6, {"ravdess": {"ua": 0.8, "clips": 240}, "urdu": {"ua": 0.3, "clips": 80}}),
+        1: record(0.7, {"ravdess": {"ua": 0.6, "clips": 240}, "urdu": {"ua": 0.5, "clips": 104}, "emovo": {"ua": 1}}),
+    }
+    cv = CrossValidation.of(folds)
+    assert set(cv.per_corpus) == {"ravdess", "urdu"}  # emovo: scored by one fold only, not summarised
+    assert cv.per_corpus["ravdess"]["mean"] == pytest.approx(0.7) and cv.per_corpus["urdu"]["per_fold"] == [0.3, 0.5]
+    cv.save(tmp_path)
+    assert CrossValidation.load(tmp_path) == cv
+    # one corpus: the summary keeps its earlier form (no per_corpus key)
+    single = CrossValidation.of(
+        {0: RunRecord(split=split, label_names=["neutral"], test={"wa": 1, "ua": 1, "macro_f1": 1})}
+    )
+    assert single.per_corpus == {} and "per_corpus" not in single.to_dict()
+
+
+def test_the_card_gives_each_corpus_its_cross_validation_ua_beside_this_checkpoints():
+    from ser_hf.card import per_corpus_rows
+    from ser_hf.folds import make_split
+
+    split = make_split("ravdess", [f"Actor_{a:02d}" for a in range(1, 25)], "folds", 0)
+    test = {"wa": 1, "ua": 1, "macro_f1": 1, "per_corpus": {"ravdess": {"ua": 0.691, "clips": 240}}}
+    record = RunRecord(split=split, label_names=["neutral"], test=test)
+    cv = {"per_corpus": {"ravdess": {"mean": 0.736, "std": 0.085}}}
+    assert per_corpus_rows(record, cv) == [("ravdess", "69.1", 240, "73.6 +- 8.5")]
+    assert per_corpus_rows(record, None) == [("ravdess", "69.1", 240, None)]
