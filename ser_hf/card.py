@@ -109,6 +109,11 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def pct_mean_std(m: dict) -> str:
+    """``{"mean", "std"}`` of scores in [0, 1] as percentages with one decimal (``"56.9 +- 2.1"``)."""
+    return format_mean_std(m, digits=1, scale=100)
+
+
 def base_model_of(record: RunRecord, base_model: str | None) -> str | None:
     """The hub id a pretrained run was fine-tuned from: ``base_model`` if given, else the run's
     ``--base_model_id``, else its ``--model_name_or_path`` when that is a hub id (a local folder is no hub id)."""
@@ -185,8 +190,8 @@ def results_table(record: RunRecord, cv: dict | None) -> dict:
             header += f" | mean over folds, +- std over {len(cv['seeds'])} seeds"
         header += f" | this checkpoint (fold {fold} test)"
         rows = [
-            f"{name} | {format_mean_std(cv[k], digits=1, scale=100)} | "
-            + (f"{format_mean_std(cv['over_seeds'][k], digits=1, scale=100)} | " if cv.get("seeds") else "")
+            f"{name} | {pct_mean_std(cv[k])} | "
+            + (f"{pct_mean_std(cv['over_seeds'][k])} | " if cv.get("seeds") else "")
             + pct(metrics[k])
             for k, name in names
         ]
@@ -238,7 +243,7 @@ def card_facts(
         "test": record.test,
         "ua": pct(record.test["ua"]),
         "cv": cv,
-        "cv_ua": format_mean_std(cv["ua"], digits=1, scale=100) if cv else None,
+        "cv_ua": pct_mean_std(cv["ua"]) if cv else None,
         "split": split,
         "sampling_rate": prep.sampling_rate or 16000,
         "window": int(prep.window_s) if model_type == "whisper" and prep.window_s else None,
@@ -265,7 +270,7 @@ def per_corpus_rows(record: RunRecord, cv: dict | None) -> list[tuple[str, str, 
     by_corpus = (cv or {}).get("per_corpus", {})
 
     def over_folds(name: str) -> str | None:
-        return format_mean_std(by_corpus[name], digits=1, scale=100) if name in by_corpus else None
+        return pct_mean_std(by_corpus[name]) if name in by_corpus else None
 
     return [(name, pct(s["ua"]), s["clips"], over_folds(name)) for name, s in record.test.get("per_corpus", {}).items()]
 

@@ -71,8 +71,7 @@ class CrossValidation:
         """Summarise ``{fold: record}``."""
         scores = {}
         for key in SCORES:
-            vals = [r.scores[key] for r in records.values()]
-            scores[key] = {**mean_std(vals), "per_fold": vals}
+            scores[key] = _over_folds([r.scores[key] for r in records.values()])
         return cls(
             num_folds=len(records),
             folds={k: r.scores for k, r in records.items()},
@@ -112,11 +111,12 @@ def _per_corpus_ua(records: list[RunRecord]) -> dict[str, dict]:
     """``{corpus: {"mean", "std", "per_fold"}}`` of the per-corpus test UA, for corpora every record scored."""
     tables = [r.test.get("per_corpus") or {} for r in records]
     common = [c for c in tables[0] if all(c in t for t in tables[1:])] if tables else []
-    out = {}
-    for corpus in common:
-        vals = [float(t[corpus]["ua"]) for t in tables]
-        out[corpus] = {**mean_std(vals), "per_fold": vals}
-    return out
+    return {corpus: _over_folds([float(t[corpus]["ua"]) for t in tables]) for corpus in common}
+
+
+def _over_folds(vals: list[float]) -> dict:
+    """``{"mean", "std", "per_fold"}`` of one score over the folds (std: ddof=1, :func:`ser_hf.metrics.mean_std`)."""
+    return {**mean_std(vals), "per_fold": vals}
 
 
 @dataclass
