@@ -85,8 +85,17 @@ def ravdess_dir(tmp_path_factory) -> Path:
     return write_ravdess_tree(tmp_path_factory.mktemp("ravdess"))
 
 
+@pytest.fixture(scope="session")
+def ravdess_cache(tmp_path_factory) -> Path:
+    """The ``datasets`` cache of :func:`ravdess_dir`, shared by every test that only reads that tree (as a user's
+    one Hugging Face cache is): the corpus is built and decoded once per sampling rate, not once per test.
+    Tests of building, decoding or caching itself take their own :func:`cache_dir`."""
+    return tmp_path_factory.mktemp("ravdess_cache")
+
+
 @pytest.fixture
 def cache_dir(tmp_path) -> Path:
+    """A fresh, empty ``datasets`` cache for this test alone."""
     return tmp_path / "hf_cache"
 
 
@@ -149,13 +158,12 @@ def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def checkpoint(ravdess_dir, tmp_path_factory):
+def checkpoint(ravdess_dir, ravdess_cache, tmp_path_factory):
     """A mel-CNN trained once per session for 2 steps on fold 0 of the synthetic RAVDESS (test actors 1-4,
     validation 5-6), with its datasets cache: ``(run_dir, cache_dir)``. Tests may add evaluations to it, never
     change what is there."""
     from ser_hf.training import main as train
 
     out = tmp_path_factory.mktemp("ckpt") / "run"
-    cache = tmp_path_factory.mktemp("cache")
-    train(quick_run_args("ravdess_melcnn.yaml", ravdess_dir, cache, out, *TINY_MELCNN))
-    return out, cache
+    train(quick_run_args("ravdess_melcnn.yaml", ravdess_dir, ravdess_cache, out, *TINY_MELCNN))
+    return out, ravdess_cache

@@ -24,9 +24,9 @@ def test_features_are_the_documented_180_means():
 
 
 @pytest.mark.slow
-def test_classic_runs_are_run_directories_that_compare_reads(ravdess_dir, tmp_path):
+def test_classic_runs_are_run_directories_that_compare_reads(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "classic"
-    argv = ["--data_dir", str(ravdess_dir), "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(out)]
+    argv = ["--data_dir", str(ravdess_dir), "--cache_dir", str(ravdess_cache), "--output_dir", str(out)]
     summary = main([*argv, "--fold", "1", "--seeds", "1", "2", "--max_iter", "60"])
     for seed in (1, 2):
         run = out / f"seed_{seed}"

@@ -41,9 +41,9 @@ def test_bad_flags_name_the_flag_and_choices():
         parse_args([str(CONFIG), "--corpus", "folder"])  # RAVDESS / EmoV-DB are fetched on first use instead
 
 
-def test_one_fold_writes_a_reusable_run_and_refuses_to_overwrite(ravdess_dir, cache_dir, tmp_path):
+def test_one_fold_writes_a_reusable_run_and_refuses_to_overwrite(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "run"
-    metrics = main(args(ravdess_dir, cache_dir, out, "--fold", "2"))
+    metrics = main(args(ravdess_dir, ravdess_cache, out, "--fold", "2"))
     for name in (
         "config.json",
         "model.safetensors",
@@ -71,16 +71,18 @@ def test_one_fold_writes_a_reusable_run_and_refuses_to_overwrite(ravdess_dir, ca
 
     before = (out / "metrics.json").read_text()
     with pytest.raises(RunExistsError, match="already holds a finished run .*--overwrite_output_dir"):
-        main(args(ravdess_dir, cache_dir, out, "--fold", "2"))
+        main(args(ravdess_dir, ravdess_cache, out, "--fold", "2"))
     assert (out / "metrics.json").read_text() == before  # nothing touched
-    main(args(ravdess_dir, cache_dir, out, "--fold", "2", "--overwrite_output_dir", "true"))
+    main(args(ravdess_dir, ravdess_cache, out, "--fold", "2", "--overwrite_output_dir", "true"))
 
 
 @pytest.mark.slow
-def test_all_folds_with_class_weights_write_mean_and_std(ravdess_dir, cache_dir, tmp_path):
+def test_all_folds_with_class_weights_write_mean_and_std(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "cv"
     summary = main(
-        args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--class_weighted_loss", "true", "--max_steps", "1")
+        args(
+            ravdess_dir, ravdess_cache, out, "--all_folds", "true", "--class_weighted_loss", "true", "--max_steps", "1"
+        )
     )
     assert summary["num_folds"] == 6
     saved = json.loads((out / "cv_results.json").read_text())
@@ -90,47 +92,49 @@ def test_all_folds_with_class_weights_write_mean_and_std(ravdess_dir, cache_dir,
     assert len(tested) == len(set(tested)) == 24
 
 
-def test_cli_folds_and_usage(ravdess_dir, cache_dir, capsys):
+def test_cli_folds_and_usage(ravdess_dir, ravdess_cache, capsys):
     from ser_hf.cli import main as cli
 
     assert cli([]) == 2
-    assert cli(["folds", "ravdess", "--data_dir", str(ravdess_dir), "--fold", "5", "--cache_dir", str(cache_dir)]) == 0
+    assert (
+        cli(["folds", "ravdess", "--data_dir", str(ravdess_dir), "--fold", "5", "--cache_dir", str(ravdess_cache)]) == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["test_speakers"] == ["Actor_21", "Actor_22", "Actor_23", "Actor_24"]
 
 
 @pytest.mark.slow
-def test_resume_folds_keeps_finished_folds_and_redoes_the_rest(ravdess_dir, cache_dir, tmp_path):
+def test_resume_folds_keeps_finished_folds_and_redoes_the_rest(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "cv"
-    main(args(ravdess_dir, cache_dir, out / "fold_0", "--fold", "0", "--max_steps", "1"))
+    main(args(ravdess_dir, ravdess_cache, out / "fold_0", "--fold", "0", "--max_steps", "1"))
     kept = (out / "fold_0" / "metrics.json").read_text()
     (out / "fold_1" / "checkpoint-99").mkdir(parents=True)  # an interrupted fold's leftovers
     (out / "fold_1" / "checkpoint-99" / "trainer_state.json").write_text("{}")
     (out / "fold_1" / "notes.txt").write_text("mine")  # ... and a file ser_hf did not write
     with pytest.raises(RunExistsError):
-        main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--max_steps", "1"))
+        main(args(ravdess_dir, ravdess_cache, out, "--all_folds", "true", "--max_steps", "1"))
     resume = ["--all_folds", "true", "--max_steps", "1", "--resume_folds", "true"]
     with pytest.raises(RunExistsError, match=r"fold_1 holds files that ser_hf did not write \(notes.txt\)"):
-        main(args(ravdess_dir, cache_dir, out, *resume))
+        main(args(ravdess_dir, ravdess_cache, out, *resume))
     assert (out / "fold_1" / "notes.txt").read_text() == "mine"
     (out / "fold_1" / "notes.txt").unlink()
-    summary = main(args(ravdess_dir, cache_dir, out, *resume))
+    summary = main(args(ravdess_dir, ravdess_cache, out, *resume))
     assert (out / "fold_0" / "metrics.json").read_text() == kept
     assert summary["ua"]["per_fold"][0] == json.loads(kept)["ua"]
     assert not (out / "fold_1" / "checkpoint-99").exists() and (out / "fold_1" / "metrics.json").exists()
     # a finished cross-validation resumes as itself (a long grid restarted after an interruption)
-    again = main(args(ravdess_dir, cache_dir, out, *resume))
+    again = main(args(ravdess_dir, ravdess_cache, out, *resume))
     assert again["ua"]["per_fold"] == summary["ua"]["per_fold"]
     assert (out / "fold_0" / "metrics.json").read_text() == kept
     with pytest.raises(ValueError, match="other settings"):  # ... of the same recipe only
-        main(args(ravdess_dir, cache_dir, out, *resume, "--learning_rate", "0.5"))
+        main(args(ravdess_dir, ravdess_cache, out, *resume, "--learning_rate", "0.5"))
 
 
-def test_resume_folds_refuses_a_fold_of_another_split(ravdess_dir, cache_dir, tmp_path):
+def test_resume_folds_refuses_a_fold_of_another_split(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "cv"
-    main(args(ravdess_dir, cache_dir, out / "fold_0", "--fold", "3", "--max_steps", "1"))
+    main(args(ravdess_dir, ravdess_cache, out / "fold_0", "--fold", "3", "--max_steps", "1"))
     with pytest.raises(ValueError, match="another split than fold 0"):
-        main(args(ravdess_dir, cache_dir, out, "--all_folds", "true", "--resume_folds", "true"))
+        main(args(ravdess_dir, ravdess_cache, out, "--all_folds", "true", "--resume_folds", "true"))
 
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
@@ -144,9 +148,9 @@ def test_every_training_config_parses(config):
     assert model_args.model in ("mel_cnn", "pretrained")
 
 
-def test_seeds_run_one_fold_per_seed_and_report_mean_and_std(ravdess_dir, cache_dir, tmp_path):
+def test_seeds_run_one_fold_per_seed_and_report_mean_and_std(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "seeds"
-    summary = main(args(ravdess_dir, cache_dir, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
+    summary = main(args(ravdess_dir, ravdess_cache, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
     for seed in (1, 2):
         record = json.loads((out / f"seed_{seed}" / "metrics.json").read_text())
         assert record["training"]["seed"] == seed
@@ -157,17 +161,17 @@ def test_seeds_run_one_fold_per_seed_and_report_mean_and_std(ravdess_dir, cache_
     assert saved["per_fold"]["1"]["ua"]["std"] == pytest.approx(np.std(uas, ddof=1))
     assert saved["overall"]["ua"]["mean"] == pytest.approx(np.mean(uas))
     with pytest.raises(RunExistsError, match="seeds_results.json"):
-        main(args(ravdess_dir, cache_dir, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
+        main(args(ravdess_dir, ravdess_cache, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
 
 
-def test_same_command_and_seed_give_the_same_model_and_scores(ravdess_dir, cache_dir, tmp_path):
+def test_same_command_and_seed_give_the_same_model_and_scores(ravdess_dir, ravdess_cache, tmp_path):
     """Augmentation, crops, SpecAugment, length-grouped batches and the weight average all draw from the seed."""
     from safetensors.torch import load_file
 
     runs = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
         out = tmp_path / name
-        metrics = main(args(ravdess_dir, cache_dir, out, "--seed", str(seed), "--max_steps", "3"))
+        metrics = main(args(ravdess_dir, ravdess_cache, out, "--seed", str(seed), "--max_steps", "3"))
         runs[name] = (metrics, load_file(out / "model.safetensors"))
     (ma, wa), (mb, wb), (_, wc) = runs["a"], runs["b"], runs["c"]
     assert ma["confusion_matrix"] == mb["confusion_matrix"] and ma["ua"] == mb["ua"]

@@ -22,11 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "ravdess_wav2vec2_lora.yaml"
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("hf_cache_pretrained")
-
-
 def args(data_dir, cache_dir, out, model_dir, *extra):
     return quick_run_args(
         CONFIG.name,
@@ -42,10 +37,10 @@ def args(data_dir, cache_dir, out, model_dir, *extra):
 
 @pytest.mark.parametrize("model_type", BACKBONE_TYPES)
 def test_lora_run_per_backbone_writes_adapter_and_merged_export(
-    ravdess_dir, shared_cache, tiny_backbones, tmp_path, model_type
+    ravdess_dir, ravdess_cache, tiny_backbones, tmp_path, model_type
 ):
     out = tmp_path / "run"
-    metrics = main(args(ravdess_dir, shared_cache, out, tiny_backbones[model_type]))
+    metrics = main(args(ravdess_dir, ravdess_cache, out, tiny_backbones[model_type]))
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "split.json", "metrics.json"):
         assert (out / name).exists(), name
     assert (out / "adapter" / "adapter_config.json").exists()
@@ -62,10 +57,10 @@ def test_lora_run_per_backbone_writes_adapter_and_merged_export(
 
 @pytest.mark.parametrize(("model_type", "mode"), [("hubert", "full"), ("whisper", "frozen"), ("wavlm", "frozen")])
 def test_full_and_frozen_modes_save_a_plain_checkpoint(
-    ravdess_dir, shared_cache, tiny_backbones, tmp_path, model_type, mode
+    ravdess_dir, ravdess_cache, tiny_backbones, tmp_path, model_type, mode
 ):
     out = tmp_path / "run"
-    metrics = main(args(ravdess_dir, shared_cache, out, tiny_backbones[model_type], "--finetune_mode", mode))
+    metrics = main(args(ravdess_dir, ravdess_cache, out, tiny_backbones[model_type], "--finetune_mode", mode))
     assert not (out / "adapter").exists()
     assert metrics["model"]["finetune_mode"] == mode
     assert metrics["model"]["weighted_layer_sum"] is (mode == "frozen")
@@ -78,9 +73,9 @@ def test_full_and_frozen_modes_save_a_plain_checkpoint(
     assert model.config.use_weighted_layer_sum is (mode == "frozen")
 
 
-def test_lora_with_weighted_layer_sum_keeps_the_layer_weights(ravdess_dir, shared_cache, tiny_backbones, tmp_path):
+def test_lora_with_weighted_layer_sum_keeps_the_layer_weights(ravdess_dir, ravdess_cache, tiny_backbones, tmp_path):
     out = tmp_path / "run"
-    main(args(ravdess_dir, shared_cache, out, tiny_backbones["wav2vec2"], "--weighted_layer_sum", "true"))
+    main(args(ravdess_dir, ravdess_cache, out, tiny_backbones["wav2vec2"], "--weighted_layer_sum", "true"))
     extra = load_file(out / "adapter" / "extra_trainable.safetensors")
     (name,) = extra
     assert name.endswith("layer_weights")
@@ -90,13 +85,13 @@ def test_lora_with_weighted_layer_sum_keeps_the_layer_weights(ravdess_dir, share
     torch.testing.assert_close(merged.layer_weights.detach(), trained)
 
 
-def test_sampling_rate_mismatch_is_a_clear_error(ravdess_dir, shared_cache, tiny_backbones, tmp_path):
+def test_sampling_rate_mismatch_is_a_clear_error(ravdess_dir, ravdess_cache, tiny_backbones, tmp_path):
     with pytest.raises(ValueError, match=r"--sampling_rate 8000 does not match the feature extractor .* \(16000 Hz\)"):
-        main(args(ravdess_dir, shared_cache, tmp_path / "run", tiny_backbones["wav2vec2"], "--sampling_rate", "8000"))
+        main(args(ravdess_dir, ravdess_cache, tmp_path / "run", tiny_backbones["wav2vec2"], "--sampling_rate", "8000"))
 
 
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not on PATH")
-def test_two_process_cpu_run_with_gloo(ravdess_dir, tiny_backbones, tmp_path):
+def test_two_process_cpu_run_with_gloo(ravdess_dir, ravdess_cache, tiny_backbones, tmp_path):
     """The distributed path: accelerate starts 2 CPU processes that train together over gloo (DDP)."""
     out = tmp_path / "run"
     cmd = [
@@ -105,7 +100,7 @@ def test_two_process_cpu_run_with_gloo(ravdess_dir, tiny_backbones, tmp_path):
         "--config_file",
         str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml"),
         str(ROOT / "scripts" / "finetune.py"),
-        *args(ravdess_dir, tmp_path / "cache", out, tiny_backbones["whisper"]),
+        *args(ravdess_dir, ravdess_cache, out, tiny_backbones["whisper"]),
         "--use_cpu",
         "true",
     ]

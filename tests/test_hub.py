@@ -175,13 +175,13 @@ def test_no_token_and_bad_repo_ids(checkpoint, monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_lora_export_and_finetune_push_to_hub(ravdess_dir, tiny_backbones, fake_api, tmp_path):
+def test_lora_export_and_finetune_push_to_hub(ravdess_dir, ravdess_cache, tiny_backbones, fake_api, tmp_path):
     out = tmp_path / "lora"
     train(
         quick_run_args(
             "ravdess_wav2vec2_lora.yaml",
             ravdess_dir,
-            tmp_path / "c",
+            ravdess_cache,
             out,
             *f"--model_name_or_path {tiny_backbones['wav2vec2']} --max_steps 1".split(),
             *"--base_model_id facebook/wav2vec2-base".split(),  # the local folder stands for this hub model

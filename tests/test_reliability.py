@@ -16,16 +16,16 @@ from ser_hf.training import main as train
 from .conftest import TINY_MELCNN, quick_run_args, write_ravdess_tree
 
 
-def quick(ravdess_dir, tmp_path, out, *extra):
-    return quick_run_args("ravdess_melcnn.yaml", ravdess_dir, tmp_path / "cache", out, *TINY_MELCNN, *extra)
+def quick(data_dir, cache, out, *extra):
+    return quick_run_args("ravdess_melcnn.yaml", data_dir, cache, out, *TINY_MELCNN, *extra)
 
 
-def test_overwrite_never_deletes_the_corpus_or_foreign_files(ravdess_dir, tmp_path):
+def test_overwrite_never_deletes_the_corpus_or_foreign_files(ravdess_dir, ravdess_cache, tmp_path):
     corpus = tmp_path / "corpus"
     write_ravdess_tree(corpus, actors=range(1, 3))
     (corpus / "notes.txt").write_text("mine")
     before = sorted(p.relative_to(corpus) for p in corpus.rglob("*"))
-    args = quick(corpus, tmp_path, corpus, "--overwrite_output_dir", "true", "--verify_counts", "false")
+    args = quick(corpus, tmp_path / "cache", corpus, "--overwrite_output_dir", "true", "--verify_counts", "false")
     with pytest.raises(RunExistsError, match="--data_dir .* lies inside --output_dir"):
         train(args)
     assert sorted(p.relative_to(corpus) for p in corpus.rglob("*")) == before
@@ -34,20 +34,24 @@ def test_overwrite_never_deletes_the_corpus_or_foreign_files(ravdess_dir, tmp_pa
     other.mkdir()
     (other / "thesis.tex").write_text("mine")
     with pytest.raises(RunExistsError, match=r"holds files that ser_hf did not write \(thesis.tex\)"):
-        train(quick(ravdess_dir, tmp_path, other, "--overwrite_output_dir", "true"))
+        train(quick(ravdess_dir, ravdess_cache, other, "--overwrite_output_dir", "true"))
     assert (other / "thesis.tex").read_text() == "mine"
 
 
-def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(ravdess_dir, tmp_path, caplog):
+def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(
+    ravdess_dir, ravdess_cache, tmp_path, caplog
+):
     out = tmp_path / "run"
-    train(quick(ravdess_dir, tmp_path, out))
+    train(quick(ravdess_dir, ravdess_cache, out))
     ckpt = max(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     # resuming a finished run is refused; a checkpoint inside the output dir is protected from overwriting
     with pytest.raises(ValueError, match="holds a finished run"):
-        train(quick(ravdess_dir, tmp_path, out, "--resume_from_checkpoint", "true"))
+        train(quick(ravdess_dir, ravdess_cache, out, "--resume_from_checkpoint", "true"))
     with pytest.raises(RunExistsError, match="--resume_from_checkpoint .* lies inside --output_dir"):
         train(
-            quick(ravdess_dir, tmp_path, out, "--overwrite_output_dir", "true", "--resume_from_checkpoint", str(ckpt))
+            quick(
+                ravdess_dir, ravdess_cache, out, "--overwrite_output_dir", "true", "--resume_from_checkpoint", str(ckpt)
+            )
         )
     # an interrupted run: no record yet, its last checkpoint carrying a marker in its state
     (out / "metrics.json").unlink()
@@ -59,14 +63,14 @@ def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(
         (out / name).unlink()
     resumed = ["--resume_from_checkpoint", "true", "--max_steps", str(step + 2), "--save_total_limit", "5"]
     caplog.set_level(logging.INFO, logger="ser_hf")
-    train(quick(ravdess_dir, tmp_path, out, *resumed))
+    train(quick(ravdess_dir, ravdess_cache, out, *resumed))
     assert f"resuming from {ckpt}" in caplog.text
     last = json.loads((out / f"checkpoint-{step + 2}" / "trainer_state.json").read_text())
     assert last["global_step"] == step + 2
     assert {"marker": "before-interruption", "step": step} in last["log_history"]
     assert (out / "metrics.json").exists()
     # and --overwrite_output_dir replaces a ser_hf run (only run files were there)
-    train(quick(ravdess_dir, tmp_path, out, "--overwrite_output_dir", "true"))
+    train(quick(ravdess_dir, ravdess_cache, out, "--overwrite_output_dir", "true"))
     assert not (out / f"checkpoint-{step + 2}").exists() and (out / "metrics.json").exists()
 
 
@@ -83,17 +87,17 @@ def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(
         (["--fp16", "true"], "--fp16 true needs a CUDA GPU"),
     ],
 )
-def test_flags_that_would_train_garbage_are_refused(flags, message, ravdess_dir, tmp_path):
+def test_flags_that_would_train_garbage_are_refused(flags, message, ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        train(quick(ravdess_dir, tmp_path, out, *flags))
+        train(quick(ravdess_dir, ravdess_cache, out, *flags))
     assert not out.exists()
 
 
-def test_hub_token_is_never_written_into_the_run(ravdess_dir, tmp_path):
+def test_hub_token_is_never_written_into_the_run(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "run"
     secret = "hf_doNotWriteMe0123456789"
-    train(quick(ravdess_dir, tmp_path, out, "--hub_token", secret))
+    train(quick(ravdess_dir, ravdess_cache, out, "--hub_token", secret))
     leaked = [p for p in out.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert leaked == []
     assert any(out.rglob("training_args.bin"))  # the file that used to hold it is there, without it
