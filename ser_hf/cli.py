@@ -257,6 +257,11 @@ def cross_corpus_main(argv: list[str]) -> int:
         help="system every other is compared with on the same clips (UA difference, speaker-bootstrap 95 %% CI)",
     )
     parser.add_argument("--num_bootstrap", type=int, default=2000, help="bootstrap resamples for --reference")
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace an earlier report's report.md / report.json in --output_dir (nothing else there is touched)",
+    )
     args = parser.parse_args(argv)
     from .corpora import CORPORA
     from .crosscorpus import cross_corpus
@@ -275,6 +280,7 @@ def cross_corpus_main(argv: list[str]) -> int:
         command="ser-hf cross-corpus " + " ".join(argv),
         reference=args.reference,
         num_bootstrap=args.num_bootstrap,
+        overwrite=args.overwrite_output_dir,
         cache_dir=args.cache_dir,
         **({} if args.verify_counts else {"verify_counts": False}),
     )

@@ -125,7 +125,9 @@ def cross_corpus(
         raise ValueError("give at least one --system NAME=RUN_DIR and one --corpus NAME=DATA_DIR")
     out = Path(output_dir)
     if not overwrite and ((out / "report.json").exists() or (out / "report.md").exists()):
-        raise FileExistsError(f"{out} already holds a cross-corpus report; choose another --output_dir")
+        raise FileExistsError(
+            f"{out} already holds a cross-corpus report; choose another --output_dir or pass --overwrite_output_dir"
+        )
     from .evaluation import evaluation_of
 
     rows = []

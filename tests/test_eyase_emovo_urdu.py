@@ -307,8 +307,15 @@ def test_cross_corpus_report_scores_each_checkpoint_on_the_other_corpora(tmp_pat
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| eyase_cnn (eyase, fold 1) | **" in md and "(1/4)" in md
     assert (runs["eyase"] / "eval_emovo_all" / "evaluation.json").is_file()  # written once, beside the checkpoint
-    assert cli(["cross-corpus", *argv]) == 2  # never replaces a report
-    assert "already holds a cross-corpus report" in capsys.readouterr().err
+    assert cli(["cross-corpus", *argv]) == 2  # never replaces a report unasked
+    err = capsys.readouterr().err
+    assert "already holds a cross-corpus report; choose another --output_dir or pass --overwrite_output_dir" in err
+    (tmp_path / "report" / "mine.txt").write_text("notes")
+    assert cli(["cross-corpus", *argv[:2], *argv[4:], "--overwrite_output_dir"]) == 0  # eyase_cnn alone
+    again = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [row["system"] for row in again["systems"]] == ["eyase_cnn"]
+    assert again["systems"][0]["scores"] == eyase_row["scores"]  # read back, not re-evaluated differently
+    assert (tmp_path / "report" / "mine.txt").read_text() == "notes"  # nothing else there is touched
 
 
 def test_model_card_of_a_run_states_the_corpus_terms_languages_and_speech(tmp_path):
