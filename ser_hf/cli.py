@@ -95,6 +95,15 @@ def add_verify_counts(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_overwrite_report(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite_output_dir``: a report command may replace an earlier report's files in ``--output_dir``."""
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="replace an earlier report's files in --output_dir (nothing else there is touched)",
+    )
+
+
 def folds_main(argv: list[str]) -> int:
     """``ser-hf folds``: the speaker sides of one fold of a corpus, as JSON."""
     parser = argparse.ArgumentParser(prog="ser-hf folds")
@@ -205,11 +214,7 @@ def compare_main(argv: list[str]) -> int:
     parser.add_argument(
         "--readme", default=None, help="also copy the headline tables into this README's generated block"
     )
-    parser.add_argument(
-        "--overwrite_output_dir",
-        action="store_true",
-        help="replace an earlier report's files in --output_dir (nothing else there is touched)",
-    )
+    add_overwrite_report(parser)
     add_verify_counts(parser)
     args = parser.parse_args(argv)
     from .compare import compare_systems, update_readme
@@ -257,11 +262,7 @@ def cross_corpus_main(argv: list[str]) -> int:
         help="system every other is compared with on the same clips (UA difference, speaker-bootstrap 95 %% CI)",
     )
     parser.add_argument("--num_bootstrap", type=int, default=2000, help="bootstrap resamples for --reference")
-    parser.add_argument(
-        "--overwrite_output_dir",
-        action="store_true",
-        help="replace an earlier report's report.md / report.json in --output_dir (nothing else there is touched)",
-    )
+    add_overwrite_report(parser)
     args = parser.parse_args(argv)
     from .corpora import CORPORA
     from .crosscorpus import cross_corpus
@@ -300,9 +301,7 @@ def multicorpus_report_main(argv: list[str]) -> int:
     parser.add_argument("--output_dir", required=True, help="results folder (README.md, in_corpus/, loco/)")
     parser.add_argument("--num_bootstrap", type=int, default=2000, help="bootstrap resamples per difference")
     parser.add_argument("--cache_dir", default=None)
-    parser.add_argument(
-        "--overwrite_output_dir", action="store_true", help="replace earlier reports there (nothing else is touched)"
-    )
+    add_overwrite_report(parser)
     add_verify_counts(parser)
     args = parser.parse_args(argv)
     from .multicorpus_report import MulticorpusReportSpec, multicorpus_report
