@@ -69,7 +69,8 @@ def multi_corpus_card_facts(names: list[str]) -> dict:
         "non-commercial use only. Per corpus: " + "; ".join(f"{m['name']}: {m['license']}" for m in members) + ".",
         "terms": terms,
         "language_note": " ".join(m["language_note"] for m in members),
-        "speech": "; ".join(f"{m['name']}: {m['speech'].rstrip('.')}" for m in members) + ".",
+        "speech": f"a mix of {len(members)} corpora: "
+        + " ".join(f"({k + 1}) {m['name']}: {m['speech'].rstrip('.')}." for k, m in enumerate(members)),
         "citations": [m["citation"] for m in members],
         "protocol": {
             "folds": "fold K of every corpus's own speaker-independent protocol together (ser_hf.multicorpus): "

@@ -233,6 +233,9 @@ def test_model_card_of_a_multi_corpus_run_lists_every_corpus_and_the_most_restri
         assert info.citation.split("{")[1].split(",")[0] in card  # every corpus cited
     assert "research and non-commercial use only" in card
     assert "This checkpoint's test side by corpus: emovo: UA" in card and "urdu: UA" in card
+    # the limitations name each corpus's kind of speech, numbered like the training data
+    note = next(line for line in card.splitlines() if line.startswith("- **Training speech.**"))
+    assert "is a mix of 3 corpora: (1) EYASE: semi-natural" in note and "(3) URDU: natural speech" in note
 
 
 def test_report_spec_names_what_is_wrong(tmp_path):
