@@ -202,6 +202,8 @@ class Runtime(_Section):
         select_best_by: ``ua``, ``wa``, ``macro_f1``, ``loss`` or ``last`` (no selection).
         train_clips: clips in the training side; epochs_run: epochs trained (fractional when stopped early).
         export_max_abs_logit_diff: largest logit difference between the LoRA adapter model and the merged export.
+        resumed_from_epoch: epoch of the checkpoint training continued from (``--resume_from_checkpoint``), ``None``
+            for a run trained in one go; the wall times then cover only the epochs after it.
         extra: keys this version does not know.
     """
 
@@ -217,6 +219,7 @@ class Runtime(_Section):
     train_clips: int | None = None
     epochs_run: float | None = None
     export_max_abs_logit_diff: float | None = None
+    resumed_from_epoch: float | None = None
     extra: dict = field(default_factory=dict)
     given: frozenset = field(default=frozenset(), repr=False, compare=False)
 

@@ -68,10 +68,17 @@ def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(
     last = json.loads((out / f"checkpoint-{step + 2}" / "trainer_state.json").read_text())
     assert last["global_step"] == step + 2
     assert {"marker": "before-interruption", "step": step} in last["log_history"]
-    assert (out / "metrics.json").exists()
+    # the record says its wall time covers only the epochs after the resume (the card says so too)
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["runtime"]["resumed_from_epoch"] == pytest.approx(state["epoch"]) and state["epoch"] > 0
+    from ser_hf.hub import build_model_card
+
+    card = str(build_model_card(out, "user/resumed"))
+    assert f"only (training resumed from a checkpoint of epoch {state['epoch']:g}" in card
     # and --overwrite_output_dir replaces a ser_hf run (only run files were there)
     train(quick(ravdess_dir, ravdess_cache, out, "--overwrite_output_dir", "true"))
     assert not (out / f"checkpoint-{step + 2}").exists() and (out / "metrics.json").exists()
+    assert "resumed_from_epoch" not in json.loads((out / "metrics.json").read_text())["runtime"]  # trained in one go
 
 
 @pytest.mark.parametrize(

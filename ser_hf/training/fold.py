@@ -5,6 +5,7 @@ users run it. Writes the run directory (:class:`ser_hf.run.RunRecord`).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -276,7 +277,16 @@ def train_and_check(trainer: SERTrainer, data_args, training_args) -> Runtime:
         world_size=training_args.world_size,
         train_clips=len(trainer.train_dataset),
         epochs_run=float(trainer.state.epoch or 0.0),
+        resumed_from_epoch=resumed_epoch(training_args.resume_from_checkpoint),
     )
+
+
+def resumed_epoch(checkpoint: str | None) -> float | None:
+    """Epoch of the Trainer checkpoint a run continued from (its ``trainer_state.json``), ``None`` without one."""
+    if not checkpoint:
+        return None
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+    return float(state.get("epoch") or 0.0)
 
 
 def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: Runtime) -> dict:
