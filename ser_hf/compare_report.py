@@ -58,6 +58,9 @@ def summary_lines(report: dict) -> list[str]:
         n_seeds = sorted({len(v) for v in s["seeds_per_fold"].values()})
         wall = s.get("train_wall_time_s_per_run")
         wall = "-" if not wall else f"{wall['mean']:.0f} s"
+        if s.get("train_resumed_runs"):
+            n = s["train_resumed_runs"]
+            wall += f" ({n} resumed {'run' if n == 1 else 'runs'} left out)"
         lines.append(
             f"| {s['name']} | {s['num_folds']} x {'/'.join(map(str, n_seeds))} | "
             + " | ".join(_fmt(s[k]) for k in METRICS)

@@ -145,6 +145,10 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
                 *TINY_MELCNN,
             )
         )
+    # fold 1 as if resumed from a checkpoint: its wall time covers part of the run, so it is left out of the time
+    record = json.loads((cv / "fold_1" / "metrics.json").read_text())
+    record["runtime"]["resumed_from_epoch"] = 1.0
+    (cv / "fold_1" / "metrics.json").write_text(json.dumps(record, indent=2))
     out = tmp_path / "report"
     rc = cli(
         [
@@ -174,8 +178,12 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
     assert paired["folds"] == [0] and paired["bootstrap"]["num_clips"] == 240
     assert paired["ua_difference_per_fold"][0] == pytest.approx(cv_s["ua"]["per_fold"]["0"] - single_s["ua"]["mean"])
     assert single_s["parameters"]["trainable"] > 0 and single_s["inference_rtf"] > 0
+    fold0_wall = json.loads((cv / "fold_0" / "metrics.json").read_text())["runtime"]["train_wall_time_s"]
+    assert cv_s["train_resumed_runs"] == 1 and cv_s["train_wall_time_s_per_run"]["mean"] == pytest.approx(fold0_wall)
+    assert single_s["train_resumed_runs"] == 0
     md = (out / "report.md").read_text()
     assert "| single | 1 x 1 |" in md and "bootstrap 95 % CI" in md and (out / "ua_per_fold.png").exists()
+    assert " s (1 resumed run left out) (cpu, " in md
     assert "test speakers within folds" in md and "EmoBox: Whisper-large-v3" in md  # resampling named; cited rows
     assert (cv / "fold_1" / "eval_ravdess_test" / "predictions.jsonl").exists()  # evaluated once, then collected
     assert report["best_system"]["name"] in ("single", "cv")  # by validation UA
