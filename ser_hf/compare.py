@@ -217,11 +217,10 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     out["model"] = t0.model.to_dict()
     out["preprocessing"] = t0.preprocessing.to_dict()
     # a resumed run recorded only the time after its resume: left out of the time per run, and counted
-    resumed = [r for r in runs if r.training.runtime.resumed_from_epoch]
     walls = [r.training.runtime.train_wall_time_s for r in runs if not r.training.runtime.resumed_from_epoch]
     out["train_wall_time_s_per_run"] = mean_std(walls) if walls and all(walls) else None
     out["train_wall_time_s"] = float(sum(r.training.runtime.train_wall_time_s or 0.0 for r in runs))
-    out["train_resumed_runs"] = len(resumed)
+    out["train_resumed_runs"] = len(runs) - len(walls)
     out["train_device"] = sorted({str(r.training.runtime.device) for r in runs})
     out["train_threads"] = sorted({r.training.runtime.threads for r in runs}, key=str)
     inf = [r.metrics.inference for r in runs]

@@ -5,7 +5,6 @@ users run it. Writes the run directory (:class:`ser_hf.run.RunRecord`).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from transformers import TrainingArguments, set_seed
+from transformers import TrainerState, TrainingArguments, set_seed
 
 from ..data import AudioCollator, WaveformAugment, featurize, select_side, training_lengths
 from ..metrics import compute_ser_metrics, plot_confusion_matrix, trainer_compute_metrics
@@ -285,8 +284,7 @@ def resumed_epoch(checkpoint: str | None) -> float | None:
     """Epoch of the Trainer checkpoint a run continued from (its ``trainer_state.json``), ``None`` without one."""
     if not checkpoint:
         return None
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    return float(state.get("epoch") or 0.0)
+    return float(TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json")).epoch or 0.0)
 
 
 def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: Runtime) -> dict:
