@@ -336,3 +336,30 @@ def test_the_committed_report_spec_parses():
         "mel_cnn": set(spec.data_dir),
     }
     assert len(spec.loco_reference) == 1
+
+
+def test_the_committed_mel_cnn_sampling_spec_parses_and_differs_only_by_sampling():
+    from pathlib import Path
+
+    from ser_hf.multicorpus_report import MulticorpusReportSpec
+
+    path = Path(__file__).parents[1] / "configs" / "reports" / "multicorpus_melcnn.yaml"
+    spec = MulticorpusReportSpec.from_yaml(path)
+    natural, balanced = spec.in_corpus
+    assert (natural.name, balanced.name) == ("mel_cnn", "mel_cnn_balanced") and not spec.loco
+    assert natural.single == balanced.single and set(natural.single) == set(spec.data_dir) == {
+        "ravdess",
+        "emovo",
+        "eyase",
+        "urdu",
+    }
+    # both multi-corpus commands run the same config; only the balanced one adds the sampling it is named for
+    (natural_cmd,) = [c for c in spec.commands if f"--output_dir {natural.multi}/" in c]
+    (balanced_cmd,) = [c for c in spec.commands if f"--output_dir {balanced.multi}/" in c]
+    assert (
+        natural_cmd.replace("--data_dir $ALL", "--data_dir $ALL --corpus_sampling_alpha 0").replace(
+            natural.multi, balanced.multi
+        )
+        == balanced_cmd
+    )
+    assert "--corpus_sampling_alpha" not in natural_cmd
