@@ -4,6 +4,7 @@ the leakage guard."""
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -323,12 +324,13 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
     )
 
 
-def test_the_committed_report_spec_parses():
-    from pathlib import Path
+REPORT_SPECS = Path(__file__).parents[1] / "configs" / "reports"  # the committed ser-hf multicorpus-report specs
 
+
+def test_the_committed_report_spec_parses():
     from ser_hf.multicorpus_report import MulticorpusReportSpec
 
-    spec = MulticorpusReportSpec.from_yaml(Path(__file__).parents[1] / "configs" / "reports" / "multicorpus.yaml")
+    spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
     families = {f.name: set(f.single) for f in spec.in_corpus}
     assert families == {
         "whisper_tiny_lora": set(spec.data_dir),
@@ -339,12 +341,9 @@ def test_the_committed_report_spec_parses():
 
 
 def test_the_committed_mel_cnn_sampling_spec_parses_and_differs_only_by_sampling():
-    from pathlib import Path
-
     from ser_hf.multicorpus_report import MulticorpusReportSpec
 
-    path = Path(__file__).parents[1] / "configs" / "reports" / "multicorpus_melcnn.yaml"
-    spec = MulticorpusReportSpec.from_yaml(path)
+    spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
     natural, balanced = spec.in_corpus
     assert (natural.name, balanced.name) == ("mel_cnn", "mel_cnn_balanced") and not spec.loco
     assert natural.single == balanced.single and set(natural.single) == set(spec.data_dir) == {
