@@ -188,7 +188,8 @@ class AudioCollator:
 
     Returns:
         ``input_values`` ``(batch_size, max_num_samples)`` (or ``input_features`` for extractors that make
-        them), ``attention_mask`` when the extractor returns one, and ``labels`` ``(batch_size,)``.
+        them), ``attention_mask`` when the extractor returns one, ``labels`` ``(batch_size,)``, and
+        ``loss_weights`` ``(batch_size,)`` when the rows carry a ``loss_weight``.
     """
 
     def __init__(
@@ -228,4 +229,6 @@ class AudioCollator:
         waves = [np.asarray(row["input_values"], dtype=np.float32) for row in rows]
         batch = self._train_inputs(waves) if self.train else featurize(self.fe, waves)
         batch["labels"] = torch.tensor([int(r["label"]) for r in rows], dtype=torch.long)
+        if "loss_weight" in rows[0]:  # per-clip loss weights (--class_weights_by_corpus), read by SERTrainer
+            batch["loss_weights"] = torch.tensor([float(r["loss_weight"]) for r in rows], dtype=torch.float32)
         return batch

@@ -284,3 +284,31 @@ def corpus_sample_weights(corpora: list[str], alpha: float):
     counts = Counter(corpora)
     weights = np.array([counts[c] ** (alpha - 1.0) for c in corpora], dtype=np.float64)
     return weights / weights.sum()
+
+
+def corpus_class_weight_table(corpora: list[str], labels) -> dict[tuple[str, int], float]:
+    """Loss weights that balance the classes within each corpus (``--class_weights_by_corpus``): a clip of class
+    ``y`` from corpus ``c`` weighs ``n_c / (K_c * n_cy)`` (``n_c``: clips of ``c``; ``n_cy``: those of class ``y``;
+    ``K_c``: classes present in ``c``). Within every corpus the weights average 1, so a corpus keeps its share of
+    the loss (set by the sampling), while its classes count equally, as its UA counts them. The inverse class
+    frequency of the usual class-weighted loss (King & Zeng 2001, "Logistic regression in rare events data"),
+    taken per corpus instead of over the union, where a class that several corpora share (``neutral``) weighs
+    less than one only a single corpus has (RAVDESS's ``calm``), which moves that corpus's decision boundary.
+
+    Args:
+        corpora: the corpus of every training clip, shape ``(num_clips,)``.
+        labels: the label index of every training clip, shape ``(num_clips,)``.
+
+    Returns:
+        ``{(corpus, label): weight}`` for every pair present.
+
+    Raises:
+        ValueError: ``corpora`` and ``labels`` differ in length.
+    """
+    labels = [int(y) for y in labels]
+    if len(corpora) != len(labels):
+        raise ValueError(f"corpus_class_weight_table: {len(corpora)} corpus names for {len(labels)} labels")
+    pairs = Counter(zip(corpora, labels))
+    sizes = Counter(corpora)
+    classes = Counter(c for c, _ in pairs)
+    return {(c, y): sizes[c] / (classes[c] * n) for (c, y), n in pairs.items()}

@@ -154,9 +154,9 @@ class TrainingSettings(_Section):
             per_device_train_batch_size, gradient_accumulation_steps, seed, bf16, fp16, label_smoothing_factor,
             train_sampling_strategy: the ``transformers.TrainingArguments`` of the run.
         max_duration_s: training crop, seconds; augment: waveform augmentation on; class_weighted_loss: loss
-            weighted by inverse class frequency; select_best_by: ``ua`` / ``wa`` / ``macro_f1`` / ``loss`` /
-            ``last``; ema_decay: decay of the weights' exponential moving average (``None``: none); mixup_alpha:
-            mixup's Beta parameter (0: off).
+            weighted by inverse class frequency; class_weights_by_corpus: that frequency taken within each corpus;
+            select_best_by: ``ua`` / ``wa`` / ``macro_f1`` / ``loss`` / ``last``; ema_decay: decay of the
+            weights' exponential moving average (``None``: none); mixup_alpha: mixup's Beta parameter (0: off).
         alpha, batch_size, max_iter: the classic MLP's L2 penalty, batch size and epoch cap.
         extra: keys this version does not know.
     """
@@ -177,6 +177,7 @@ class TrainingSettings(_Section):
     max_duration_s: float | None = None
     augment: bool | None = None
     class_weighted_loss: bool | None = None
+    class_weights_by_corpus: bool | None = None
     select_best_by: str | None = None
     ema_decay: float | None = None
     mixup_alpha: float | None = None

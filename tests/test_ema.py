@@ -163,6 +163,24 @@ def test_mixup_mixes_inputs_and_targets_with_one_beta_draw(tmp_path):
     torch.testing.assert_close(trainer.compute_loss(model, inputs), model(x, labels=labels).loss)
 
 
+def test_loss_weights_give_the_weighted_mean_of_the_per_clip_cross_entropy(tmp_path):
+    trainer = make_trainer(tmp_path / "run", None, 1)
+    model = trainer.model.eval()
+    x, labels = torch.randn(4, 8000), torch.tensor([0, 1, 1, 0])
+    weights = [2, 1, 1, 0]
+    rows = [{"input_values": w.numpy(), "label": int(y), "loss_weight": lw} for w, y, lw in zip(x, labels, weights)]
+    batch = trainer.eval_data_collator(rows)  # AudioCollator carries the column
+    torch.testing.assert_close(batch["loss_weights"], torch.tensor([2.0, 1.0, 1.0, 0.0]))
+    w = batch["loss_weights"]
+    ce = torch.nn.functional.cross_entropy
+    per_clip = ce(model(batch["input_values"]).logits, labels, reduction="none")
+    loss = trainer.compute_loss(model, {"input_values": batch["input_values"], "labels": labels, "loss_weights": w})
+    torch.testing.assert_close(loss, (w * per_clip).sum() / w.sum())
+    assert not torch.isclose(loss, per_clip.mean())  # the weights count
+    plain = trainer.compute_loss(model, {"input_values": x, "labels": labels, "loss_weights": torch.ones(4)})
+    torch.testing.assert_close(plain, model(x, labels=labels).loss)  # equal weights: the plain loss
+
+
 def test_mixup_alpha_is_checked():
     with pytest.raises(ValueError, match="--mixup_alpha must be >= 0"):
         DataArguments(data_dir="x", mixup_alpha=-0.1)

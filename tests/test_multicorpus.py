@@ -11,6 +11,7 @@ import pytest
 
 from ser_hf.folds import LeakageError, make_split
 from ser_hf.multicorpus import (
+    corpus_class_weight_table,
     corpus_list,
     corpus_sample_weights,
     data_dirs,
@@ -115,6 +116,33 @@ def test_corpus_balanced_sampling_draws_corpora_in_proportion_to_n_to_the_alpha(
         assert w[:900].sum() == pytest.approx(share_a)
 
 
+def test_class_weights_by_corpus_balance_the_classes_within_each_corpus():
+    corpora = ["a"] * 6 + ["b"] * 4
+    labels = [0, 0, 0, 0, 1, 1] + [0, 2, 2, 2]
+    table = corpus_class_weight_table(corpora, np.array(labels))
+    assert table == {("a", 0): 6 / 8, ("a", 1): 6 / 4, ("b", 0): 4 / 2, ("b", 2): 4 / 6}
+    w = np.array([table[c, y] for c, y in zip(corpora, labels)])
+    assert w[:6].mean() == pytest.approx(1.0) and w[6:].mean() == pytest.approx(1.0)  # each corpus keeps its share
+    for rows in ([0, 1, 2, 3], [4, 5]), ([6], [7, 8, 9]):  # within a corpus every class weighs the same in all
+        assert w[rows[0]].sum() == pytest.approx(w[rows[1]].sum())
+    # over the union class 0 (shared by both corpora) would weigh less than class 1 (corpus a only): not here
+    assert table["a", 0] * 4 == pytest.approx(table["a", 1] * 2)
+    with pytest.raises(ValueError, match="3 corpus names for 2 labels"):
+        corpus_class_weight_table(["a", "a", "b"], [0, 1])
+
+
+def test_class_weights_by_corpus_need_the_class_weighted_loss_and_several_corpora(tmp_path):
+    from ser_hf.training import DataArguments
+
+    dirs = f"eyase={tmp_path},urdu={tmp_path}"
+    with pytest.raises(ValueError, match="--class_weights_by_corpus true goes with --class_weighted_loss true"):
+        DataArguments(corpus="eyase,urdu", data_dir=dirs, class_weights_by_corpus=True)
+    with pytest.raises(ValueError, match="several corpora"):
+        DataArguments(data_dir=str(tmp_path), class_weighted_loss=True, class_weights_by_corpus=True)
+    args = DataArguments(corpus="eyase,urdu", data_dir=dirs, class_weighted_loss=True, class_weights_by_corpus=True)
+    assert args.class_weights_by_corpus
+
+
 def test_decoding_keeps_each_corpus_channel_and_the_row_order(combined):
     decoded = decode_corpora(combined, 16000)
     assert decoded["id"] == combined.dataset["id"] and all(n == 4000 for n in decoded["num_samples"])
@@ -131,6 +159,7 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
     base = quick_run_args("eyase_melcnn.yaml", trees["eyase"], tmp_path / "cache", run, *TINY_MELCNN)
     base[base.index("--data_dir") + 1] = dirs
     base += ["--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--corpus_sampling_alpha", "0.5"]
+    base += ["--class_weighted_loss", "true", "--class_weights_by_corpus", "true"]
     train([*base, "--protocol", "loco", "--test_corpus", "urdu"])
     record = RunRecord.load(run)
     assert record.split.corpus == "eyase+emovo+urdu" and record.split.extra["test_corpus"] == "urdu"
@@ -138,6 +167,7 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
     assert record.split.extra["clips"] == {"eyase": 24, "emovo": 42, "urdu": 58}
     assert set(record.test["per_corpus"]) == {"urdu"} and record.test["per_corpus"]["urdu"]["clips"] == 58
     assert record.recipe["corpus_sampling_alpha"] == 0.5 and record.recipe["test_corpus"] == "urdu"
+    assert record.recipe["class_weights_by_corpus"] and record.training.class_weights_by_corpus
     # the left-out corpus, evaluated on its own: every clip, nothing seen in training
     report = evaluate_checkpoint(
         str(run), "urdu", str(trees["urdu"]), cache_dir=str(tmp_path / "c2"), verify_counts=False

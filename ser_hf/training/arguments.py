@@ -214,6 +214,14 @@ class DataArguments:
     class_weighted_loss: bool = field(
         default=False, metadata={"help": "Cross-entropy weighted by inverse class frequency."}
     )
+    class_weights_by_corpus: bool = field(
+        default=False,
+        metadata={
+            "help": "Several corpora, with --class_weighted_loss: inverse class frequency within each corpus "
+            "(each corpus's classes count equally, the corpus keeps its share of the loss) instead of over the "
+            "union of the corpora (ser_hf.multicorpus.corpus_class_weight_table)."
+        },
+    )
     select_best_by: str = field(
         default="ua",
         metadata={
@@ -280,6 +288,11 @@ class DataArguments:
             raise ValueError(
                 f"--corpus_sampling_alpha {self.corpus_sampling_alpha}: a number in [0, 1], for several corpora "
                 f"(--corpus {self.corpus})"
+            )
+        if self.class_weights_by_corpus and not (self.class_weighted_loss and len(names) > 1):
+            raise ValueError(
+                "--class_weights_by_corpus true goes with --class_weighted_loss true and several corpora "
+                f"(got --class_weighted_loss {self.class_weighted_loss}, --corpus {self.corpus})"
             )
         if self.select_best_by not in SELECT_BY:
             raise ValueError(

@@ -19,7 +19,7 @@ from ..metrics import compute_ser_metrics, plot_confusion_matrix, trainer_comput
 from ..models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 from ..models.pretrained import apply_finetune_mode, export_merged, is_adapter_model, load_backbone, save_adapter
 from ..models.summary import count_parameters, describe_model, describe_preprocessing
-from ..multicorpus import corpus_sample_weights
+from ..multicorpus import corpus_class_weight_table, corpus_sample_weights
 from ..run import ModelDescription, Preprocessing, RunRecord, Runtime, TrainingSettings
 from .arguments import DataArguments, ModelArguments, check_preprocessing_flags
 from .recipe import recipe_of, training_settings
@@ -118,6 +118,15 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     )
     params = count_parameters(model)
     log_fold(split.fold, {k: len(v) for k, v in sides.items()}, params)
+    if data_args.class_weights_by_corpus:  # per-clip loss weights, from the train side's counts (validation too)
+        table = corpus_class_weight_table(corpus_of["train"], sides["train"]["label"])
+        logger.info(
+            "loss weights by corpus and class: %s",
+            {f"{c}/{label_names[y]}": round(w, 3) for (c, y), w in table.items()},
+        )
+        for s in ("train", "validation"):
+            w = [table.get((c, int(y)), 1.0) for c, y in zip(corpus_of[s], sides[s]["label"])]
+            sides[s] = sides[s].add_column("loss_weight", w).with_format("numpy")
     weights = None
     if data_args.corpus_sampling_alpha is not None:
         weights = corpus_sample_weights(corpus_of["train"], data_args.corpus_sampling_alpha)
@@ -206,7 +215,8 @@ def make_trainer(
     model_args, data_args, training_args, model, fe, sides: dict, num_labels: int, sample_weights=None
 ) -> SERTrainer:
     """The :class:`SERTrainer` of one fold: length-grouped batches when asked, the class-weighted loss
-    (inverse class frequency of the train side), augmentation and random crops on training batches only, and
+    (inverse class frequency of the train side; with ``--class_weights_by_corpus`` the sides' ``loss_weight``
+    column instead), augmentation and random crops on training batches only, and
     ``sample_weights`` (one per training clip) for corpus-balanced sampling."""
     if training_args.train_sampling_strategy == "group_by_length":  # batches of similar length: less padding
         name = training_args.length_column_name
@@ -215,7 +225,7 @@ def make_trainer(
         sides["train"] = sides["train"].add_column(name, lengths).with_format("numpy")
 
     loss_func = None
-    if data_args.class_weighted_loss:
+    if data_args.class_weighted_loss and not data_args.class_weights_by_corpus:  # by corpus: the sides' loss_weight
         counts = np.bincount(np.asarray(sides["train"]["label"]), minlength=num_labels).astype(float)
         weights = torch.tensor(counts.sum() / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
         loss_func = weighted_ce(weights, training_args.label_smoothing_factor)

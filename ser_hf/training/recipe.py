@@ -243,6 +243,7 @@ def training_settings(training_args: TrainingArguments, data_args: DataArguments
         "max_duration_s": data_args.max_duration_s,
         "augment": data_args.augment,
         "class_weighted_loss": data_args.class_weighted_loss,
+        "class_weights_by_corpus": data_args.class_weights_by_corpus,
         "select_best_by": data_args.select_best_by,
         "ema_decay": data_args.ema_decay,
         "mixup_alpha": data_args.mixup_alpha,

@@ -144,6 +144,10 @@ class SERTrainer(Trainer):
     With ``train_sample_weights`` training clips are drawn in proportion to them (corpus-balanced sampling over
     several corpora) instead of shuffled.
 
+    Batches carrying ``loss_weights`` ``(batch_size,)`` (:class:`ser_hf.data.AudioCollator` from a ``loss_weight``
+    column; ``--class_weights_by_corpus``) get the weighted mean of the per-clip cross-entropy,
+    ``sum_i w_i * ce_i / sum_i w_i``, in training and validation, instead of ``compute_loss_func``.
+
     With ``mixup_alpha > 0`` every training batch is mixed with a shuffled copy of itself (mixup, Zhang et al.
     2018, https://arxiv.org/abs/1710.09412): the model input (waveforms ``input_values`` or Whisper's log-mel
     ``input_features``) becomes ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)`` drawn per
@@ -184,26 +188,37 @@ class SERTrainer(Trainer):
         return torch.utils.data.WeightedRandomSampler(weights, len(weights), replacement=True, generator=generator)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        weights = inputs.get("loss_weights")  # (batch_size,) per-clip loss weights, or None
         key = next((k for k in self.MIXED_INPUTS if k in inputs), None)
-        if not (self.mixup_alpha and model.training and "labels" in inputs and key):
+        mixing = bool(self.mixup_alpha and model.training and "labels" in inputs and key)
+        if weights is None and not mixing:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs["labels"]
-        lam = float(self._mixup_rng.beta(self.mixup_alpha, self.mixup_alpha))
-        perm = torch.as_tensor(self._mixup_rng.permutation(len(labels)), device=labels.device)
-        mixed = {k: v for k, v in inputs.items() if k != "labels"}
-        mixed[key] = lam * inputs[key] + (1 - lam) * inputs[key][perm]
-        if "attention_mask" in inputs:
-            mixed["attention_mask"] = torch.maximum(inputs["attention_mask"], inputs["attention_mask"][perm])
-        outputs = model(**mixed)
+        model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "loss_weights")}
+        lam, perm = 1.0, None
+        if mixing:
+            lam = float(self._mixup_rng.beta(self.mixup_alpha, self.mixup_alpha))
+            perm = torch.as_tensor(self._mixup_rng.permutation(len(labels)), device=labels.device)
+            model_inputs[key] = lam * inputs[key] + (1 - lam) * inputs[key][perm]
+            if "attention_mask" in inputs:
+                mask = inputs["attention_mask"]
+                model_inputs["attention_mask"] = torch.maximum(mask, mask[perm])
+        outputs = model(**model_inputs)
 
-        def loss_of(y):
+        def loss_of(y, w):
+            smoothing = self.args.label_smoothing_factor
+            if w is not None:  # weighted mean over the batch, as cross_entropy's per-class weights normalise
+                per_clip = torch.nn.functional.cross_entropy(
+                    outputs["logits"], y, reduction="none", label_smoothing=smoothing
+                )
+                return (w * per_clip).sum() / w.sum()
             if self.compute_loss_func is not None:
                 return self.compute_loss_func(outputs, y, num_items_in_batch=num_items_in_batch)
-            return torch.nn.functional.cross_entropy(
-                outputs["logits"], y, label_smoothing=self.args.label_smoothing_factor
-            )
+            return torch.nn.functional.cross_entropy(outputs["logits"], y, label_smoothing=smoothing)
 
-        loss = lam * loss_of(labels) + (1 - lam) * loss_of(labels[perm])
+        loss = loss_of(labels, weights)
+        if perm is not None:
+            loss = lam * loss + (1 - lam) * loss_of(labels[perm], None if weights is None else weights[perm])
         return (loss, outputs) if return_outputs else loss
 
     def update_ema(self) -> None:
