@@ -370,25 +370,24 @@ def test_the_committed_report_spec_parses():
     assert len(spec.loco_reference) == 1
 
 
-def test_the_committed_mel_cnn_sampling_spec_parses_and_differs_only_by_sampling():
+def test_the_committed_mel_cnn_spec_parses_and_its_families_differ_by_one_flag():
     from ser_hf.multicorpus_report import MulticorpusReportSpec
 
     spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
-    natural, balanced = spec.in_corpus
-    assert (natural.name, balanced.name) == ("mel_cnn", "mel_cnn_balanced") and not spec.loco
-    assert natural.single == balanced.single and set(natural.single) == set(spec.data_dir) == {
-        "ravdess",
-        "emovo",
-        "eyase",
-        "urdu",
-    }
-    # both multi-corpus commands run the same config; only the balanced one adds the sampling it is named for
+    natural, *others = spec.in_corpus
+    assert [f.name for f in spec.in_corpus] == ["mel_cnn", "mel_cnn_balanced", "mel_cnn_corpus_class_weights"]
+    assert not spec.loco and set(natural.single) == set(spec.data_dir) == {"ravdess", "emovo", "eyase", "urdu"}
     (natural_cmd,) = [c for c in spec.commands if f"--output_dir {natural.multi}/" in c]
-    (balanced_cmd,) = [c for c in spec.commands if f"--output_dir {balanced.multi}/" in c]
-    assert (
-        natural_cmd.replace("--data_dir $ALL", "--data_dir $ALL --corpus_sampling_alpha 0").replace(
-            natural.multi, balanced.multi
+    flags = {
+        "mel_cnn_balanced": "--corpus_sampling_alpha 0",
+        "mel_cnn_corpus_class_weights": "--class_weights_by_corpus true",
+    }
+    for family in others:  # the same single-corpus twins; the same command, plus the flag it is named for
+        assert family.single == natural.single
+        (cmd,) = [c for c in spec.commands if f"--output_dir {family.multi}/" in c]
+        flag = flags[family.name]
+        assert (
+            natural_cmd.replace("--data_dir $ALL", f"--data_dir $ALL {flag}").replace(natural.multi, family.multi)
+            == cmd
         )
-        == balanced_cmd
-    )
-    assert "--corpus_sampling_alpha" not in natural_cmd
+        assert flag.split()[0] not in natural_cmd
