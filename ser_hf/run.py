@@ -200,6 +200,9 @@ class Runtime(_Section):
         best_checkpoint: the checkpoint folder chosen by validation, ``None`` with ``select_best_by: last``.
         best_validation: the validation score that chose it (its metric is ``select_best_by``).
         validation: the shipped checkpoint's validation scores (``ua``, ``wa``, ``macro_f1``, ``loss``).
+        validation_per_corpus: a multi-corpus run's shipped checkpoint on each corpus's validation speakers,
+            ``{corpus: {wa, ua, macro_f1, clips}, "mean": {ua, wa, macro_f1}}`` (each corpus over its own labels;
+            ``mean``: unweighted over the corpora); ``None`` for one corpus.
         select_best_by: ``ua``, ``wa``, ``macro_f1``, ``loss`` or ``last`` (no selection).
         train_clips: clips in the training side; epochs_run: epochs trained (fractional when stopped early).
         export_max_abs_logit_diff: largest logit difference between the LoRA adapter model and the merged export.
@@ -216,6 +219,7 @@ class Runtime(_Section):
     best_checkpoint: str | None = None
     best_validation: float | None = None
     validation: dict | None = None
+    validation_per_corpus: dict | None = None
     select_best_by: str | None = None
     train_clips: int | None = None
     epochs_run: float | None = None

@@ -145,6 +145,10 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     test = compute_ser_metrics(pred, ref, len(label_names))
     if corpus_of["test"] is not None:  # several corpora: every score also per corpus
         test["per_corpus"] = per_corpus_scores(pred, ref, corpus_of["test"], len(label_names))
+    if corpus_of["validation"] is not None:
+        runtime.validation_per_corpus = scores_by_corpus(
+            shipped, shipped_fe, sides["validation"], corpus_of["validation"], training_args.per_device_eval_batch_size
+        )
     record = RunRecord(
         split=split,
         label_names=label_names,
@@ -192,6 +196,24 @@ def log_fold(fold: int | None, clips: dict[str, int], params: dict) -> None:
         100 * params["trainable_backbone_share"],
         f"{params['head']:,}",
     )
+
+
+def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) -> dict[str, dict]:
+    """:func:`per_corpus_scores` of ``model`` on one side (e.g. the validation side of a multi-corpus run) through
+    its feature extractor ``fe``, as ``pipeline()`` runs it: ``{corpus: {wa, ua, macro_f1, clips}}``, plus
+    ``mean`` ``{ua, wa, macro_f1}``, the unweighted mean over the corpora (each corpus counts once, as the
+    in-corpus comparisons count them).
+
+    Args:
+        side: rows ``{"input_values": (num_samples,) float32 at fe's rate, "label": int}``.
+        corpora: the corpus of every row, shape ``(num_rows,)``.
+    """
+    from ..evaluation import predict_probabilities
+
+    waves = [np.asarray(w, dtype=np.float32) for w in side["input_values"]]
+    pred = predict_probabilities(model, fe, waves, batch_size).argmax(-1)
+    out = per_corpus_scores(pred, np.asarray(side["label"]), corpora, model.config.num_labels)
+    return out | {"mean": {k: float(np.mean([v[k] for v in out.values()])) for k in ("ua", "wa", "macro_f1")}}
 
 
 def per_corpus_scores(pred, ref, corpora: list[str], num_labels: int) -> dict[str, dict]:
