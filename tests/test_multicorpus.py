@@ -401,3 +401,28 @@ def test_the_committed_mel_cnn_spec_parses_and_its_families_differ_by_one_flag()
             == cmd
         )
         assert flag.split()[0] not in natural_cmd
+
+
+def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_with_a_second_seed():
+    from ser_hf.multicorpus_report import MulticorpusReportSpec
+
+    base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
+    seeds = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn_seeds.yaml")
+    assert [f.name for f in seeds.in_corpus] == ["mel_cnn", "mel_cnn_corpus_class_weights"]
+    assert set(seeds.data_dir) == {"ravdess"} and not seeds.loco
+
+    def seeded(command: str, old_dir: str, new_dir: str) -> str:  # one seed-42 loop over folds, over both seeds
+        command = command.replace("--fold $k", "--fold $k --seed $s").replace(
+            f"{old_dir}/fold_$k", f"{new_dir}/seed_$s/fold_$k"
+        )
+        if command.startswith("for c in "):  # the single-corpus loop: RAVDESS only, over seeds instead of corpora
+            return command.replace("for c in ravdess eyase emovo urdu", "for s in 42 43").replace("${c}", "ravdess")
+        return command.replace("for k in", "for s in 42 43; do for k in").replace("; done", "; done; done")
+
+    pairs = [(f.multi, g.multi) for f in base.in_corpus for g in seeds.in_corpus if f.name == g.name]
+    pairs.append(("runs/${c}_melcnn", seeds.in_corpus[0].single["ravdess"]))
+    assert all(g.single == seeds.in_corpus[0].single for g in seeds.in_corpus)
+    for old_dir, new_dir in pairs:
+        (old,) = [c for c in base.commands if f"--output_dir {old_dir}/fold_$k" in c]
+        (new,) = [c for c in seeds.commands if f"--output_dir {new_dir}/seed_$s/fold_$k" in c]
+        assert new == seeded(old, old_dir, new_dir), old
