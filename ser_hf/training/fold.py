@@ -118,15 +118,8 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     )
     params = count_parameters(model)
     log_fold(split.fold, {k: len(v) for k, v in sides.items()}, params)
-    if data_args.class_weights_by_corpus:  # per-clip loss weights, from the train side's counts (validation too)
-        table = corpus_class_weight_table(corpus_of["train"], sides["train"]["label"])
-        logger.info(
-            "loss weights by corpus and class: %s",
-            {f"{c}/{label_names[y]}": round(w, 3) for (c, y), w in table.items()},
-        )
-        for s in ("train", "validation"):
-            w = [table.get((c, int(y)), 1.0) for c, y in zip(corpus_of[s], sides[s]["label"])]
-            sides[s] = sides[s].add_column("loss_weight", w).with_format("numpy")
+    if data_args.class_weights_by_corpus:
+        add_loss_weights(sides, corpus_of, label_names)
     weights = None
     if data_args.corpus_sampling_alpha is not None:
         weights = corpus_sample_weights(corpus_of["train"], data_args.corpus_sampling_alpha)
@@ -196,6 +189,19 @@ def log_fold(fold: int | None, clips: dict[str, int], params: dict) -> None:
         100 * params["trainable_backbone_share"],
         f"{params['head']:,}",
     )
+
+
+def add_loss_weights(sides: dict, corpus_of: dict, label_names: list[str]) -> None:
+    """Give the train and validation sides a ``loss_weight`` column (``--class_weights_by_corpus``): each clip's
+    weight from :func:`ser_hf.multicorpus.corpus_class_weight_table` of the train side (a validation pair the
+    train side lacks weighs 1). ``sides`` is updated in place; the table is logged."""
+    table = corpus_class_weight_table(corpus_of["train"], sides["train"]["label"])
+    logger.info(
+        "loss weights by corpus and class: %s", {f"{c}/{label_names[y]}": round(w, 3) for (c, y), w in table.items()}
+    )
+    for s in ("train", "validation"):
+        w = [table.get((c, int(y)), 1.0) for c, y in zip(corpus_of[s], sides[s]["label"])]
+        sides[s] = sides[s].add_column("loss_weight", w).with_format("numpy")
 
 
 def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) -> dict[str, dict]:
