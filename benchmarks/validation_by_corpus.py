@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     from ser_hf.data import select_side
     from ser_hf.inference import load_classifier
-    from ser_hf.multicorpus import corpus_list, data_dirs, decode_corpora, load_corpora
+    from ser_hf.multicorpus import data_dirs, decode_corpora, load_corpora
     from ser_hf.run import RunRecord
     from ser_hf.training.fold import scores_by_corpus
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     decoded_by = {}  # (corpora, labels) -> decoded clips, shared by runs of the same corpora and labels
     rows = []
     for run, record in records.items():
-        names = corpus_list(record.split.corpus.replace("+", ","))
+        names = record.split.corpora
         if len(names) < 2:
             raise ValueError(f"{run}: trained on {record.split.corpus!r}, one corpus; give multi-corpus runs")
         key = (tuple(names), tuple(record.label_names))
