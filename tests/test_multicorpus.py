@@ -380,49 +380,48 @@ def test_the_committed_report_spec_parses():
     assert len(spec.loco_reference) == 1
 
 
-def test_the_committed_mel_cnn_spec_parses_and_its_families_differ_by_one_flag():
+def test_the_committed_mel_cnn_spec_parses_and_its_families_differ_by_their_flags_only():
     from ser_hf.multicorpus_report import MulticorpusReportSpec
 
     spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
-    natural, *others = spec.in_corpus
+    natural = spec.in_corpus[0]
     assert [f.name for f in spec.in_corpus] == ["mel_cnn", "mel_cnn_balanced", "mel_cnn_corpus_class_weights"]
     assert not spec.loco and set(natural.single) == set(spec.data_dir) == {"ravdess", "emovo", "eyase", "urdu"}
-    (natural_cmd,) = [c for c in spec.commands if f"--output_dir {natural.multi}/" in c]
-    flags = {
-        "mel_cnn_balanced": "--corpus_sampling_alpha 0",
+    flags = {  # the config now takes weights within each corpus: the union-weight families say false
+        "mel_cnn": "--class_weights_by_corpus false",
+        "mel_cnn_balanced": "--class_weights_by_corpus false --corpus_sampling_alpha 0",
         "mel_cnn_corpus_class_weights": "--class_weights_by_corpus true",
     }
-    for family in others:  # the same single-corpus twins; the same command, plus the flag it is named for
+    templates = set()
+    for family in spec.in_corpus:  # the same single-corpus twins; the same command but for the family's flags
         assert family.single == natural.single
         (cmd,) = [c for c in spec.commands if f"--output_dir {family.multi}/" in c]
-        flag = flags[family.name]
-        assert (
-            natural_cmd.replace("--data_dir $ALL", f"--data_dir $ALL {flag}").replace(natural.multi, family.multi)
-            == cmd
-        )
-        assert flag.split()[0] not in natural_cmd
+        assert f"--data_dir $ALL {flags[family.name]} --fold" in cmd
+        templates.add(cmd.replace(f" {flags[family.name]}", "").replace(family.multi, "RUNS"))
+    assert len(templates) == 1
 
 
-def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_with_a_second_seed():
+def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds():
     from ser_hf.multicorpus_report import MulticorpusReportSpec
 
     base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
     seeds = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn_seeds.yaml")
     assert [f.name for f in seeds.in_corpus] == ["mel_cnn", "mel_cnn_corpus_class_weights"]
-    assert set(seeds.data_dir) == {"ravdess"} and not seeds.loco
+    assert set(seeds.data_dir) == set(base.data_dir) and not seeds.loco
 
-    def seeded(command: str, old_dir: str, new_dir: str) -> str:  # one seed-42 loop over folds, over both seeds
+    def seeded(command: str, old_dir: str, new_dir: str) -> str:  # one seed-42 loop, run over the three seeds
         command = command.replace("--fold $k", "--fold $k --seed $s").replace(
             f"{old_dir}/fold_$k", f"{new_dir}/seed_$s/fold_$k"
         )
-        if command.startswith("for c in "):  # the single-corpus loop: RAVDESS only, over seeds instead of corpora
-            return command.replace("for c in ravdess eyase emovo urdu", "for s in 42 43").replace("${c}", "ravdess")
-        return command.replace("for k in", "for s in 42 43; do for k in").replace("; done", "; done; done")
+        return "for s in 42 43 44; do " + command + "; done"
 
     pairs = [(f.multi, g.multi) for f in base.in_corpus for g in seeds.in_corpus if f.name == g.name]
-    pairs.append(("runs/${c}_melcnn", seeds.in_corpus[0].single["ravdess"]))
-    assert all(g.single == seeds.in_corpus[0].single for g in seeds.in_corpus)
+    pairs.append(("runs/${c}_melcnn", "runs/seeds_melcnn/${c}_melcnn"))
+    twins = seeds.in_corpus[0].single
+    assert all(g.single == twins for g in seeds.in_corpus)
+    assert twins == {c: f"runs/seeds_melcnn/{c}_melcnn" for c in base.data_dir}
     for old_dir, new_dir in pairs:
         (old,) = [c for c in base.commands if f"--output_dir {old_dir}/fold_$k" in c]
         (new,) = [c for c in seeds.commands if f"--output_dir {new_dir}/seed_$s/fold_$k" in c]
         assert new == seeded(old, old_dir, new_dir), old
+
