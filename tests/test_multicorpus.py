@@ -425,3 +425,18 @@ def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds()
         (new,) = [c for c in seeds.commands if f"--output_dir {new_dir}/seed_$s/fold_$k" in c]
         assert new == seeded(old, old_dir, new_dir), old
 
+
+def test_the_multi_corpus_mel_cnn_config_weighs_classes_within_each_corpus_and_old_runs_say_false(tmp_path):
+    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.training.arguments import parse_args
+
+    config = str(REPORT_SPECS.parent / "multicorpus_melcnn.yaml")
+    dirs = ",".join(f"{c}={tmp_path / c}" for c in ("ravdess", "emovo", "eyase", "urdu"))
+    _, data_args, _ = parse_args([config, "--data_dir", dirs])
+    assert data_args.class_weighted_loss and data_args.class_weights_by_corpus
+    _, data_args, _ = parse_args([config, "--data_dir", dirs, "--class_weights_by_corpus", "false"])
+    assert not data_args.class_weights_by_corpus
+    # the main report's mel-CNN runs were trained with the weights over the union: its commands must say so
+    spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
+    mel = [c for c in spec.commands if "configs/multicorpus_melcnn.yaml" in c]
+    assert len(mel) == 3 and all("--class_weights_by_corpus false" in c for c in mel)
