@@ -39,6 +39,7 @@ _TEST_KEYS = (
     "support",
     "confusion_matrix",
     "per_corpus",
+    "per_language",
 )
 
 
@@ -246,9 +247,10 @@ class RunRecord:
         split: the speaker sides (:class:`ser_hf.folds.SplitDefinition`).
         label_names: class names in the model's label order.
         test: test-side scores from :func:`ser_hf.metrics.compute_ser_metrics` (``wa``, ``ua``, ``macro_f1``,
-            per-class lists, ``confusion_matrix``; ``per_corpus``: ``{corpus: {wa, ua, macro_f1, clips}}`` when the
-            test side spans several corpora), computed on the saved checkpoint through
-            :func:`ser_hf.data.featurize`, as a ``pipeline()`` user runs it.
+            per-class lists, ``confusion_matrix``; ``per_corpus``: ``{corpus: {wa, ua, macro_f1, clips}}`` and
+            ``per_language``: ``{language code: {wa, ua, macro_f1, clips}}`` when the test side spans several
+            corpora), computed on the saved checkpoint through :func:`ser_hf.data.featurize`, as a ``pipeline()``
+            user runs it.
         preprocessing: the checkpoint's clip preprocessing (:class:`Preprocessing`).
         model: what was trained (:class:`ModelDescription`).
         parameters: :func:`ser_hf.models.summary.count_parameters`.

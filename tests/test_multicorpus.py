@@ -197,6 +197,9 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
     per_corpus = record.test["per_corpus"]
     assert set(per_corpus) == {"eyase", "emovo", "urdu"}
     assert sum(v["clips"] for v in per_corpus.values()) == sum(record.test["support"])
+    # one language each here (Arabic, Italian, Urdu): the language rows are the corpus rows under their codes
+    by_language = {"ar": "eyase", "it": "emovo", "ur": "urdu"}
+    assert record.test["per_language"] == {lang: per_corpus[c] for lang, c in by_language.items()}
     split = json.loads((folds_run / "split.json").read_text())
     assert Counter(s.split("/")[0] for s in split["test_speakers"]) == Counter({"eyase": 1, "emovo": 1, "urdu": 4})
     assert np.isfinite(record.ua)
@@ -440,3 +443,21 @@ def test_the_multi_corpus_mel_cnn_config_weighs_classes_within_each_corpus_and_o
     spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
     mel = [c for c in spec.commands if "configs/multicorpus_melcnn.yaml" in c]
     assert len(mel) == 3 and all("--class_weights_by_corpus false" in c for c in mel)
+
+
+def test_scores_per_group_pool_the_corpora_of_one_language():
+    from ser_hf.training.fold import per_group_scores
+
+    # labels 0-2; RAVDESS and EmoV-DB are both English: one "en" row over their 5 clips, UA over its classes
+    pred = np.array([0, 1, 1, 2, 0, 2])
+    ref = np.array([0, 1, 2, 2, 0, 1])
+    corpora = ["ravdess", "ravdess", "emovdb", "emovdb", "emovdb", "eyase"]
+    languages = ["en", "en", "en", "en", "en", "ar"]
+    by_corpus = per_group_scores(pred, ref, corpora, 3)
+    by_language = per_group_scores(pred, ref, languages, 3)
+    assert {k: v["clips"] for k, v in by_corpus.items()} == {"emovdb": 3, "eyase": 1, "ravdess": 2}
+    assert {k: v["clips"] for k, v in by_language.items()} == {"ar": 1, "en": 5}
+    assert by_corpus["ravdess"]["ua"] == 1.0 and by_corpus["emovdb"]["wa"] == pytest.approx(2 / 3)
+    # en: class 0 2/2, class 1 1/1, class 2 1/2 -> UA (1 + 1 + 0.5) / 3; WA 4/5
+    assert by_language["en"]["ua"] == pytest.approx(2.5 / 3) and by_language["en"]["wa"] == pytest.approx(0.8)
+    assert by_language["ar"]["wa"] == 0.0  # class 1 said as 2

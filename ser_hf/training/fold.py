@@ -136,8 +136,11 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     probs = predict_probabilities(shipped, shipped_fe, test_waves, training_args.per_device_eval_batch_size)
     pred, ref = probs.argmax(-1), np.asarray(sides["test"]["label"])
     test = compute_ser_metrics(pred, ref, len(label_names))
-    if corpus_of["test"] is not None:  # several corpora: every score also per corpus
-        test["per_corpus"] = per_corpus_scores(pred, ref, corpus_of["test"], len(label_names))
+    if corpus_of["test"] is not None:  # several corpora: every score also per corpus and per language
+        test["per_corpus"] = per_group_scores(pred, ref, corpus_of["test"], len(label_names))
+        if "language" in full["test"].column_names:  # "und" (ISO 639 undetermined): a user's folder
+            languages = [lang or "und" for lang in full["test"]["language"]]
+            test["per_language"] = per_group_scores(pred, ref, languages, len(label_names))
     if corpus_of["validation"] is not None:
         runtime.validation_per_corpus = scores_by_corpus(
             shipped, shipped_fe, sides["validation"], corpus_of["validation"], training_args.per_device_eval_batch_size
@@ -205,7 +208,7 @@ def add_loss_weights(sides: dict, corpus_of: dict, label_names: list[str]) -> No
 
 
 def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) -> dict[str, dict]:
-    """:func:`per_corpus_scores` of ``model`` on one side (e.g. the validation side of a multi-corpus run) through
+    """:func:`per_group_scores` of ``model`` on one side (e.g. the validation side of a multi-corpus run) through
     its feature extractor ``fe``, as ``pipeline()`` runs it: ``{corpus: {wa, ua, macro_f1, clips}}``, plus
     ``mean`` ``{ua, wa, macro_f1}``, the unweighted mean over the corpora (each corpus counts once, as the
     in-corpus comparisons count them).
@@ -218,22 +221,24 @@ def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) 
 
     waves = [np.asarray(w, dtype=np.float32) for w in side["input_values"]]
     pred = predict_probabilities(model, fe, waves, batch_size).argmax(-1)
-    out = per_corpus_scores(pred, np.asarray(side["label"]), corpora, model.config.num_labels)
+    out = per_group_scores(pred, np.asarray(side["label"]), corpora, model.config.num_labels)
     return out | {"mean": {k: float(np.mean([v[k] for v in out.values()])) for k in ("ua", "wa", "macro_f1")}}
 
 
-def per_corpus_scores(pred, ref, corpora: list[str], num_labels: int) -> dict[str, dict]:
-    """WA / UA / macro-F1 and clip count of each corpus of a test side spanning several, over the labels that
-    corpus has (a corpus without, say, ``calm`` is not scored on it; a wrong ``calm`` answer still counts as wrong).
+def per_group_scores(pred, ref, groups: list[str], num_labels: int) -> dict[str, dict]:
+    """WA / UA / macro-F1 and clip count of each group of clips (the corpus of each clip, or its language) of a
+    side spanning several corpora, over the labels that group has (a corpus without, say, ``calm`` is not scored
+    on it; a wrong ``calm`` answer still counts as wrong). Two corpora of one language (RAVDESS and EmoV-DB, EYASE
+    and ANAD) make one language group.
 
     Args:
         pred / ref: class indices, shape ``(num_clips,)``.
-        corpora: the corpus of every clip, shape ``(num_clips,)``.
+        groups: the group of every clip (a corpus name or a language code), shape ``(num_clips,)``.
     """
     out = {}
-    corpora = np.asarray(corpora)
-    for name in sorted(set(corpora.tolist())):
-        rows = corpora == name
+    groups = np.asarray(groups)
+    for name in sorted(set(groups.tolist())):
+        rows = groups == name
         scores = compute_ser_metrics(pred[rows], ref[rows], num_labels)  # UA and macro-F1 over classes present
         out[name] = {k: scores[k] for k in ("wa", "ua", "macro_f1")} | {"clips": int(rows.sum())}
     return out
