@@ -409,7 +409,7 @@ def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds()
 
     base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
     seeds = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn_seeds.yaml")
-    assert [f.name for f in seeds.in_corpus] == ["mel_cnn", "mel_cnn_corpus_class_weights"]
+    assert [f.name for f in seeds.in_corpus] == ["mel_cnn", "mel_cnn_corpus_class_weights", "mel_cnn_shuffled_batches"]
     assert set(seeds.data_dir) == set(base.data_dir) and not seeds.loco
 
     def seeded(command: str, old_dir: str, new_dir: str) -> str:  # one seed-42 loop, run over the three seeds
@@ -427,6 +427,12 @@ def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds()
         (old,) = [c for c in base.commands if f"--output_dir {old_dir}/fold_$k" in c]
         (new,) = [c for c in seeds.commands if f"--output_dir {new_dir}/seed_$s/fold_$k" in c]
         assert new == seeded(old, old_dir, new_dir), old
+    # shuffled batches: the within-corpus-weights loop with one flag more, nothing else
+    by_dir = {f.multi: c for f in seeds.in_corpus for c in seeds.commands if f"--output_dir {f.multi}/" in c}
+    weighted, shuffled = (by_dir[f"runs/seeds_melcnn/{d}"] for d in ("multi_melcnn_cw", "multi_melcnn_cw_random"))
+    assert shuffled == weighted.replace(" --fold", " --train_sampling_strategy random --fold").replace(
+        "multi_melcnn_cw/", "multi_melcnn_cw_random/"
+    )
 
 
 def test_the_multi_corpus_mel_cnn_config_weighs_classes_within_each_corpus_and_old_runs_say_false(tmp_path):
