@@ -135,12 +135,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     shipped, shipped_fe = load_classifier(str(out), device=str(training_args.device))
     probs = predict_probabilities(shipped, shipped_fe, test_waves, training_args.per_device_eval_batch_size)
     pred, ref = probs.argmax(-1), np.asarray(sides["test"]["label"])
-    test = compute_ser_metrics(pred, ref, len(label_names))
-    if corpus_of["test"] is not None:  # several corpora: every score also per corpus and per language
-        test["per_corpus"] = per_group_scores(pred, ref, corpus_of["test"], len(label_names))
-        if "language" in full["test"].column_names:  # "und" (ISO 639 undetermined): a user's folder
-            languages = [lang or "und" for lang in full["test"]["language"]]
-            test["per_language"] = per_group_scores(pred, ref, languages, len(label_names))
+    test = test_side_scores(pred, ref, full["test"], len(label_names))
     if corpus_of["validation"] is not None:
         runtime.validation_per_corpus = scores_by_corpus(
             shipped, shipped_fe, sides["validation"], corpus_of["validation"], training_args.per_device_eval_batch_size
@@ -223,6 +218,23 @@ def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) 
     pred = predict_probabilities(model, fe, waves, batch_size).argmax(-1)
     out = per_group_scores(pred, np.asarray(side["label"]), corpora, model.config.num_labels)
     return out | {"mean": {k: float(np.mean([v[k] for v in out.values()])) for k in ("ua", "wa", "macro_f1")}}
+
+
+def test_side_scores(pred, ref, side, num_labels: int) -> dict:
+    """:func:`ser_hf.metrics.compute_ser_metrics` of a test side; when it spans several corpora (a ``corpus``
+    column), also ``per_corpus`` and ``per_language`` (:func:`per_group_scores`; ``und``, ISO 639 undetermined,
+    for a user's folder, which has no language).
+
+    Args:
+        pred / ref: class indices, shape ``(num_clips,)``.
+        side: the test side's rows, in the order of ``pred``, with their ``corpus`` / ``language`` columns if any.
+    """
+    test = compute_ser_metrics(pred, ref, num_labels)
+    if "corpus" in side.column_names:
+        test["per_corpus"] = per_group_scores(pred, ref, side["corpus"], num_labels)
+        if "language" in side.column_names:
+            test["per_language"] = per_group_scores(pred, ref, [x or "und" for x in side["language"]], num_labels)
+    return test
 
 
 def per_group_scores(pred, ref, groups: list[str], num_labels: int) -> dict[str, dict]:
