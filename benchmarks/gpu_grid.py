@@ -204,11 +204,16 @@ def main(argv: list[str] | None = None) -> dict:
 
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        command = (
-            f"ser-hf multicorpus-report {report_dir / 'spec.yaml'} --output_dir {report_dir} --overwrite_output_dir"
+        # the function behind `ser-hf multicorpus-report`, not the CLI: the CLI imports ser_hf.hub, which needs
+        # huggingface_hub 2.x (httpx2), and the image has 1.x
+        report = (
+            "import sys; from ser_hf.multicorpus_report import MulticorpusReportSpec, multicorpus_report; "
+            "multicorpus_report(MulticorpusReportSpec.from_yaml(sys.argv[1]), sys.argv[2], command=sys.argv[3], "
+            "overwrite=True)"
         )
-        subprocess.run([sys.executable, "-c", "import sys; from ser_hf.cli import main; sys.exit(main())",
-                        *command.split()[1:]], env=env, cwd=repo)  # fmt: skip
+        command = f"ser-hf multicorpus-report {report_dir / 'spec.yaml'} --output_dir {report_dir}"
+        subprocess.run([sys.executable, "-c", report, str(report_dir / "spec.yaml"), str(report_dir), command],
+                       env=env, cwd=repo)  # fmt: skip
     tar = pack_results(runs_dir, report_dir, log_file, Path(args.out))
     log(json.dumps({"runs": codes, "results": str(tar)}))
     return codes
