@@ -104,7 +104,7 @@ def finished(folder: Path) -> bool:
     return any(folder.glob("fold_*/metrics.json"))
 
 
-def report_spec(root: Path, runs_dir: Path, seed: int = 42) -> dict | None:
+def report_spec(root: Path, runs_dir: Path, versions: dict, seed: int = 42) -> dict | None:
     """The ``ser-hf multicorpus-report`` spec of what finished with ``seed``: the multi-corpus run against each
     corpus alone; ``None`` when the multi-corpus run or every single-corpus run is missing."""
     multi = runs_dir / "multi_whisper_base" / f"seed_{seed}"
@@ -115,7 +115,7 @@ def report_spec(root: Path, runs_dir: Path, seed: int = 42) -> dict | None:
     return {
         "data_dir": {c: str(root / "data" / f"{c}-16k") for c in CORPORA},
         "in_corpus": [{"name": "whisper_base_lora", "multi": str(multi), "single": single}],
-        "notes": [f"GPU grid (benchmarks/gpu_grid.py), seed {seed}, fp32 on one NVIDIA H200; GPU runs only."],
+        "notes": [f"benchmarks/gpu_grid.py, seed {seed}, fp32, one run per fold; {json.dumps(versions)}."],
     }
 
 
@@ -143,14 +143,18 @@ def pack_results(runs_dir: Path, report_dir: Path, log_file: Path, dest: Path) -
     return dest / "gpu_grid.tar.gz"
 
 
-def prepare(root: Path, install: bool = True) -> dict:
-    """Install the carried wheels into /tmp/site and check the Trainer contract; the environment for the runs.
+def prepare(root: Path, install: bool = True) -> tuple[dict, dict]:
+    """Install the carried wheels into /tmp/site and check the Trainer contract.
 
     Args:
         install: ``False`` on a machine that has every package already (a CPU rehearsal of the grid).
 
+    Returns:
+        The environment for the runs, and what they run on (``device`` name, package versions).
+
     Raises:
-        SystemExit: no wheels under ``root/whl``, or the image's transformers breaks the contract.
+        SystemExit: no wheels under ``root/whl``, a package that does not import (its error), or the image's
+            transformers breaks the contract.
     """
     wheels = sorted((root / "whl").glob("*.whl"))
     if install and not wheels:
@@ -160,10 +164,15 @@ def prepare(root: Path, install: bool = True) -> dict:
         subprocess.run([*pip, "--no-cache-dir", "--upgrade", "--target", "/tmp/site", *map(str, wheels)], check=True)
     repo = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(["/tmp/site", repo]), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", "import torch, transformers, peft, datasets, soundfile, soxr; "
-                    "print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', "
-                    "transformers.__version__, 'peft', peft.__version__, 'datasets', datasets.__version__)"],
-                   env=env, check=True)  # fmt: skip
+    probe = (
+        "import json, torch, transformers, peft, datasets, soundfile, soxr; print(json.dumps({'device': "
+        "torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu', 'torch': torch.__version__, "
+        "'transformers': transformers.__version__, 'peft': peft.__version__, 'datasets': datasets.__version__}))"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    if found.returncode:
+        raise SystemExit(f"the packages do not import on this machine:\n{found.stderr[-3000:]}")
+    versions = json.loads(found.stdout.strip().splitlines()[-1])
     contract = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                                "tests/test_trainer_contract.py"], env=env, cwd=repo)  # fmt: skip
     if contract.returncode:
@@ -171,7 +180,7 @@ def prepare(root: Path, install: bool = True) -> dict:
             "the image's transformers breaks SERTrainer's contract: carry the transformers wheel "
             "(benchmarks/gpu_pack.py --wheels ... transformers)"
         )
-    return env
+    return env, versions
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -194,11 +203,12 @@ def main(argv: list[str] | None = None) -> dict:
         with open(log_file, "a") as f:
             f.write(line + "\n")
 
-    env = prepare(root, install=not args.no_install)
+    env, versions = prepare(root, install=not args.no_install)
+    log(json.dumps(versions))
     extra = ["--dataloader_num_workers", str(args.dataloader_num_workers), *args.extra.split()]
     codes = run_queue(grid_runs(root, runs_dir, extra=extra)[: args.limit], args.jobs, args.budget_s,
                       str(repo / "scripts" / "finetune.py"), env, log)  # fmt: skip
-    spec = report_spec(root, runs_dir)
+    spec = report_spec(root, runs_dir, versions)
     if spec is not None:
         import yaml
 

@@ -112,14 +112,14 @@ def test_run_queue_trains_resumes_and_stops_at_its_budget(tmp_path):
 
 def test_report_spec_and_results_pack(tmp_path):
     runs_dir = tmp_path / "runs"
-    assert grid.report_spec(tmp_path, runs_dir) is None
+    assert grid.report_spec(tmp_path, runs_dir, {"device": "cpu"}) is None
     for family in ("multi_whisper_base", "urdu_whisper_base_lora"):
         fold = runs_dir / family / "seed_42" / "fold_0"
         (fold / "checkpoint-5").mkdir(parents=True)
         (fold / "metrics.json").write_text("{}")
         (fold / "model.safetensors").write_bytes(b"0" * 10)
         (fold / "checkpoint-5" / "trainer_state.json").write_text("{}")
-    spec = grid.report_spec(tmp_path, runs_dir)
+    spec = grid.report_spec(tmp_path, runs_dir, {"device": "cpu"})
     assert list(spec["in_corpus"][0]["single"]) == ["urdu"]
     assert spec["data_dir"]["emovo"] == str(tmp_path / "data" / "emovo-16k")
     tar = grid.pack_results(runs_dir, tmp_path / "report", tmp_path / "missing.log", tmp_path / "out")
