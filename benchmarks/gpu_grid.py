@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -65,19 +66,35 @@ def grid_runs(root: Path, runs_dir: Path, folds=(0, 1, 2, 3), extra: list[str] |
     return runs
 
 
-def run_queue(runs: list[tuple], jobs: int, budget_s: float, script: str, env: dict, log=print) -> dict:
+def run_queue(
+    runs: list[tuple], jobs: int, budget_s: float, script: str, env: dict, log=print, stop_s: float | None = None
+) -> dict:
     """Train ``runs`` ``jobs`` at a time; start none after ``budget_s`` seconds; keep runs already finished.
 
+    Args:
+        stop_s: after this many seconds, stop the runs still going and delete their folders, so that the report
+            and the archive are written before the device call's own limit (600 s) kills everything.
+
     Returns:
-        ``{output_dir: return code}`` of the runs started here (finished ones: ``"kept"``; not started: absent).
+        ``{output_dir: return code}`` of the runs seen here (finished earlier: ``"kept"``; stopped: ``"stopped"``;
+        not started: absent). A folder without ``metrics.json`` (a run cut off by an earlier call) is this grid's
+        own scratch on the machine and is started again from scratch.
     """
     start, running, codes = time.monotonic(), {}, {}
     pending = list(runs)
     while pending or running:
+        elapsed = time.monotonic() - start
         for out, proc in list(running.items()):
-            if proc.poll() is not None:
+            if proc.poll() is None and stop_s is not None and elapsed >= stop_s:
+                proc.kill()
+                proc.wait()
+                shutil.rmtree(out, ignore_errors=True)
+                codes[str(out)] = "stopped"
+                log(f"{elapsed:7.0f} s  stopped (--stop_s), folder removed  {out}")
+                del running[out]
+            elif proc.poll() is not None:
                 codes[str(out)] = proc.returncode
-                log(f"{time.monotonic() - start:7.0f} s  done rc={proc.returncode}  {out}")
+                log(f"{elapsed:7.0f} s  done rc={proc.returncode}  {out}")
                 del running[out]
         while pending and len(running) < jobs and time.monotonic() - start < budget_s:
             out, args = pending.pop(0)
@@ -85,6 +102,9 @@ def run_queue(runs: list[tuple], jobs: int, budget_s: float, script: str, env: d
                 codes[str(out)] = "kept"
                 log(f"kept (finished earlier): {out}")
                 continue
+            if out.exists():
+                shutil.rmtree(out)
+                log(f"removed an unfinished run (cut off earlier): {out}")
             out.parent.mkdir(parents=True, exist_ok=True)
             job_env = {**env, "HF_DATASETS_CACHE": str(out.parent / f".cache_{out.name}")}
             with open(out.parent / f"{out.name}.log", "w") as f:
@@ -187,6 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default="/tmp/ser_gpu", help="where gpu_pack.py's parts were copied")
     parser.add_argument("--budget_s", type=float, default=360, help="no run starts after this many seconds")
+    parser.add_argument("--stop_s", type=float, default=480, help="runs still going then are stopped and deleted")
     parser.add_argument("--jobs", type=int, default=4, help="runs at a time on the one GPU")
     parser.add_argument("--dataloader_num_workers", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="only the first N runs of the grid")
@@ -207,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     log(json.dumps(versions))
     extra = ["--dataloader_num_workers", str(args.dataloader_num_workers), *args.extra.split()]
     codes = run_queue(grid_runs(root, runs_dir, extra=extra)[: args.limit], args.jobs, args.budget_s,
-                      str(repo / "scripts" / "finetune.py"), env, log)  # fmt: skip
+                      str(repo / "scripts" / "finetune.py"), env, log, args.stop_s)  # fmt: skip
     spec = report_spec(root, runs_dir, versions)
     if spec is not None:
         import yaml

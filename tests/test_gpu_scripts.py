@@ -135,3 +135,15 @@ def test_report_spec_and_results_pack(tmp_path):
 def test_gpu_grid_stops_without_wheels(tmp_path):
     with pytest.raises(SystemExit, match="holds no wheels"):
         grid.prepare(tmp_path)
+
+
+def test_run_queue_stops_runs_at_stop_s_and_restarts_cut_off_ones(tmp_path):
+    script = tmp_path / "slow_finetune.py"
+    script.write_text("import time; time.sleep(60)\n")
+    out = tmp_path / "runs" / "fam" / "seed_42" / "fold_0"
+    (out / "checkpoint-3").mkdir(parents=True)  # cut off by an earlier call: no metrics.json
+    lines = []
+    codes = grid.run_queue([(out, [])], jobs=1, budget_s=60, script=str(script), env={}, log=lines.append, stop_s=2)
+    assert codes == {str(out): "stopped"} and not out.exists()
+    assert any("removed an unfinished run" in line for line in lines)
+    assert any("stopped (--stop_s)" in line for line in lines)
