@@ -40,11 +40,18 @@ MACHINE_ROOT = "/tmp/ser_gpu"  # where each call copies its part on the GPU mach
 
 
 def tree_bytes(repo: Path) -> int:
-    """Bytes of the working tree the device tool sends with every call: tracked and untracked-not-ignored files."""
-    out = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=repo, check=True, capture_output=True,
-    ).stdout  # fmt: skip
+    """Bytes of the working tree the device tool sends with every call: tracked and untracked-not-ignored files.
+    Outside a git checkout (or without git), every file but ``.git``, ``.gpu``, ``.whl`` and ``runs``: more than
+    is sent, so the parts stay under the limit."""
+    try:
+        out = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=repo, check=True, capture_output=True,
+        ).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        skip = {".git", ".gpu", ".whl", "runs"}
+        files = [f for f in repo.rglob("*") if f.is_file() and f.relative_to(repo).parts[0] not in skip]
+        return sum(f.stat().st_size for f in files)
     return sum((repo / name).stat().st_size for name in out.decode().split("\0") if name and (repo / name).is_file())
 
 

@@ -147,3 +147,13 @@ def test_run_queue_stops_runs_at_stop_s_and_restarts_cut_off_ones(tmp_path):
     assert codes == {str(out): "stopped"} and not out.exists()
     assert any("removed an unfinished run" in line for line in lines)
     assert any("stopped (--stop_s)" in line for line in lines)
+
+
+def test_tree_bytes_outside_git_counts_every_file_but_runs_and_parts(tmp_path):
+    (tmp_path / "ser_hf").mkdir()
+    (tmp_path / "ser_hf" / "a.py").write_text("x" * 100)
+    for skipped in ("runs", ".gpu", ".git"):
+        (tmp_path / skipped).mkdir()
+        (tmp_path / skipped / "big").write_text("y" * 1000)
+    assert pack.tree_bytes(tmp_path) == 100
+    assert pack.tree_bytes(ROOT) > 0
