@@ -11,7 +11,8 @@ printed calls do that; this script is what the last one runs). In order:
    is kept (a second call continues the grid);
 3. writes the in-corpus report of what finished (``ser-hf multicorpus-report``'s code; the spec it used is
    saved beside it) and packs the report, every run's records (``metrics.json``, ``split.json``, evaluations,
-   predictions; no weights) and the log into ``$OUT/gpu_grid.tar.gz``.
+   predictions), the adapters of the multi-corpus seed-42 runs (no other weights) and the log into
+   ``$OUT/gpu_grid.tar.gz``.
 
 The grid (``configs/multicorpus_wav2vec2_lora.yaml`` and ``configs/<corpus>_wav2vec2_lora.yaml`` with the Whisper
 base encoder, fp32, seed 42, folds 0-3): the multi-corpus run; then RAVDESS alone (the row missing from
@@ -38,9 +39,14 @@ BASE = ["--base_model_id", "openai/whisper-base"]
 PUBLISHED = "multi_whisper_base/seed_42/"  # the runs whose adapters come back
 
 
+def corpus_dir(root: Path, corpus: str) -> Path:
+    """Where a corpus's part was copied: ``root/data/<corpus>-16k`` (the folder name of ../shared/data)."""
+    return root / "data" / f"{corpus}-16k"
+
+
 def data_arg(root: Path) -> str:
     """``--data_dir`` of all four corpora under ``root/data`` (``NAME=DIR,...``)."""
-    return ",".join(f"{c}={root / 'data' / f'{c}-16k'}" for c in CORPORA)
+    return ",".join(f"{c}={corpus_dir(root, c)}" for c in CORPORA)
 
 
 def grid_runs(root: Path, runs_dir: Path, folds=(0, 1, 2, 3), extra: list[str] | None = None) -> list[tuple]:
@@ -54,7 +60,7 @@ def grid_runs(root: Path, runs_dir: Path, folds=(0, 1, 2, 3), extra: list[str] |
     model = ["--model_name_or_path", str(root / "models" / "whisper-base-encoder"), *BASE]
     extra = list(extra or [])
     families = [("multi_whisper_base", "configs/multicorpus_wav2vec2_lora.yaml", data_arg(root), 42)]
-    families += [(f"{c}_whisper_base_lora", f"configs/{c}_wav2vec2_lora.yaml", str(root / "data" / f"{c}-16k"), 42)
+    families += [(f"{c}_whisper_base_lora", f"configs/{c}_wav2vec2_lora.yaml", str(corpus_dir(root, c)), 42)
                  for c in ["ravdess", "eyase", "emovo", "urdu"]]  # fmt: skip
     families += [(name, config, data, 43) for name, config, data, _ in families[:2]]
     runs = []
@@ -133,7 +139,7 @@ def report_spec(root: Path, runs_dir: Path, versions: dict, seed: int = 42) -> d
     if not finished(multi) or not single:
         return None
     return {
-        "data_dir": {c: str(root / "data" / f"{c}-16k") for c in CORPORA},
+        "data_dir": {c: str(corpus_dir(root, c)) for c in CORPORA},
         "in_corpus": [{"name": "whisper_base_lora", "multi": str(multi), "single": single}],
         "notes": [f"benchmarks/gpu_grid.py, seed {seed}, fp32, one run per fold; {json.dumps(versions)}."],
     }
@@ -177,9 +183,9 @@ def prepare(root: Path, install: bool = True) -> tuple[dict, dict]:
             transformers breaks the contract.
     """
     wheels = sorted((root / "whl").glob("*.whl"))
-    if install and not wheels:
-        raise SystemExit(f"{root}/whl holds no wheels: run benchmarks/gpu_pack.py here and its device calls first")
     if install:
+        if not wheels:
+            raise SystemExit(f"{root}/whl holds no wheels: run benchmarks/gpu_pack.py here and its device calls first")
         pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile"]
         subprocess.run([*pip, "--no-cache-dir", "--upgrade", "--target", "/tmp/site", *map(str, wheels)], check=True)
     repo = str(Path(__file__).resolve().parents[1])

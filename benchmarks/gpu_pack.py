@@ -2,7 +2,7 @@
 each fit one call of the `device` tool, and print those calls.
 
 A call of the device tool sends the working tree plus the ignored paths it names in ``carry``, at most 64 MiB in
-all. The four corpora (122 MiB of 16 kHz FLAC) and the Whisper base encoder (40 MiB) do not fit one call, so this
+all. The four corpora (115 MiB of 16 kHz FLAC) and the Whisper base encoder (39 MiB) do not fit one call, so this
 script splits them over several parts, ``.gpu/part1``, ``.gpu/part2``, ... (``.gpu/`` is git-ignored), each under
 ``64 MiB - the working tree - a margin``. The machine stays warm 30 s after a call and keeps what a call wrote
 outside the tree, so the calls go back to back: each one copies its part into ``/tmp/ser_gpu``, and the last one
@@ -49,9 +49,7 @@ def tree_bytes(repo: Path) -> int:
             cwd=repo, check=True, capture_output=True,
         ).stdout  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
-        skip = {".git", ".gpu", ".whl", "runs"}
-        files = [f for f in repo.rglob("*") if f.is_file() and f.relative_to(repo).parts[0] not in skip]
-        return sum(f.stat().st_size for f in files)
+        return sum(dir_bytes(p) for p in repo.iterdir() if p.name not in {".git", ".gpu", ".whl", "runs"})
     return sum((repo / name).stat().st_size for name in out.decode().split("\0") if name and (repo / name).is_file())
 
 
