@@ -142,7 +142,12 @@ def paired_bootstrap_ua(
         raise ValueError("the systems share no fold")
     for name, runs in (("first", runs_a), ("second", runs_b)):
         if len({len(runs[k]) for k in shared}) > 1:
-            raise ValueError(f"the {name} system has different numbers of seeds on the shared folds {shared}")
+            counts = ", ".join(f"fold {k}: {len(runs[k])}" for k in shared)
+            raise ValueError(
+                f"the {name} system has different numbers of seeds on the shared folds ({counts} runs); the "
+                "bootstrap pools every fold's clips per seed, so compare the folds every seed has, or each seed "
+                "as a system of its own"
+            )
     preds_a, preds_b, refs, units = pooled_predictions(runs_a, runs_b, shared, resample)
     pooled = len(units) > 1 and all(len(fold) == 1 for fold in units)
     if pooled:  # one unit per fold (one test speaker, as EYASE / EMOVO folds): resampling within folds never varies

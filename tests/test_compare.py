@@ -44,6 +44,17 @@ def test_bootstrap_of_identical_and_of_opposite_systems():
         paired_bootstrap_ua([fake_fold(0, refs, refs)], [fake_fold(3, refs, refs)])
 
 
+def test_bootstrap_refuses_uneven_seeds_and_says_per_fold_counts_and_what_to_do():
+    refs = ["a", "b", "c"] * 4
+    one_seed = [fake_fold(0, refs, refs), fake_fold(1, refs, refs)]
+    uneven = [fake_fold(0, refs, refs), fake_fold(0, refs, refs), fake_fold(1, refs, refs)]  # 2 seeds, then 1
+    with pytest.raises(ValueError, match=r"second system .*fold 0: 2, fold 1: 1 runs.*folds every seed has"):
+        paired_bootstrap_ua(one_seed, uneven, num_bootstrap=10)
+    # on the folds every seed has, the same runs compare
+    out = paired_bootstrap_ua(one_seed[:1], uneven[:2], num_bootstrap=10)
+    assert out["seeds"] == [1, 2] and out["ua_difference"] == 0
+
+
 def test_speaker_bootstrap_respects_that_clips_of_one_speaker_are_not_independent():
     # b beats a on every clip of one speaker of three and ties elsewhere: resampling clips makes that look sure,
     # resampling speakers shows that it rests on one speaker
