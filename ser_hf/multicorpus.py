@@ -181,7 +181,9 @@ def load_corpora(
         features["label"] = datasets.ClassLabel(names=label_names)
         parts.append(part.cast(features).select_columns([*COLUMNS, "corpus", "language"]))
         if dropped[name]:
-            logger.info("%s: %d clips kept, dropped for labels outside %s: %s", name, len(keep), label_names, dropped)
+            logger.info(
+                "%s: %d clips kept, dropped for labels outside %s: %s", name, len(keep), label_names, dropped[name]
+            )
     return MultiCorpus(datasets.concatenate_datasets(parts), label_names, list(names), clips, dropped)
 
 

@@ -81,6 +81,15 @@ def test_labels_outside_the_chosen_set_are_dropped_and_counted_per_corpus(trees,
         load_corpora(["eyase", "emovo"], dict(trees), ["angry", "boredom"], str(tmp_path), verify_counts=False)
 
 
+def test_the_log_names_each_corpus_own_dropped_labels(trees, tmp_path, caplog):
+    caplog.set_level("INFO", logger="ser_hf.multicorpus")
+    load_corpora(["emovo", "eyase"], dict(trees), ["angry", "happy", "neutral"], str(tmp_path), verify_counts=False)
+    lines = {r.getMessage().split(":")[0]: r.getMessage() for r in caplog.records if "clips kept" in r.getMessage()}
+    assert set(lines) == {"emovo", "eyase"}
+    assert lines["eyase"].endswith("{'sad': 6}") and "fearful" not in lines["eyase"]
+    assert "'fearful': 6" in lines["emovo"] and "eyase" not in lines["emovo"]
+
+
 def test_fold_k_takes_fold_k_of_every_corpus_and_loco_tests_one_whole_corpus(combined):
     ds, names = combined.dataset, combined.names
     assert multi_num_folds(ds, names) == 4  # URDU has 4 folds, EYASE and EMOVO 6
