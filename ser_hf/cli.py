@@ -159,8 +159,13 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--protocol", default=None, help="fold protocol (default: the checkpoint's, else folds)")
     parser.add_argument("--allow_seen_speakers", action="store_true", help="score seen speakers (flagged)")
     parser.add_argument("--label_alias", type=_alias, action="append", default=[], help="ALIAS=CANONICAL label")
+    parser.add_argument(
+        "--labels", nargs="+", default=None, help="score only these shared labels, e.g. angry happy neutral sad"
+    )
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--output_dir", default=None, help="report folder (default: MODEL/eval_<corpus>_<scope>)")
+    parser.add_argument(
+        "--output_dir", default=None, help="report folder (default: MODEL/eval_<corpus>_<scope>[_<labels>])"
+    )
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
     args = parser.parse_args(argv)
     from .evaluation import evaluate_checkpoint
@@ -180,6 +185,7 @@ def evaluate_main(argv: list[str]) -> int:
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         label_aliases=dict(args.label_alias) or None,
+        labels=args.labels,
         **kwargs,
     )
     print(

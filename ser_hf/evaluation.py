@@ -124,14 +124,16 @@ def check_leakage(model, corpus: str, chosen: list[str], saved, allow_seen_speak
     return leakage
 
 
-def label_plan(clf, ds, corpus: str, label_aliases: dict[str, str] | None):
-    """How the model's labels meet the corpus's (:func:`ser_hf.labels.shared_label_plan`).
+def label_plan(clf, ds, corpus: str, label_aliases: dict[str, str] | None, labels: list[str] | None = None):
+    """How the model's labels meet the corpus's (:func:`ser_hf.labels.shared_label_plan`), kept to ``labels``
+    when given.
 
     Raises:
-        ValueError: fewer than two shared labels (a score over one label is trivially perfect).
+        ValueError: fewer than two shared labels (a score over one label is trivially perfect), or a label of
+            ``labels`` that model and corpus do not share.
     """
     model_labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
-    plan = shared_label_plan(model_labels, ds.features["label"].names, label_aliases)
+    plan = shared_label_plan(model_labels, ds.features["label"].names, label_aliases, only=labels)
     if len(plan.shared) < 2:
         raise ValueError(
             f"the model and {corpus} share only the label {plan.shared}: renormalised over one label every clip "
@@ -214,6 +216,7 @@ def evaluate_checkpoint(
     cache_dir: str | None = None,
     batch_size: int = 16,
     label_aliases: dict[str, str] | None = None,
+    labels: list[str] | None = None,
     **corpus_kwargs,
 ) -> EvaluationReport:
     """Score a checkpoint on a corpus and write the report folder (:mod:`ser_hf.evaluation_report`:
@@ -232,6 +235,9 @@ def evaluate_checkpoint(
             model, else ``eval_<corpus>...`` in the working directory). An existing report is not overwritten.
         label_aliases: extra ``alias -> canonical`` label mappings (see :mod:`ser_hf.labels`); for a folder corpus
             they also merge labels written differently in its metadata (``Angry`` beside ``angry``).
+        labels: score only these of the shared labels (e.g. ``["angry", "happy", "neutral", "sad"]``, EmoBox's
+            cross-corpus four): the probabilities are renormalised over them and clips of other labels are not
+            scored. Default: every shared label.
         **corpus_kwargs: builder config fields (``metadata=...`` for a folder corpus).
 
     Returns:
@@ -243,7 +249,8 @@ def evaluate_checkpoint(
 
     Raises:
         LeakageError: evaluated speakers were seen in training / validation and ``allow_seen_speakers`` is off.
-        ValueError: bad ``split`` or ``fold`` choice, fewer than two shared labels (a score over one label is
+        ValueError: bad ``split`` or ``fold`` choice, a label of ``labels`` the model and corpus do not share,
+            fewer than two shared labels (a score over one label is
             trivially perfect), no clip left to score.
         FileExistsError: ``output_dir`` already holds a report.
     """
@@ -264,7 +271,7 @@ def evaluate_checkpoint(
     chosen, scope = scored_speakers(corpus, speakers, saved, trained, fold, split, protocol)
     leakage = check_leakage(model, corpus, chosen, saved, allow_seen_speakers)
     clf, fe = load_classifier(model)
-    plan = label_plan(clf, ds, corpus, label_aliases)
+    plan = label_plan(clf, ds, corpus, label_aliases, labels)
     rows, in_scope = clips_to_score(ds, chosen, scope, saved, plan, corpus)
     subset = decode_dataset(ds.select(rows), fe.sampling_rate, channel=decode_channel(corpus))
     pred, ref, probs, inference = score_clips(clf, fe, subset, plan, batch_size)
@@ -275,6 +282,8 @@ def evaluate_checkpoint(
     report.clips_dropped_for_labels = int(sum(in_scope) - len(rows))
     warn_dropped_labels(plan)
     out = Path(output_dir) if output_dir is not None else default_report_dir(model, corpus, corpus_config, scope)
+    if output_dir is None and labels:
+        out = out.with_name(f"{out.name}_{'-'.join(plan.shared)}")
     title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report.ua:.3f}"
     write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
     return report

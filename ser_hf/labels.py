@@ -106,15 +106,21 @@ class SharedLabelPlan:
 
 
 def shared_label_plan(
-    model_labels: list[str], corpus_labels: list[str], extra_aliases: dict[str, str] | None = None
+    model_labels: list[str],
+    corpus_labels: list[str],
+    extra_aliases: dict[str, str] | None = None,
+    only: list[str] | None = None,
 ) -> SharedLabelPlan:
     """Match a model's labels (``config.id2label`` order) with a corpus's labels (``ClassLabel`` order).
 
-    Labels the vocabulary does not know are matched by their exact lower-cased name.
+    Labels the vocabulary does not know are matched by their exact lower-cased name. ``only`` keeps a subset of
+    the shared labels (any spelling the vocabulary knows), e.g. ``angry happy neutral sad``, the four emotions of
+    EmoBox's cross-corpus track (Ma et al. 2024; emo-box/EmoBox ``data/track2``); the others are dropped on both
+    sides, as labels the other side lacks are.
 
     Raises:
-        ValueError: no label is shared (the message lists both label sets), or two labels of one side map to
-            the same canonical label.
+        ValueError: no label is shared (the message lists both label sets), two labels of one side map to the
+            same canonical label, or a label of ``only`` is not shared by both sides.
     """
 
     def canon(labels, side):
@@ -131,6 +137,12 @@ def shared_label_plan(
 
     m, c = canon(model_labels, "model"), canon(corpus_labels, "corpus")
     shared = [name for name in m if name in c]
+    if only is not None:
+        wanted = [canonical_label(name, extra_aliases) or str(name).strip().lower() for name in only]
+        missing = [name for name, w in zip(only, wanted, strict=True) if w not in shared]
+        if missing:
+            raise ValueError(f"labels {missing} are not among the labels the model and the corpus share: {shared}")
+        shared = [name for name in shared if name in wanted]
     if not shared:
         raise ValueError(
             f"the model's labels {list(model_labels)} and the corpus's labels {list(corpus_labels)} share no "
@@ -140,6 +152,6 @@ def shared_label_plan(
         shared=shared,
         model_index=[m[s] for s in shared],
         corpus_index=[c[s] for s in shared],
-        dropped_model=[model_labels[i] for name, i in m.items() if name not in c],
-        dropped_corpus=[corpus_labels[i] for name, i in c.items() if name not in m],
+        dropped_model=[model_labels[i] for name, i in m.items() if name not in shared],
+        dropped_corpus=[corpus_labels[i] for name, i in c.items() if name not in shared],
     )

@@ -127,6 +127,15 @@ def test_cross_corpus_on_shared_labels_through_the_folder_loader(checkpoint, tmp
     )
     assert report.shared_labels == ["neutral", "happy", "angry"] and report.num_clips == 8
 
+    # --labels keeps a subset of the shared labels; the default report folder names them
+    argv = ["evaluate", str(run), "--corpus", "folder", "--data_dir", str(root), "--cache_dir", str(cache)]
+    assert cli([*argv, "--label_alias", "amused=happy", "--labels", "angry", "Happiness"]) == 0
+    report = EvaluationReport.load(run / "eval_folder_all_happy-angry")
+    assert report.shared_labels == ["happy", "angry"] and report.num_clips == 6
+    assert "neutral" in report.dropped_model_labels and report.dropped_corpus_labels == ["neu"]
+    assert cli([*argv, "--labels", "angry", "calm", "--output_dir", str(tmp_path / "calm")]) == 2
+    assert "labels ['calm'] are not among the labels the model and the corpus share" in capsys.readouterr().err
+
     # 'Angry' beside 'angry' in the metadata: refused with advice that works, and that advice merges them
     (root / "metadata.csv").write_text(
         "file_name,label,speaker\n" + "\n".join(rows).replace(",ang,", ",angry,") + "\nx1_3.wav,Angry,x9\n"

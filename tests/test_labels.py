@@ -47,6 +47,17 @@ def test_ravdess_model_on_anad_and_on_itself():
     assert shared_label_plan(EMOTIONS, EMOTIONS).identical
 
 
+def test_only_keeps_a_subset_of_the_shared_labels_and_drops_the_rest_on_both_sides():
+    emovo = ["neutral", "disgust", "fear", "joy", "anger", "surprise", "sadness"]
+    plan = shared_label_plan(EMOTIONS, emovo, only=["Anger", "happy", "neutral", "sad"])
+    assert plan.shared == ["neutral", "happy", "sad", "angry"]  # the model's order, whatever the order asked
+    assert plan.model_index == [0, 2, 3, 4] and plan.corpus_index == [0, 3, 6, 4]
+    assert plan.dropped_model == ["calm", "fearful", "disgust", "surprised"]
+    assert plan.dropped_corpus == ["disgust", "fear", "surprise"]
+    with pytest.raises(ValueError, match=r"labels \['calm'\] are not among the labels the model and the corpus"):
+        shared_label_plan(EMOTIONS, emovo, only=["angry", "calm"])
+
+
 def test_no_shared_label_and_ambiguous_labels_raise():
     with pytest.raises(ValueError, match="share no emotion"):
         shared_label_plan(["calm"], ["sleepy"])
