@@ -63,34 +63,54 @@ def scope_of(record: RunRecord, corpus: str) -> str | None:
     return "test" if view.test_speakers else None
 
 
-def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000) -> None:
-    """Add ``vs_reference`` to every cell scored on the same clips as the ``reference`` system's: UA difference
-    with a paired speaker-bootstrap 95 % CI (:func:`ser_hf.compare.paired_bootstrap_ua`).
+def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000, rescore=None) -> None:
+    """Add ``vs_reference`` to every cell whose clips the ``reference`` system's cell can be paired with: UA
+    difference with a paired speaker-bootstrap 95 % CI (:func:`ser_hf.compare.paired_bootstrap_ua`).
+
+    Two models with different label sets score different clips of a corpus (each only the labels it shares
+    with it). With ``rescore(run_dir, corpus, scope, labels) -> EvaluationReport``, each side whose labels are
+    more than the two have in common is scored again on the common ones (at least two), so both score the same
+    clips; ``vs_reference`` then also holds those ``labels`` and both UAs on them (``reference_ua``, ``ua``).
+    Without ``rescore``, or with fewer than two common labels, such a cell gets no difference (logged).
 
     Raises:
         ValueError: ``reference`` is not one of the systems.
     """
     from .compare import FoldResult, paired_bootstrap_ua
+    from .evaluation import default_report_dir
 
     by_name = {r["system"]: r for r in rows}
     if reference not in by_name:
         raise ValueError(f"--reference {reference!r} is not one of the systems {list(by_name)}")
-
-    def result(row, corpus):
-        out = Path(row["run_dir"]) / f"eval_{corpus}_{row['scores'][corpus]['scope']}"
-        return FoldResult(0, out, None, None, read_predictions(out))
-
     ref = by_name[reference]
+
+    def side(row, corpus, labels):  # the cell's predictions and UA, on ``labels`` only when given
+        cell = row["scores"][corpus]
+        ua = cell["ua"] if labels is None else rescore(row["run_dir"], corpus, cell["scope"], labels).ua
+        out = default_report_dir(row["run_dir"], corpus, None, cell["scope"], labels)
+        return FoldResult(0, out, None, None, read_predictions(out)), ua
+
     for row in rows:
         for corpus, cell in row["scores"].items():
-            if row is ref or cell is None or ref["scores"].get(corpus) is None:
+            ref_cell = ref["scores"].get(corpus)
+            if row is ref or cell is None or ref_cell is None:
                 continue
+            common = [c for c in cell["shared_labels"] if c in ref_cell["shared_labels"]]
+            same = set(common) == set(cell["shared_labels"]) == set(ref_cell["shared_labels"])
+            if not same and (rescore is None or len(common) < 2):
+                logger.warning("%s vs %s on %s: other labels, no paired difference", row["system"], reference, corpus)
+                continue
+            (a, ua_a), (b, ua_b) = (
+                side(r, corpus, None if set(c["shared_labels"]) == set(common) else common)
+                for r, c in ((ref, ref_cell), (row, cell))
+            )
             try:
-                cell["vs_reference"] = paired_bootstrap_ua(
-                    [result(ref, corpus)], [result(row, corpus)], num_bootstrap=num_bootstrap
-                )
-            except ValueError as err:  # scored on other clips (other shared labels): no paired difference
+                cell["vs_reference"] = paired_bootstrap_ua([a], [b], num_bootstrap=num_bootstrap)
+            except ValueError as err:  # scored on other clips: no paired difference
                 logger.warning("%s vs %s on %s: no paired difference (%s)", row["system"], reference, corpus, err)
+                continue
+            if not same:
+                cell["vs_reference"] |= {"labels": common, "reference_ua": ua_a, "ua": ua_b}
 
 
 def cross_corpus(
@@ -162,7 +182,11 @@ def cross_corpus(
             }
         )
     if reference is not None:
-        add_differences(rows, reference, num_bootstrap)
+
+        def rescore(run_dir, corpus, scope, labels):
+            return evaluation_of(run_dir, corpus, corpora[corpus], scope, labels=labels, **eval_kwargs)
+
+        add_differences(rows, reference, num_bootstrap, rescore)
     report = {"command": command, "corpora": list(corpora), "systems": rows, "reference": reference}
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -199,7 +223,8 @@ def report_lines(report: dict) -> list[str]:
             value = f"{s['ua']:.3f} (1/{len(s['shared_labels'])})"
             diff = s.get("vs_reference")
             if diff:
-                value += f" [{diff['ua_difference']:+.3f}, CI {interval(diff)}]"
+                on = f" on {len(diff['labels'])} labels" if diff.get("labels") else ""
+                value += f" [{diff['ua_difference']:+.3f}{on}, CI {interval(diff)}]"
             cells.append(f"**{value}**" if s["scope"] == "test" else value)
         trained = row["trained_on"].replace("+", " + ")
         how = f"{trained}, {row['left_out']} left out" if row.get("left_out") else f"{trained}, fold {row['fold']}"
@@ -208,7 +233,9 @@ def report_lines(report: dict) -> list[str]:
         lines += [
             "",
             f"In square brackets: UA minus that of **{report['reference']}** on the same clips, with the paired "
-            "speaker-bootstrap 95 % CI (speakers resampled with replacement; Field & Welsh 2007).",
+            "speaker-bootstrap 95 % CI (speakers resampled with replacement; Field & Welsh 2007). Where the two "
+            "models share different labels with the corpus, both are scored again on the labels they have in "
+            "common ('on N labels'), so that they score the same clips.",
         ]
     lines += ["", "Shared labels and clips scored per cell:", ""]
     for row in report["systems"]:

@@ -29,7 +29,7 @@ from .data import decode_dataset, length_batches
 from .evaluation_report import PREDICTIONS_FILE, EvaluationReport, is_report_dir
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
-from .labels import shared_label_plan
+from .labels import CANONICAL, shared_label_plan
 from .metrics import compute_ser_metrics, plot_confusion_matrix, unweighted_average_recall
 from .models.summary import describe_preprocessing
 
@@ -281,9 +281,10 @@ def evaluate_checkpoint(
     report = report_of(pred, ref, subset, plan, fe, facts, leakage, inference, trained)
     report.clips_dropped_for_labels = int(sum(in_scope) - len(rows))
     warn_dropped_labels(plan)
-    out = Path(output_dir) if output_dir is not None else default_report_dir(model, corpus, corpus_config, scope)
-    if output_dir is None and labels:
-        out = out.with_name(f"{out.name}_{'-'.join(plan.shared)}")
+    if output_dir is not None:
+        out = Path(output_dir)
+    else:
+        out = default_report_dir(model, corpus, corpus_config, scope, plan.shared if labels else None)
     title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report.ua:.3f}"
     write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
     return report
@@ -300,20 +301,30 @@ def warn_dropped_labels(plan) -> None:
         )
 
 
-def evaluation_of(run: str | Path, corpus: str, data_dir: str, scope: str, **eval_kwargs) -> EvaluationReport:
-    """The evaluation of checkpoint ``run`` on ``corpus`` (``scope`` ``test`` or ``all``), computed once into
-    ``<run>/eval_<corpus>_<scope>/`` and read back from there on later calls (``compare``, ``cross-corpus``)."""
-    out = Path(run) / f"eval_{corpus}_{scope}"
+def evaluation_of(
+    run: str | Path, corpus: str, data_dir: str, scope: str, labels: list[str] | None = None, **eval_kwargs
+) -> EvaluationReport:
+    """The evaluation of checkpoint ``run`` on ``corpus`` (``scope`` ``test`` or ``all``; only ``labels`` of the
+    shared labels when given, canonical names), computed once into :func:`default_report_dir` and read back
+    from there on later calls (``compare``, ``cross-corpus``)."""
+    out = default_report_dir(str(run), corpus, None, scope, labels)
     if not is_report_dir(out):
-        evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), **eval_kwargs)
+        evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), labels=labels, **eval_kwargs)
     return EvaluationReport.load(out)
 
 
-def default_report_dir(model: str, corpus: str, corpus_config: str | None, scope: str) -> Path:
-    """``<model>/eval_<corpus>[_<config>]_<scope>`` for a local checkpoint, else that folder name in the working
-    directory."""
+def default_report_dir(
+    model: str, corpus: str, corpus_config: str | None, scope: str, labels: list[str] | None = None
+) -> Path:
+    """``<model>/eval_<corpus>[_<config>]_<scope>[_<labels>]`` for a local checkpoint, else that folder name in the
+    working directory; ``labels`` (canonical names, of an evaluation kept to them) joined by ``-`` in
+    :data:`ser_hf.labels.CANONICAL` order, so one label set always names one folder."""
     base = Path(model) if Path(model).is_dir() else Path.cwd()
-    return base / f"eval_{corpus}{'_' + corpus_config if corpus_config else ''}_{scope}"
+    name = f"eval_{corpus}{'_' + corpus_config if corpus_config else ''}_{scope}"
+    if labels:
+        rank = {c: n for n, c in enumerate(CANONICAL)}
+        name += "_" + "-".join(sorted(labels, key=lambda c: (rank.get(c, len(rank)), c)))
+    return base / name
 
 
 def inference_timing(wall_s: float, audio_s: float, device: str, batch_size: int) -> dict:

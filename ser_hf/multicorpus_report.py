@@ -133,7 +133,9 @@ def in_corpus_row(report: dict, family: str) -> dict:
 
 def loco_rows(report: dict) -> list[dict]:
     """The leave-one-corpus-out summary from the cross-corpus report: per run, the left-out corpus, the
-    reference's UA and the run's UA on it (same clips, shared labels) and the paired difference."""
+    reference's UA and the run's UA on it (same clips, shared labels) and the paired difference; ``labels``: the
+    labels both were scored on, where the reference was scored again on the run's fewer labels
+    (:func:`ser_hf.crosscorpus.add_differences`), else ``None``."""
     ref = next(r for r in report["systems"] if r["system"] == report["reference"])
     rows = []
     for r in report["systems"]:
@@ -141,6 +143,7 @@ def loco_rows(report: dict) -> list[dict]:
             continue
         corpus = r["left_out"]
         cell, ref_cell = r["scores"][corpus], ref["scores"][corpus]
+        both = cell.get("vs_reference") or {}  # UAs on the common labels, where the two label sets differ
         model = RunRecord.load(r["run_dir"]).model
         rows.append(
             {
@@ -150,8 +153,9 @@ def loco_rows(report: dict) -> list[dict]:
                 "base_model": model.base_model_name,
                 "corpus": corpus,
                 "clips": cell["num_clips"],
-                "reference_ua": ref_cell["ua"],
-                "ua": cell["ua"],
+                "reference_ua": both.get("reference_ua", ref_cell["ua"]),
+                "ua": both.get("ua", cell["ua"]),
+                "labels": both.get("labels"),
                 "bootstrap": cell.get("vs_reference"),
             }
         )
@@ -219,6 +223,13 @@ def readme_lines(summary: dict) -> list[str]:
                 f"| {r['system']} | {r['corpus']} ({r['clips']}) | {r['reference_ua']:.3f} | {r['ua']:.3f} | "
                 f"{_ci(r['bootstrap'])} |"
             )
+        rescored = [
+            f"- {r['system']}: both scored on the run's {len(r['labels'])} labels ({', '.join(r['labels'])}); "
+            f"{summary['loco_reference']} scored again on them, so that both score the same clips."
+            for r in summary["loco"]
+            if r.get("labels")
+        ]
+        lines += ["", *rescored] if rescored else []
     if summary.get("notes"):
         lines += ["", *[f"- {note}" for note in summary["notes"]]]
     if summary.get("commands"):

@@ -237,15 +237,16 @@ def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_re
     from ser_hf.crosscorpus import cross_corpus
     from ser_hf.training import main as train
 
-    runs = {"eyase_only": tmp_path / "eyase_only", "loco_urdu": tmp_path / "loco"}
+    runs = {"eyase_only": tmp_path / "eyase_only", "loco_urdu": tmp_path / "loco", "loco_3": tmp_path / "loco3"}
     single = quick_run_args("eyase_melcnn.yaml", trees["eyase"], tmp_path / "cache", runs["eyase_only"], *TINY_MELCNN)
     train([*single, "--verify_counts", "false"])
-    multi = quick_run_args("eyase_melcnn.yaml", "", tmp_path / "cache", runs["loco_urdu"], *TINY_MELCNN)
-    multi[multi.index("--data_dir") + 1] = ",".join(f"{k}={v}" for k, v in trees.items())
-    train(
-        [*multi, "--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--protocol", "loco"]
-        + ["--test_corpus", "urdu"]
-    )
+    for name, labels in (("loco_urdu", []), ("loco_3", ["--labels", "angry", "happy", "sad"])):
+        multi = quick_run_args("eyase_melcnn.yaml", "", tmp_path / "cache", runs[name], *TINY_MELCNN)
+        multi[multi.index("--data_dir") + 1] = ",".join(f"{k}={v}" for k, v in trees.items())
+        train(
+            [*multi, "--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--protocol", "loco"]
+            + ["--test_corpus", "urdu", *labels]
+        )
     corpora = {"urdu": str(trees["urdu"]), "eyase": str(trees["eyase"])}
     report = cross_corpus(
         {k: str(v) for k, v in runs.items()},
@@ -256,16 +257,25 @@ def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_re
         cache_dir=str(tmp_path / "c"),
         verify_counts=False,
     )
-    single_row, loco_row = report["systems"]
+    single_row, loco_row, loco3_row = report["systems"]
     assert loco_row["scores"]["eyase"] is None  # trained on all of EYASE: nothing unseen to score
     urdu = loco_row["scores"]["urdu"]
     assert urdu["scope"] == "test" and urdu["num_clips"] == 58 == single_row["scores"]["urdu"]["num_clips"]
     diff = urdu["vs_reference"]
     assert diff["ua_difference"] == pytest.approx(urdu["ua"] - single_row["scores"]["urdu"]["ua"])
     assert diff["ci95_low"] <= diff["ua_difference"] <= diff["ci95_high"] and diff["num_units"] == 29
+    assert "labels" not in diff  # the same four labels: no rescoring
+    # a model of three labels: the reference is scored again on those three, so both score the same clips
+    urdu3 = loco3_row["scores"]["urdu"]
+    assert urdu3["shared_labels"] == ["angry", "happy", "sad"] and urdu3["num_clips"] < urdu["num_clips"]
+    diff3 = urdu3["vs_reference"]
+    again = json.loads((runs["eyase_only"] / "eval_urdu_all_happy-sad-angry" / "evaluation.json").read_text())
+    assert again["shared_labels"] == ["angry", "happy", "sad"] and again["num_clips"] == urdu3["num_clips"]
+    assert diff3["labels"] == urdu3["shared_labels"] and diff3["reference_ua"] == pytest.approx(again["ua"])
+    assert diff3["ua"] == urdu3["ua"] and diff3["ua_difference"] == pytest.approx(urdu3["ua"] - again["ua"])
     md = (tmp_path / "report" / "report.md").read_text()
     assert "trained on all of it" in md and "UA minus that of **eyase_only** on the same clips" in md
-    assert "| loco_urdu (eyase + emovo + urdu, urdu left out) | **" in md
+    assert "| loco_urdu (eyase + emovo + urdu, urdu left out) | **" in md and " on 3 labels, CI [" in md
 
 
 @pytest.mark.slow  # trains tiny models end to end
@@ -373,6 +383,21 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
     assert (
         "Leave one corpus out (the same recipe" in card
         and f"urdu UA {ua:.1f} % (58 clips; {ref:.1f} % for eyase_only)" in card
+    )
+
+
+def test_readme_names_the_labels_a_reference_was_scored_again_on():
+    from ser_hf.multicorpus_report import readme_lines
+
+    boot = {"ua_difference": 0.1, "ci95_low": 0.05, "ci95_high": 0.15}
+    row = {"system": "loco4", "corpus": "emovo", "clips": 336, "reference_ua": 0.4, "ua": 0.5, "bootstrap": boot}
+    summary = {"command": "c", "in_corpus": [], "loco_reference": "ref"}
+    plain = "\n".join(readme_lines({**summary, "loco": [{**row, "labels": None}]}))
+    lines = readme_lines({**summary, "loco": [{**row, "labels": ["angry", "happy", "neutral", "sad"]}]})
+    assert "| loco4 | emovo (336) | 0.400 | 0.500 | +0.100 [+0.050, +0.150] |" in lines and "scored again" not in plain
+    assert (
+        "- loco4: both scored on the run's 4 labels (angry, happy, neutral, sad); ref scored again on them, so "
+        "that both score the same clips." in lines
     )
 
 
