@@ -438,6 +438,23 @@ def test_the_committed_mel_cnn_spec_parses_and_its_families_differ_by_their_flag
     assert len(templates) == 1
 
 
+def test_the_committed_four_label_spec_adds_only_the_labels_to_the_leave_one_corpus_out_commands():
+    from ser_hf.multicorpus_report import MulticorpusReportSpec
+
+    base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
+    four = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "loco_four_labels.yaml")
+    assert four.loco_reference == base.loco_reference and four.data_dir == base.data_dir and not four.in_corpus
+    tiny = {k: v for k, v in base.loco.items() if k.endswith("_whisper_tiny_lora")}
+    assert {k: v for k, v in four.loco.items() if k in tiny} == tiny  # the all-label runs: the same folders
+    assert {k.replace("_4labels", "") for k in four.loco if k not in tiny} == set(tiny)
+    (old,) = [c for c in base.commands if "runs/multi_whisper_tiny_loco_$c" in c]
+    (new,) = [c for c in four.commands if "runs/loco4/" in c]
+    assert new == old.replace("for c in urdu emovo eyase", "for c in eyase urdu emovo").replace(
+        " --output_dir runs/multi_whisper_tiny_loco_$c",
+        " --labels angry happy neutral sad --output_dir runs/loco4/multi_whisper_tiny_4labels_loco_$c",
+    )
+
+
 def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds():
     from ser_hf.multicorpus_report import MulticorpusReportSpec
 
