@@ -203,6 +203,25 @@ def report_of(pred, ref, subset, plan, fe, facts: dict, leakage: dict, inference
     )
 
 
+def checkpoint_sides(model: str, corpus: str, fold: int | None, split: str | None):
+    """The checkpoint's ``split.json`` (``None`` if it has none), its sides as seen from ``corpus`` (a member of a
+    multi-corpus split included; ``None`` for a corpus it never saw), and the ``split`` to score (default:
+    ``test`` for a corpus it has sides on, else ``all``).
+
+    Raises:
+        ValueError: an unknown ``split``, or both ``fold`` and ``split="all"``.
+    """
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"--split {split!r} is not valid; choose one of {', '.join(SPLITS)}")
+    if fold is not None and split == "all":
+        raise ValueError("give either --fold or --split all, not both")
+    trained = load_checkpoint_split(model)
+    saved = trained.for_corpus(corpus) if trained is not None else None
+    if fold is None and split is None:
+        split = "test" if saved is not None else "all"
+    return trained, saved, split
+
+
 def evaluate_checkpoint(
     model: str,
     corpus: str,
@@ -231,8 +250,8 @@ def evaluate_checkpoint(
         split: ``test`` (the checkpoint's own test speakers; needs its ``split.json`` for this corpus) or ``all``
             (every clip). Default: ``test`` for the corpus the model was trained on, ``all`` for others.
         allow_seen_speakers: score speakers the model was trained or validated on, flagged in the report.
-        output_dir: where the report goes (default: ``<model>/eval_<corpus>[_fold<k>|_<split>]`` for a local
-            model, else ``eval_<corpus>...`` in the working directory). An existing report is not overwritten.
+        output_dir: where the report goes (default: :func:`default_report_dir`, which names ``labels`` when
+            given). An existing report is not overwritten.
         label_aliases: extra ``alias -> canonical`` label mappings (see :mod:`ser_hf.labels`); for a folder corpus
             they also merge labels written differently in its metadata (``Angry`` beside ``angry``).
         labels: score only these of the shared labels (e.g. ``["angry", "happy", "neutral", "sad"]``, EmoBox's
@@ -250,20 +269,10 @@ def evaluate_checkpoint(
     Raises:
         LeakageError: evaluated speakers were seen in training / validation and ``allow_seen_speakers`` is off.
         ValueError: bad ``split`` or ``fold`` choice, a label of ``labels`` the model and corpus do not share,
-            fewer than two shared labels (a score over one label is
-            trivially perfect), no clip left to score.
+            fewer than two shared labels (a score over one label is trivially perfect), no clip left to score.
         FileExistsError: ``output_dir`` already holds a report.
     """
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"--split {split!r} is not valid; choose one of {', '.join(SPLITS)}")
-    if fold is not None and split == "all":
-        raise ValueError("give either --fold or --split all, not both")
-    trained = load_checkpoint_split(model)
-    # the checkpoint's split as seen from this corpus (a member of a multi-corpus split included)
-    saved = trained.for_corpus(corpus) if trained is not None else None
-    if fold is None and split is None:
-        split = "test" if saved is not None else "all"
-
+    trained, saved, split = checkpoint_sides(model, corpus, fold, split)
     if corpus == "folder" and label_aliases:  # the same mapping merges differently written labels of the folder
         corpus_kwargs.setdefault("label_aliases", dict(label_aliases))
     ds = load_corpus(corpus, data_dir, corpus_config, cache_dir, **corpus_kwargs)
@@ -281,10 +290,11 @@ def evaluate_checkpoint(
     report = report_of(pred, ref, subset, plan, fe, facts, leakage, inference, trained)
     report.clips_dropped_for_labels = int(sum(in_scope) - len(rows))
     warn_dropped_labels(plan)
-    if output_dir is not None:
-        out = Path(output_dir)
-    else:
-        out = default_report_dir(model, corpus, corpus_config, scope, plan.shared if labels else None)
+    out = (
+        Path(output_dir)
+        if output_dir is not None
+        else default_report_dir(model, corpus, corpus_config, scope, plan.shared if labels else None)
+    )
     title = f"{Path(str(model)).name} on {corpus} {scope}: UA {report.ua:.3f}"
     write_evaluation_report(out, report, subset["id"], subset["speaker"], ref, probs, plan.shared, title=title)
     return report
