@@ -134,8 +134,8 @@ def in_corpus_row(report: dict, family: str) -> dict:
 def loco_rows(report: dict) -> list[dict]:
     """The leave-one-corpus-out summary from the cross-corpus report: per run, the left-out corpus, the
     reference's UA and the run's UA on it (same clips, shared labels) and the paired difference; ``labels``: the
-    labels both were scored on, where the reference was scored again on the run's fewer labels
-    (:func:`ser_hf.crosscorpus.add_differences`), else ``None``."""
+    labels both were scored on where their label sets differ (the one with more scored again on the common ones,
+    :func:`ser_hf.crosscorpus.add_differences`; UAs and clips are then those), else ``None``."""
     ref = next(r for r in report["systems"] if r["system"] == report["reference"])
     rows = []
     for r in report["systems"]:
@@ -152,7 +152,7 @@ def loco_rows(report: dict) -> list[dict]:
                 "model_type": model.kind,
                 "base_model": model.base_model_name,
                 "corpus": corpus,
-                "clips": cell["num_clips"],
+                "clips": both["num_clips"] if both.get("labels") else cell["num_clips"],
                 "reference_ua": both.get("reference_ua", ref_cell["ua"]),
                 "ua": both.get("ua", cell["ua"]),
                 "labels": both.get("labels"),
@@ -224,8 +224,9 @@ def readme_lines(summary: dict) -> list[str]:
                 f"{_ci(r['bootstrap'])} |"
             )
         rescored = [
-            f"- {r['system']}: both scored on the run's {len(r['labels'])} labels ({', '.join(r['labels'])}); "
-            f"{summary['loco_reference']} scored again on them, so that both score the same clips."
+            f"- {r['system']}: it and {summary['loco_reference']} share different labels with {r['corpus']}; both "
+            f"scored on the {len(r['labels'])} they have in common ({', '.join(r['labels'])}), so that both score the "
+            "same clips."
             for r in summary["loco"]
             if r.get("labels")
         ]

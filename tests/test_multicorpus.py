@@ -273,6 +273,11 @@ def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_re
     assert again["shared_labels"] == ["angry", "happy", "sad"] and again["num_clips"] == urdu3["num_clips"]
     assert diff3["labels"] == urdu3["shared_labels"] and diff3["reference_ua"] == pytest.approx(again["ua"])
     assert diff3["ua"] == urdu3["ua"] and diff3["ua_difference"] == pytest.approx(urdu3["ua"] - again["ua"])
+    from ser_hf.multicorpus_report import loco_rows
+
+    row3 = {r["system"]: r for r in loco_rows(report)}["loco_3"]  # the summary reads both on the common labels
+    assert row3["labels"] == diff3["labels"] and row3["clips"] == again["num_clips"] == diff3["num_clips"]
+    assert row3["reference_ua"] == pytest.approx(again["ua"]) and row3["ua"] == urdu3["ua"]
     md = (tmp_path / "report" / "report.md").read_text()
     assert "trained on all of it" in md and "UA minus that of **eyase_only** on the same clips" in md
     assert "| loco_urdu (eyase + emovo + urdu, urdu left out) | **" in md and " on 3 labels, CI [" in md
@@ -396,8 +401,8 @@ def test_readme_names_the_labels_a_reference_was_scored_again_on():
     lines = readme_lines({**summary, "loco": [{**row, "labels": ["angry", "happy", "neutral", "sad"]}]})
     assert "| loco4 | emovo (336) | 0.400 | 0.500 | +0.100 [+0.050, +0.150] |" in lines and "scored again" not in plain
     assert (
-        "- loco4: both scored on the run's 4 labels (angry, happy, neutral, sad); ref scored again on them, so "
-        "that both score the same clips." in lines
+        "- loco4: it and ref share different labels with emovo; both scored on the 4 they have in common (angry, "
+        "happy, neutral, sad), so that both score the same clips." in lines
     )
 
 
