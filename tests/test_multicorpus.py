@@ -463,6 +463,26 @@ def test_the_committed_four_label_spec_adds_only_the_labels_to_the_leave_one_cor
     )
 
 
+def test_the_committed_loco_seed_spec_repeats_the_tiny_commands_with_seed_43():
+    from ser_hf.multicorpus_report import MulticorpusReportSpec
+
+    base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
+    seeds = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "loco_seeds.yaml")
+    assert seeds.loco_reference == base.loco_reference and seeds.data_dir == base.data_dir and not seeds.in_corpus
+    tiny = {k: v for k, v in base.loco.items() if k.endswith("_whisper_tiny_lora")}
+    assert {k: v for k, v in seeds.loco.items() if k.endswith("_seed42")} == {f"{k}_seed42": v for k, v in tiny.items()}
+    assert {k: v for k, v in seeds.loco.items() if k.endswith("_seed43")} == {
+        f"{k}_seed43": v.replace("runs/", "runs/seed43/") for k, v in tiny.items()
+    }
+    (old,) = [c for c in base.commands if "runs/multi_whisper_tiny_loco_$c" in c]
+    (again,) = [c for c in seeds.commands if "runs/multi_whisper_tiny_loco_$c" in c]
+    (new,) = [c for c in seeds.commands if "runs/seed43/" in c]
+    assert again == old.replace("for c in urdu emovo eyase", "for c in eyase urdu emovo")
+    assert new == old.replace("for c in urdu emovo eyase", "for c in urdu eyase emovo").replace(
+        " --output_dir runs/", " --seed 43 --output_dir runs/seed43/"
+    )
+
+
 def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds():
     from ser_hf.multicorpus_report import MulticorpusReportSpec
 
