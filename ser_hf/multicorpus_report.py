@@ -144,13 +144,15 @@ def loco_rows(report: dict) -> list[dict]:
         corpus = r["left_out"]
         cell, ref_cell = r["scores"][corpus], ref["scores"][corpus]
         both = cell.get("vs_reference") or {}  # UAs on the common labels, where the two label sets differ
-        model = RunRecord.load(r["run_dir"]).model
+        record = RunRecord.load(r["run_dir"])
         rows.append(
             {
                 "system": r["system"],
                 "run_dir": r["run_dir"],
-                "model_type": model.kind,
-                "base_model": model.base_model_name,
+                "model_type": record.model.kind,
+                "base_model": record.model.base_model_name,
+                "run_labels": list(record.label_names),
+                "seed": record.training.seed,
                 "corpus": corpus,
                 "clips": both["num_clips"] if both.get("labels") else cell["num_clips"],
                 "reference_ua": both.get("reference_ua", ref_cell["ua"]),
@@ -160,6 +162,44 @@ def loco_rows(report: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def loco_seed_rows(rows: list[dict]) -> list[dict]:
+    """Mean +- sample std (ddof=1) over seeds of the leave-one-corpus-out rows that differ only by seed: the same
+    left-out corpus, model type, base model, label set of the run and labels scored on. Only groups with at least
+    two seeds get a row ``{corpus, model_type, base_model, run_labels, labels, seeds, systems, clips,
+    reference_ua, ua_mean, ua_std, difference_mean, difference_std}`` (difference: the run's UA minus the
+    reference's on the same clips, the paired difference of each row). A seed that appears twice in a group is
+    an error (two runs of one command would count twice).
+
+    Raises:
+        ValueError: a group holds two rows of one seed (named).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        labels = tuple(r.get("run_labels") or ()), tuple(r["labels"] or ())
+        key = (r["corpus"], r["model_type"], r["base_model"], *labels)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (corpus, kind, base, run_labels, labels), group in groups.items():
+        seeds = [r.get("seed") for r in group]
+        if len(group) < 2:
+            continue
+        if None in seeds or len(set(seeds)) < len(seeds):
+            names = ", ".join(f"{r['system']} (seed {r.get('seed')})" for r in group)
+            raise ValueError(f"leave-one-corpus-out runs {names} differ by nothing but need distinct seeds")
+        ua = np.array([r["ua"] for r in group])
+        diff = ua - np.array([r["reference_ua"] for r in group])
+        out.append(
+            {
+                "corpus": corpus, "model_type": kind, "base_model": base, "run_labels": list(run_labels),
+                "labels": list(labels) or None, "seeds": seeds, "systems": [r["system"] for r in group],
+                "clips": group[0]["clips"], "reference_ua": float(np.mean([r["reference_ua"] for r in group])),
+                "ua_mean": float(ua.mean()), "ua_std": float(ua.std(ddof=1)),
+                "difference_mean": float(diff.mean()), "difference_std": float(diff.std(ddof=1)),
+            }
+        )  # fmt: skip
+    return out
 
 
 def read_loco_rows(summary: str | Path) -> list[dict]:
@@ -177,6 +217,27 @@ def read_loco_rows(summary: str | Path) -> list[dict]:
 
 def _ci(b: dict | None) -> str:
     return "-" if not b else f"{b['ua_difference']:+.3f} {interval(b)}"
+
+
+def loco_seed_lines(rows: list[dict]) -> list[str]:
+    """The README's table of :func:`loco_seed_rows` (nothing when no run was repeated over seeds)."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Mean +- sample std over seeds of the rows above that differ only by seed (the paired differences of each "
+        "seed, averaged):",
+        "",
+        "| left out (clips) | runs | seeds | reference | left-out run | difference |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['corpus']} ({r['clips']}) | {', '.join(r['systems'])} | {', '.join(map(str, r['seeds']))} | "
+            f"{r['reference_ua']:.3f} | {r['ua_mean']:.3f} +- {r['ua_std']:.3f} | "
+            f"{r['difference_mean']:+.3f} +- {r['difference_std']:.3f} |"
+        )
+    return lines
 
 
 def readme_lines(summary: dict) -> list[str]:
@@ -231,6 +292,7 @@ def readme_lines(summary: dict) -> list[str]:
             if r.get("labels")
         ]
         lines += ["", *rescored] if rescored else []
+        lines += loco_seed_lines(summary.get("loco_seeds") or [])
     if summary.get("notes"):
         lines += ["", *[f"- {note}" for note in summary["notes"]]]
     if summary.get("commands"):
@@ -253,7 +315,8 @@ def multicorpus_report(
         **eval_kwargs: passed to :func:`ser_hf.evaluation.evaluate_checkpoint` (``cache_dir``, ``verify_counts``).
 
     Returns:
-        The summary (also ``summary.json``): ``in_corpus`` rows, ``loco`` rows, ``command``.
+        The summary (also ``summary.json``): ``in_corpus`` rows, ``loco`` rows, ``loco_seeds`` (their means over
+        seeds, :func:`loco_seed_rows`), ``command``.
 
     Raises:
         FileExistsError: a report is already there and ``overwrite`` is off (checked before any evaluation);
@@ -268,7 +331,7 @@ def multicorpus_report(
         check_report_dir(target, overwrite)
     if not overwrite and any((out / name).exists() for name in (README, "summary.json")):
         raise FileExistsError(f"{out} already holds {README} or summary.json; pass --overwrite_output_dir")
-    summary = {"command": command, "in_corpus": [], "loco": [], "loco_reference": None}
+    summary = {"command": command, "in_corpus": [], "loco": [], "loco_seeds": [], "loco_reference": None}
     summary |= {"commands": list(spec.commands), "notes": list(spec.notes)}
     for family in spec.in_corpus:
         for corpus, single in family.single.items():
@@ -286,6 +349,7 @@ def multicorpus_report(
             reference=ref_name, num_bootstrap=num_bootstrap, overwrite=overwrite, **eval_kwargs,
         )  # fmt: skip
         summary["loco"] = loco_rows(report)
+        summary["loco_seeds"] = loco_seed_rows(summary["loco"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / README).write_text("\n".join(readme_lines(summary)))

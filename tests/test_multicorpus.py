@@ -406,6 +406,30 @@ def test_readme_names_the_labels_a_reference_was_scored_again_on():
     )
 
 
+def test_loco_runs_that_differ_only_by_seed_get_a_mean_and_std_over_seeds():
+    from ser_hf.multicorpus_report import loco_seed_lines, loco_seed_rows
+
+    def row(system, seed, corpus="urdu", ua=0.5, run_labels=("angry", "sad"), labels=None):
+        model = {"model_type": "whisper", "base_model": "tiny", "run_labels": list(run_labels), "labels": labels}
+        return {"system": system, "seed": seed, "corpus": corpus, "clips": 400, "reference_ua": 0.4, "ua": ua} | model
+
+    rows = [
+        row("a42", 42, ua=0.52),
+        row("a43", 43, ua=0.46),  # one group of two seeds
+        row("e42", 42, corpus="eyase"),  # one seed only: no row
+        row("four42", 42, ua=0.6, run_labels=("sad",)),  # another label set: another group, of one seed
+    ]
+    (mean,) = loco_seed_rows(rows)
+    assert mean["systems"] == ["a42", "a43"] and mean["seeds"] == [42, 43] and mean["corpus"] == "urdu"
+    assert mean["ua_mean"] == pytest.approx(0.49) and mean["ua_std"] == pytest.approx(np.std([0.52, 0.46], ddof=1))
+    assert mean["difference_mean"] == pytest.approx(0.09) and mean["difference_std"] == pytest.approx(mean["ua_std"])
+    lines = loco_seed_lines([mean])
+    assert "| urdu (400) | a42, a43 | 42, 43 | 0.400 | 0.490 +- 0.042 | +0.090 +- 0.042 |" in lines
+    assert loco_seed_lines([]) == []
+    with pytest.raises(ValueError, match=r"a42 \(seed 42\), again \(seed 42\) differ by nothing"):
+        loco_seed_rows([row("a42", 42), row("again", 42)])
+
+
 REPORT_SPECS = Path(__file__).parents[1] / "configs" / "reports"  # the committed ser-hf multicorpus-report specs
 
 
