@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare_report import check_report_dir, interval
+from .metrics import format_mean_std, mean_std
 from .run import RunRecord
 
 README = "README.md"
@@ -165,38 +166,41 @@ def loco_rows(report: dict) -> list[dict]:
 
 
 def loco_seed_rows(rows: list[dict]) -> list[dict]:
-    """Mean +- sample std (ddof=1) over seeds of the leave-one-corpus-out rows that differ only by seed: the same
-    left-out corpus, model type, base model, label set of the run and labels scored on. Only groups with at least
-    two seeds get a row ``{corpus, model_type, base_model, run_labels, labels, seeds, systems, clips,
-    reference_ua, ua_mean, ua_std, difference_mean, difference_std}`` (difference: the run's UA minus the
-    reference's on the same clips, the paired difference of each row). A seed that appears twice in a group is
-    an error (two runs of one command would count twice).
+    """Mean +- sample std over seeds (:func:`ser_hf.metrics.mean_std`) of the leave-one-corpus-out rows that differ
+    only by seed: the same left-out corpus, model type, base model, label set of the run and labels scored on.
+    Only groups with at least two seeds get a row ``{corpus, model_type, base_model, run_labels, labels, seeds,
+    systems, clips, reference_ua, ua, difference}`` (``ua`` / ``difference``: ``{"mean", "std"}``; difference: the
+    run's UA minus the reference's on the same clips, the paired difference of each row). A seed that appears
+    twice in a group is an error (two runs of one command would count twice).
 
     Raises:
         ValueError: a group holds two rows of one seed (named).
     """
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        labels = tuple(r.get("run_labels") or ()), tuple(r["labels"] or ())
-        key = (r["corpus"], r["model_type"], r["base_model"], *labels)
+        key = (
+            r["corpus"],
+            r["model_type"],
+            r["base_model"],
+            tuple(r.get("run_labels") or ()),
+            tuple(r["labels"] or ()),
+        )
         groups.setdefault(key, []).append(r)
     out = []
     for (corpus, kind, base, run_labels, labels), group in groups.items():
-        seeds = [r.get("seed") for r in group]
         if len(group) < 2:
             continue
+        seeds = [r.get("seed") for r in group]
         if None in seeds or len(set(seeds)) < len(seeds):
             names = ", ".join(f"{r['system']} (seed {r.get('seed')})" for r in group)
             raise ValueError(f"leave-one-corpus-out runs {names} differ by nothing but need distinct seeds")
-        ua = np.array([r["ua"] for r in group])
-        diff = ua - np.array([r["reference_ua"] for r in group])
         out.append(
             {
                 "corpus": corpus, "model_type": kind, "base_model": base, "run_labels": list(run_labels),
                 "labels": list(labels) or None, "seeds": seeds, "systems": [r["system"] for r in group],
-                "clips": group[0]["clips"], "reference_ua": float(np.mean([r["reference_ua"] for r in group])),
-                "ua_mean": float(ua.mean()), "ua_std": float(ua.std(ddof=1)),
-                "difference_mean": float(diff.mean()), "difference_std": float(diff.std(ddof=1)),
+                "clips": group[0]["clips"], "reference_ua": group[0]["reference_ua"],  # same clips, same labels
+                "ua": mean_std(r["ua"] for r in group),
+                "difference": mean_std(r["ua"] - r["reference_ua"] for r in group),
             }
         )  # fmt: skip
     return out
@@ -232,10 +236,10 @@ def loco_seed_lines(rows: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
+        sign = "+" if r["difference"]["mean"] >= 0 else ""  # format_mean_std writes the minus itself
         lines.append(
             f"| {r['corpus']} ({r['clips']}) | {', '.join(r['systems'])} | {', '.join(map(str, r['seeds']))} | "
-            f"{r['reference_ua']:.3f} | {r['ua_mean']:.3f} +- {r['ua_std']:.3f} | "
-            f"{r['difference_mean']:+.3f} +- {r['difference_std']:.3f} |"
+            f"{r['reference_ua']:.3f} | {format_mean_std(r['ua'])} | {sign}{format_mean_std(r['difference'])} |"
         )
     return lines
 

@@ -421,10 +421,14 @@ def test_loco_runs_that_differ_only_by_seed_get_a_mean_and_std_over_seeds():
     ]
     (mean,) = loco_seed_rows(rows)
     assert mean["systems"] == ["a42", "a43"] and mean["seeds"] == [42, 43] and mean["corpus"] == "urdu"
-    assert mean["ua_mean"] == pytest.approx(0.49) and mean["ua_std"] == pytest.approx(np.std([0.52, 0.46], ddof=1))
-    assert mean["difference_mean"] == pytest.approx(0.09) and mean["difference_std"] == pytest.approx(mean["ua_std"])
+    assert mean["ua"]["mean"] == pytest.approx(0.49) and mean["ua"]["std"] == pytest.approx(
+        np.std([0.52, 0.46], ddof=1)
+    )
+    assert mean["difference"] == pytest.approx({"mean": 0.09, "std": mean["ua"]["std"]})
     lines = loco_seed_lines([mean])
     assert "| urdu (400) | a42, a43 | 42, 43 | 0.400 | 0.490 +- 0.042 | +0.090 +- 0.042 |" in lines
+    below = loco_seed_rows([row("b42", 42, ua=0.36), row("b43", 43, ua=0.37)])
+    assert "| urdu (400) | b42, b43 | 42, 43 | 0.400 | 0.365 +- 0.007 | -0.035 +- 0.007 |" in loco_seed_lines(below)
     assert loco_seed_lines([]) == []
     with pytest.raises(ValueError, match=r"a42 \(seed 42\), again \(seed 42\) differ by nothing"):
         loco_seed_rows([row("a42", 42), row("again", 42)])
