@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ser_hf"
 
 LAYERS = [
     # self-contained (the mel-CNN's code ships with checkpoints as remote code) or dependency-free helpers
-    ["models.mel_cnn", "labels", "logs", "lock", "metrics", "download"],
+    ["models.mel_cnn", "labels", "logs", "lock", "metrics", "download", "environment", "specs"],
     ["audio"],
     ["models", "corpora", "folds", "run", "evaluation_report"],
     ["data", "grid", "multicorpus", "card"],

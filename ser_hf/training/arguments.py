@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from ..corpora import CORPORA
 from ..download import MANUAL_ONLY
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
 from ..multicorpus import corpus_list, data_dirs
+from ..specs import read_yaml
 
 MODELS = ("mel_cnn", "pretrained")
 SELECT_BY = ("ua", "wa", "macro_f1", "loss", "last")
@@ -270,7 +271,16 @@ class DataArguments:
             if self.dataset is not None:
                 raise ValueError(f"--dataset trains one exported corpus, not --corpus {self.corpus}")
             data_dirs(names, self.data_dir)  # every NAME=DIR checked
-        elif self.data_dir is None and self.corpus in (*MANUAL_ONLY, "folder"):
+        elif self.data_dir and "=" in self.data_dir and self.data_dir.partition("=")[0].strip() in CORPORA:
+            name, _, folder = self.data_dir.partition("=")  # NAME=DIR with one corpus: the same corpus only
+            if name.strip() != self.corpus:
+                raise ValueError(
+                    f"--data_dir {self.data_dir} names corpus {name.strip()!r}, not --corpus {self.corpus}"
+                )
+            if not folder.strip():
+                raise ValueError(f"--data_dir {self.data_dir} has no folder; expected {self.corpus}=DIR or DIR")
+            self.data_dir = folder.strip()
+        elif self.data_dir is None and self.dataset is None and self.corpus in (*MANUAL_ONLY, "folder"):
             raise ValueError(
                 f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (RAVDESS, EmoV-DB and URDU "
                 "are fetched on first use without it)"
@@ -312,6 +322,20 @@ class DataArguments:
             raise ValueError(f"--sampling_rate must be a positive number of Hz, got {self.sampling_rate}")
 
 
+def check_yaml_values(path, parser) -> None:
+    """Each value of a training config has the shape of its flag: a list only for a flag that takes several
+    values (``--channels 16 32``, ``--seeds 42 43``; a single value is fine there too).
+
+    Raises:
+        ValueError: one line naming the file, the key, the value and what was expected.
+    """
+    data = read_yaml(path, "a flat mapping of flag names to values") or {}
+    multiple = {o: a.nargs in ("+", "*") for a in parser._actions for o in a.option_strings}
+    for key, value in data.items() if isinstance(data, dict) else ():
+        if isinstance(value, list) and not multiple.get(f"--{key}", True):
+            raise ValueError(f"{path}: {key} is {value!r}; expected one value, not a list")
+
+
 def yaml_to_argv(path: str | os.PathLike) -> list[str]:
     """Turn a flat YAML mapping into ``--key value`` arguments (lists become several values, nulls are skipped).
 
@@ -320,10 +344,7 @@ def yaml_to_argv(path: str | os.PathLike) -> list[str]:
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML ({err}); expected a flat mapping of flag names to values") from None
+    data = read_yaml(path, "a flat mapping of flag names to values") or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of argument names to values, got {type(data).__name__}")
     argv = []
@@ -342,8 +363,15 @@ def parse_args(argv: list[str] | None = None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     parser.allow_abbrev = False  # --num_train_epoch is an error, not --num_train_epochs
+    source = f"{argv[0]} or the command line: " if argv and argv[0].endswith((".yaml", ".yml")) else ""
+
+    def one_line_error(message: str):  # argparse would print its usage, then the error, and exit
+        raise ValueError(f"{source}{message} (scripts/finetune.py --help lists the flags)")
+
+    parser.error = one_line_error
     if argv and argv[0].endswith((".yaml", ".yml")):
         from_yaml = yaml_to_argv(argv[0])
+        check_yaml_values(argv[0], parser)
         known = {o for action in parser._actions for o in action.option_strings}
         for flag in (a for a in from_yaml if a.startswith("--")):
             if flag not in known:
@@ -398,3 +426,14 @@ def check_preprocessing_flags(model: str, trim_db: float | None, center_crop_s: 
             f"users would feed it other audio than its report was measured on; remove {flag} (set it to null in "
             "the YAML) and train on untrimmed audio"
         )
+
+
+def input_dirs(data_args: DataArguments) -> dict[str, str | None]:
+    """``{corpus: data folder}`` of a run's input (``{"dataset": export}`` for ``--dataset``), for its record."""
+    if data_args.dataset:
+        return {"dataset": data_args.dataset}
+    from ..multicorpus import corpus_list, data_dirs, is_multi
+
+    if is_multi(data_args.corpus):
+        return data_dirs(corpus_list(data_args.corpus), data_args.data_dir)
+    return {data_args.corpus: data_args.data_dir}
