@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .environment import machine_facts
 from .run import ModelDescription, Preprocessing, RunRecord, Runtime, TrainingSettings
 
 logger = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ def run_fold(features, rows, label_names, split, settings: ClassicSettings, seed
             select_best_by="last",
             device="cpu",
             threads=torch.get_num_threads(),
+            machine=machine_facts(),
             train_clips=int(side["train"].sum()),
             epochs_run=int(mlp.n_iter_),
         ),
@@ -207,6 +209,8 @@ def write_test_report(out: Path, corpus: str, rows, test_idx, test: dict, probs,
         speakers=sorted(set(speakers)),
         per_speaker=group_ua(probs.argmax(1), labels, speakers),
         inference=inference_timing(inference_s + feature_s, audio_s, "cpu", len(test_idx)),
+        data_dir=rows.get("data_dir"),
+        data_fingerprint=rows.get("data_fingerprint"),
     )
     title = f"{out.name} on {corpus} test: UA {test['ua']:.3f}"
     ids = [rows["id"][i] for i in test_idx]
@@ -258,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from .corpora import decode_channel, load_corpus
-    from .data import decode_dataset
+    from .data import clip_list_fingerprint, decode_dataset
     from .folds import make_split, num_folds
     from .grid import CrossValidation, SeedGrid, check_output_dir, fold_dir, seed_dir
     from .logs import configure_logging
@@ -295,6 +299,7 @@ def main(argv: list[str] | None = None) -> dict:
     features = np.stack(features)  # (num_clips, 180)
     rows = {k: list(ds[k]) for k in ("id", "speaker", "label")}
     rows |= {"num_samples": list(decoded["num_samples"]), "feature_s": feature_s, "sampling_rate": args.sampling_rate}
+    rows |= {"data_dir": str(args.data_dir), "data_fingerprint": clip_list_fingerprint(ds)}
     label_names = ds.features["label"].names
     folds = range(num_folds(args.corpus, rows["speaker"], args.protocol)) if args.all_folds else [args.fold]
     logger.info(

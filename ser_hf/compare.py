@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .compare_report import METRICS, check_report_dir, update_readme, write_report  # noqa: F401  (re-exported)
+from .environment import machine_facts, machine_key
 from .evaluation_report import EvaluationReport, read_predictions
 from .grid import fold_dirs
 from .metrics import mean_std, unweighted_average_recall
@@ -221,13 +222,18 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     out["parameters"] = t0.parameters or None
     out["model"] = t0.model.to_dict()
     out["preprocessing"] = t0.preprocessing.to_dict()
-    # a resumed run recorded only the time after its resume: left out of the time per run, and counted
-    walls = [r.training.runtime.train_wall_time_s for r in runs if not r.training.runtime.resumed_from_epoch]
+    # a resumed run counts when its record holds the whole training's time (ser_hf >= resume_point), not a part
+    walls = [
+        r.training.runtime.train_wall_time_s
+        for r in runs
+        if not r.training.runtime.resumed_from_epoch or r.training.runtime.resumed_wall_time_s is not None
+    ]
     out["train_wall_time_s_per_run"] = mean_std(walls) if walls and all(walls) else None
     out["train_wall_time_s"] = float(sum(r.training.runtime.train_wall_time_s or 0.0 for r in runs))
     out["train_resumed_runs"] = len(runs) - len(walls)
     out["train_device"] = sorted({str(r.training.runtime.device) for r in runs})
     out["train_threads"] = sorted({r.training.runtime.threads for r in runs}, key=str)
+    out["train_machines"] = sorted({machine_key(r.training.runtime.machine) or "unrecorded" for r in runs})
     inf = [r.metrics.inference for r in runs]
     out["inference_rtf"] = float(sum(i["wall_s"] for i in inf) / sum(i["audio_s"] for i in inf))
     out["inference_device"] = sorted({f"{i['device']} ({i['threads']} threads)" for i in inf})
@@ -329,6 +335,29 @@ def paired_differences(results: dict[str, list[FoldResult]], reference: str, num
     return paired
 
 
+def machine_warnings(results: dict[str, list[FoldResult]]) -> list[str]:
+    """A warning (logged too) when the compared runs were trained on different processors or GPUs (their records'
+    :func:`ser_hf.environment.machine_key`): one recipe and seed gives other floats on another processor make,
+    which on a small test side can move UA by points (docs/evaluation.md, "Across machines"). Runs recorded
+    before ser_hf kept the machine are not counted."""
+    by_machine: dict[str, list[str]] = {}
+    for name, runs in results.items():
+        for r in runs:
+            key = machine_key(r.training.runtime.machine)
+            if key is not None:
+                by_machine.setdefault(key, []).append(f"{name} fold {r.fold}")
+    if len(by_machine) < 2:
+        return []
+    text = (
+        "these runs were trained on different machines ("
+        + "; ".join(f"{k}: {', '.join(v[:4])}{' ...' if len(v) > 4 else ''}" for k, v in sorted(by_machine.items()))
+        + "): the same recipe and seed gives other numbers on another processor, so part of a difference may be "
+        "the machine's, not the system's (docs/evaluation.md, 'Across machines')"
+    )
+    logger.warning(text)
+    return [text]
+
+
 def compare_systems(
     systems: dict[str, str],
     corpus: str,
@@ -379,9 +408,11 @@ def compare_systems(
             "and the bootstrap use the folds both systems have"
         )
         logger.warning(warnings[-1])
+    warnings += machine_warnings(results)
     report = {
         "corpus": corpus,
         "command": command,
+        "machine": machine_facts(),
         "reference": reference,
         "systems": [summarize_system(n, r) for n, r in results.items()],
         "paired": {},

@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 
+from .environment import describe_machine
 from .metrics import format_mean_std
 
 logger = logging.getLogger(__name__)
@@ -155,6 +156,12 @@ def write_report(report: dict, out: Path) -> None:
             f"seeds {b['seeds'][1]} vs {b['seeds'][0]}, averaged).",
         ]
     lines += ["", "![UA per fold](ua_per_fold.png)", ""]
+    lines += [
+        f"Evaluated on: {describe_machine(report.get('machine'))}. Trained on: "
+        + "; ".join(f"{s['name']}: {', '.join(s.get('train_machines') or ['unrecorded'])}" for s in systems)
+        + ".",
+        "",
+    ]
     (out / "report.md").write_text("\n".join(lines))
 
     folds = sorted({f for s in systems for f in s["folds"]})

@@ -29,6 +29,7 @@ import json
 import logging
 from pathlib import Path
 
+from .environment import describe_machine, machine_facts
 from .evaluation_report import read_predictions
 from .run import RunRecord
 
@@ -113,6 +114,34 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000,
                 cell["vs_reference"] |= {"labels": common, "reference_ua": ua_a, "ua": ua_b}
 
 
+def system_row(name: str, root: str, corpora: dict[str, str], **eval_kwargs) -> dict:
+    """One system's row of the cross-corpus report: its chosen checkpoint (:func:`chosen_checkpoint`) scored on
+    each corpus it did not train on whole (:func:`scope_of`), through
+    :func:`ser_hf.evaluation.evaluation_of` (computed once, then read back while the clips and checkpoint match)."""
+    from .evaluation import evaluation_of
+
+    run, val_ua = chosen_checkpoint(root)
+    record = RunRecord.load(run)
+    cells = {}
+    for corpus, data_dir in corpora.items():
+        scope = scope_of(record, corpus)
+        if scope is None:  # a corpus it trained on whole (a training corpus of leave-one-corpus-out)
+            cells[corpus] = None
+            continue
+        m = evaluation_of(run, corpus, data_dir, scope, **eval_kwargs)
+        cells[corpus] = {"scope": scope, "ua": m.ua, "wa": m.wa, "macro_f1": m.macro_f1}
+        cells[corpus] |= {"shared_labels": m.shared_labels, "num_clips": m.num_clips}
+    return {
+        "system": name,
+        "run_dir": str(run),
+        "trained_on": record.split.corpus,
+        "fold": record.split.fold,
+        "left_out": record.split.extra.get("test_corpus") if record.split.protocol == "loco" else None,
+        "validation_ua": val_ua,
+        "scores": cells,
+    }
+
+
 def cross_corpus(
     systems: dict[str, str],
     corpora: dict[str, str],
@@ -150,44 +179,20 @@ def cross_corpus(
         )
     from .evaluation import evaluation_of
 
-    rows = []
-    for name, root in systems.items():
-        run, val_ua = chosen_checkpoint(root)
-        record = RunRecord.load(run)
-        source = record.split.corpus
-        cells = {}
-        for corpus, data_dir in corpora.items():
-            scope = scope_of(record, corpus)
-            if scope is None:  # a corpus it trained on whole (a training corpus of leave-one-corpus-out)
-                cells[corpus] = None
-                continue
-            m = evaluation_of(run, corpus, data_dir, scope, **eval_kwargs)  # computed once, then read back
-            cells[corpus] = {
-                "scope": scope,
-                "ua": m.ua,
-                "wa": m.wa,
-                "macro_f1": m.macro_f1,
-                "shared_labels": m.shared_labels,
-                "num_clips": m.num_clips,
-            }
-        rows.append(
-            {
-                "system": name,
-                "run_dir": str(run),
-                "trained_on": source,
-                "fold": record.split.fold,
-                "left_out": record.split.extra.get("test_corpus") if record.split.protocol == "loco" else None,
-                "validation_ua": val_ua,
-                "scores": cells,
-            }
-        )
+    rows = [system_row(name, root, corpora, **eval_kwargs) for name, root in systems.items()]
     if reference is not None:
 
         def rescore(run_dir, corpus, scope, labels):
             return evaluation_of(run_dir, corpus, corpora[corpus], scope, labels=labels, **eval_kwargs)
 
         add_differences(rows, reference, num_bootstrap, rescore)
-    report = {"command": command, "corpora": list(corpora), "systems": rows, "reference": reference}
+    report = {
+        "command": command,
+        "corpora": list(corpora),
+        "systems": rows,
+        "reference": reference,
+        "machine": machine_facts(),
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text("\n".join(report_lines(report)) + "\n")
@@ -248,4 +253,5 @@ def report_lines(report: dict) -> list[str]:
                 f"WA {s['wa']:.3f}, macro-F1 {s['macro_f1']:.3f}"
             )
     lines += ["", "Checkpoints: " + "; ".join(f"{r['system']}: `{r['run_dir']}`" for r in report["systems"])]
+    lines += ["", f"Evaluated on: {describe_machine(report.get('machine'))}."]
     return lines

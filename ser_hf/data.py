@@ -13,6 +13,7 @@ the model the same input. Training applies the same trim, then augmentation and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,6 +68,51 @@ def decode_dataset(
         shown = "\n  ".join(errors[:20]) + (f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else "")
         raise AudioError(f"{len(errors)} of {len(decoded)} clips cannot be used:\n  {shown}")
     return decoded.remove_columns("decode_error")
+
+
+def clip_list_fingerprint(ds: datasets.Dataset) -> str:
+    """A hash of the clip list of a corpus (or of several): each clip's ``id``, ``speaker``, label name and
+    duration (``duration_s`` from the file header, to 0.1 ms), in id order.
+
+    It identifies *what* was trained or scored on, not where it lay: a copy of the corpus folder (new paths, new
+    modification times) has the same fingerprint, while a clip added, removed, relabelled, moved to another
+    speaker or replaced by a recording of another length changes it. Stored in run records
+    (:func:`data_identity`) and evaluation reports, so that a finished fold or a stored evaluation is reused only
+    for the same clips.
+
+    Args:
+        ds: rows with ``id``, ``speaker``, a ``label`` ``ClassLabel`` and ``duration_s`` (or ``num_samples``).
+    """
+    import hashlib
+
+    names = ds.features["label"].names
+    length = "duration_s" if "duration_s" in ds.column_names else "num_samples"
+    cols = ds.select_columns(["id", "speaker", "label", length])[:]
+    rows = sorted(
+        zip(cols["id"], cols["speaker"], (names[y] for y in cols["label"]), cols[length], strict=True),
+        key=lambda r: str(r[0]),
+    )
+    h = hashlib.sha256()
+    for clip, speaker, label, size in rows:
+        h.update(f"{clip}\t{speaker}\t{label}\t{float(size):.4f}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def data_identity(ds: datasets.Dataset, data_dirs: dict[str, str | None] | None = None) -> dict:
+    """What a run trains on, for its record (:attr:`ser_hf.run.RunRecord.data`): ``clips``, ``labels`` (the label
+    names), ``fingerprint`` (:func:`clip_list_fingerprint`), for several corpora (a ``corpus`` column) each
+    corpus's own under ``per_corpus``, and ``data_dir`` (``{corpus: folder}``, for people: the fingerprint, not
+    the folder, is what is compared)."""
+    out = {"clips": len(ds), "labels": list(ds.features["label"].names), "fingerprint": clip_list_fingerprint(ds)}
+    if "corpus" in ds.column_names:
+        corpus_of = ds["corpus"]
+        out["per_corpus"] = {
+            name: clip_list_fingerprint(ds.select([i for i, c in enumerate(corpus_of) if c == name]))
+            for name in sorted(set(corpus_of))
+        }
+    if data_dirs:
+        out["data_dir"] = {k: str(Path(v).expanduser().resolve()) if v else None for k, v in data_dirs.items()}
+    return out
 
 
 EVAL_BATCH_SAMPLES = 32 * 30 * 16000

@@ -16,6 +16,7 @@ speakers of its own training or validation side raises :class:`ser_hf.folds.Leak
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 
 from .corpora import decode_channel, load_corpus
-from .data import decode_dataset, length_batches
+from .data import clip_list_fingerprint, decode_dataset, length_batches
+from .environment import machine_facts
 from .evaluation_report import PREDICTIONS_FILE, EvaluationReport, is_report_dir
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
@@ -289,6 +291,9 @@ def evaluate_checkpoint(
     facts |= {"scope": scope, "speakers": sorted(set(chosen) & set(subset["speaker"])), "num_clips": len(rows)}
     report = report_of(pred, ref, subset, plan, fe, facts, leakage, inference, trained)
     report.clips_dropped_for_labels = int(sum(in_scope) - len(rows))
+    # what it was computed on, so that a later call reuses it only for the same clips and checkpoint
+    report.data_fingerprint = clip_list_fingerprint(ds)
+    report.checkpoint_fingerprint = checkpoint_fingerprint(model)
     warn_dropped_labels(plan)
     out = (
         Path(output_dir)
@@ -316,11 +321,71 @@ def evaluation_of(
 ) -> EvaluationReport:
     """The evaluation of checkpoint ``run`` on ``corpus`` (``scope`` ``test`` or ``all``; only ``labels`` of the
     shared labels when given, canonical names), computed once into :func:`default_report_dir` and read back
-    from there on later calls (``compare``, ``cross-corpus``)."""
+    from there on later calls (``compare``, ``cross-corpus``) when it was computed on the same clips and the same
+    checkpoint (:func:`check_stored_evaluation`).
+
+    Raises:
+        ValueError: a stored evaluation of another corpus folder's clips or of another checkpoint (named, with
+            what to do); ser_hf.corpora.CorpusError: ``data_dir`` is not a ``corpus`` folder.
+    """
     out = default_report_dir(str(run), corpus, None, scope, labels)
     if not is_report_dir(out):
         evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), labels=labels, **eval_kwargs)
-    return EvaluationReport.load(out)
+        return EvaluationReport.load(out)
+    stored = EvaluationReport.load(out)
+    corpus_kwargs = {k: v for k, v in eval_kwargs.items() if k not in ("cache_dir", "batch_size", "label_aliases")}
+    ds = load_corpus(corpus, data_dir, None, eval_kwargs.get("cache_dir"), **corpus_kwargs)
+    check_stored_evaluation(stored, str(run), ds, data_dir)
+    return stored
+
+
+def checkpoint_fingerprint(model: str) -> str | None:
+    """A hash of a local checkpoint's config and weight files (names, sizes, modification times), ``None`` for a
+    hub id: a run trained again in the same folder gets another one."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*")):
+        if path.is_file() and path.suffix in (".json", ".safetensors", ".bin") and path.name != "metrics.json":
+            st = path.stat()
+            h.update(f"{path.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def check_stored_evaluation(stored: EvaluationReport, model: str, ds, data_dir: str) -> None:
+    """Refuse to reuse a stored evaluation that was computed on other clips (:func:`ser_hf.data.
+    clip_list_fingerprint` of the corpus as loaded from ``data_dir`` now) or on another checkpoint
+    (:func:`checkpoint_fingerprint`). A report written before fingerprints were stored is reused only for the same
+    data folder (with a warning: its clips cannot be checked).
+
+    Raises:
+        ValueError: naming the stored report, what it was computed on and what is asked now.
+    """
+    where = stored.output_dir
+    fix = f"remove {where} to score it again, or pass the data folder it was computed on"
+    now_fp = clip_list_fingerprint(ds)
+    then_fp = stored.data_fingerprint
+    if then_fp is None:
+        same = stored.data_dir and Path(stored.data_dir).expanduser().resolve() == Path(data_dir).expanduser().resolve()
+        if not same:
+            raise ValueError(
+                f"{where}: this stored evaluation scored {stored.corpus} in {stored.data_dir}, not in {data_dir} "
+                f"(it predates clip fingerprints, so it cannot be checked against the clips there); {fix}"
+            )
+        logger.warning("%s: written before clip fingerprints were stored; reused for the same folder", where)
+    elif then_fp != now_fp:
+        raise ValueError(
+            f"{where}: this stored evaluation scored other clips ({stored.num_clips} clips of {stored.data_dir}, "
+            f"clip-list fingerprint {then_fp}) than {stored.corpus} in {data_dir} holds now ({len(ds)} clips, "
+            f"fingerprint {now_fp}); {fix}"
+        )
+    then_ckpt, now_ckpt = stored.checkpoint_fingerprint, checkpoint_fingerprint(model)
+    if then_ckpt is not None and now_ckpt is not None and then_ckpt != now_ckpt:
+        raise ValueError(
+            f"{where}: this stored evaluation scored another checkpoint than the one now in {model} (its weights or "
+            f"config changed since); remove {where} to score the current one"
+        )
 
 
 def default_report_dir(
@@ -347,7 +412,8 @@ def inference_timing(wall_s: float, audio_s: float, device: str, batch_size: int
 
     Returns:
         ``wall_s``, ``audio_s``, ``rtf`` (real-time factor: wall_s / audio_s, below 1 is faster than real
-        time), ``device``, ``threads`` (torch's intra-op threads) and ``batch_size``.
+        time), ``device``, ``threads`` (torch's intra-op threads), ``batch_size`` and ``machine``
+        (:func:`ser_hf.environment.machine_facts`: CPU model or GPU name, library versions).
     """
     return {
         "wall_s": wall_s,
@@ -356,6 +422,7 @@ def inference_timing(wall_s: float, audio_s: float, device: str, batch_size: int
         "device": device,
         "threads": torch.get_num_threads(),
         "batch_size": batch_size,
+        "machine": machine_facts(),
     }
 
 

@@ -45,6 +45,9 @@ class EvaluationReport:
         clips_dropped_for_labels: clips in scope whose label the model cannot predict (not scored).
         leakage: the leakage guard's result (``checked``, ``seen_speakers``).
         trained_on: the checkpoint's training split (``corpus``, ``protocol``, ``fold``), ``None`` without one.
+        data_fingerprint: :func:`ser_hf.data.clip_list_fingerprint` of the corpus as loaded from ``data_dir``;
+            checkpoint_fingerprint: :func:`ser_hf.evaluation.checkpoint_fingerprint` of the model scored. A stored
+            report is reused only when both still match (``None``: written before they were stored).
         output_dir: the report folder (set when written or read; not stored in the file).
         extra: keys this version does not know (kept and written back).
     """
@@ -75,6 +78,8 @@ class EvaluationReport:
     clips_dropped_for_labels: int = 0
     leakage: dict | None = None
     trained_on: dict | None = None
+    data_fingerprint: str | None = None
+    checkpoint_fingerprint: str | None = None
     output_dir: str | None = None
     extra: dict = field(default_factory=dict)
 

@@ -208,7 +208,13 @@ class Runtime(_Section):
         train_clips: clips in the training side; epochs_run: epochs trained (fractional when stopped early).
         export_max_abs_logit_diff: largest logit difference between the LoRA adapter model and the merged export.
         resumed_from_epoch: epoch of the checkpoint training continued from (``--resume_from_checkpoint``), ``None``
-            for a run trained in one go; the wall times then cover only the epochs after it.
+            for a run trained in one go. ``train_wall_time_s`` then covers the whole training, the processes before
+            the interruption included (read from the checkpoint, :data:`ser_hf.training.CHECKPOINT_COMPLETE`),
+            and ``resumed_wall_time_s`` the part this process trained; ``train_runtime_s`` is the Trainer's, of
+            this process alone.
+        resumed_wall_time_s: wall-clock seconds of the resumed process alone, ``None`` for a run trained in one go.
+        machine: :func:`ser_hf.environment.machine_facts` (CPU model or GPU name, threads, library versions);
+            ``None`` for runs recorded before it was.
         extra: keys this version does not know.
     """
 
@@ -226,6 +232,8 @@ class Runtime(_Section):
     epochs_run: float | None = None
     export_max_abs_logit_diff: float | None = None
     resumed_from_epoch: float | None = None
+    resumed_wall_time_s: float | None = None
+    machine: dict | None = None
     extra: dict = field(default_factory=dict)
     given: frozenset = field(default=frozenset(), repr=False, compare=False)
 
@@ -258,6 +266,9 @@ class RunRecord:
         runtime: measured facts of the run (:class:`Runtime`).
         recipe: every setting that changes the weights (:func:`ser_hf.training.recipe_of`), which
             ``--resume_folds`` compares; empty for runs written before it was recorded.
+        data: what it was trained on (:func:`ser_hf.data.data_identity`: the clip list's fingerprint, clip count,
+            per-corpus fingerprints and data folders), which ``--resume_folds`` also compares; empty for runs
+            written before it was recorded.
         legacy: read from a run written before this record existed.
     """
 
@@ -270,6 +281,7 @@ class RunRecord:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     runtime: Runtime = field(default_factory=Runtime)
     recipe: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
     legacy: bool = False
 
     def __post_init__(self):
@@ -321,6 +333,7 @@ class RunRecord:
             "training": self.training.to_dict(),
             "runtime": self.runtime.to_dict(),
             **({"recipe": self.recipe} if self.recipe else {}),
+            **({"data": self.data} if self.data else {}),
         }
 
     def save(self, run_dir: str | Path) -> None:
@@ -362,6 +375,7 @@ class RunRecord:
                 training=TrainingSettings.from_dict(data.get("training")),
                 runtime=Runtime.from_dict(data.get("runtime")),
                 recipe=data.get("recipe", {}),
+                data=data.get("data", {}),
             )
         # legacy (format 1): preprocessing rode in split.json's extra; run facts sat at the top level
         extra = split.extra

@@ -14,19 +14,21 @@ import numpy as np
 import torch
 from transformers import TrainerState, TrainingArguments, set_seed
 
-from ..data import AudioCollator, WaveformAugment, featurize, select_side, training_lengths
+from ..data import AudioCollator, WaveformAugment, data_identity, featurize, select_side, training_lengths
+from ..environment import machine_facts
 from ..metrics import compute_ser_metrics, plot_confusion_matrix, trainer_compute_metrics
 from ..models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 from ..models.pretrained import apply_finetune_mode, export_merged, is_adapter_model, load_backbone, save_adapter
 from ..models.summary import count_parameters, describe_model, describe_preprocessing
 from ..multicorpus import corpus_class_weight_table, corpus_sample_weights
 from ..run import ModelDescription, Preprocessing, RunRecord, Runtime, TrainingSettings
-from .arguments import DataArguments, ModelArguments, check_preprocessing_flags
+from .arguments import DataArguments, ModelArguments, check_preprocessing_flags, input_dirs
 from .recipe import recipe_of, training_settings
 from .trainer import (
     OUTPUTS_NOT_PREDICTIONS,
     NonFiniteGuard,
     SERTrainer,
+    checkpoint_wall_time_s,
     complete_checkpoints,
     validation_scores,
     weighted_ce,
@@ -150,6 +152,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         training=TrainingSettings.from_dict(training_settings(training_args, data_args)),
         runtime=runtime,
         recipe=recipe_of(model_args, data_args, training_args),
+        data=data_identity(decoded, input_dirs(data_args)),
     )
     if trainer.is_world_process_zero():
         plot_confusion_matrix(
@@ -165,7 +168,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         record.wa,
         record.ua,
         record.macro_f1,
-        runtime.train_wall_time_s,
+        runtime.train_wall_time_s or runtime.resumed_wall_time_s or 0.0,
     )
     return record
 
@@ -306,10 +309,12 @@ def train_and_check(trainer: SERTrainer, data_args, training_args) -> Runtime:
     Raises:
         FloatingPointError: a weight tensor of the trained model is not finite (nothing is saved as finished).
     """
+    # read the checkpoint resumed from now: the Trainer rotates it away (save_total_limit) while training
+    resumed = training_args.resume_from_checkpoint
+    resumed_epoch, wall_before = resume_point(resumed) if resumed else (None, None)
     start = time.time()
-    train_result = trainer.train(
-        resume_from_checkpoint=training_args.resume_from_checkpoint, ignore_keys_for_eval=OUTPUTS_NOT_PREDICTIONS
-    )
+    trainer.train_started, trainer.wall_time_before_s = start, wall_before or 0.0
+    train_result = trainer.train(resume_from_checkpoint=resumed, ignore_keys_for_eval=OUTPUTS_NOT_PREDICTIONS)
     wall = time.time() - start
     bad = [n for n, p in trainer.model.named_parameters() if not torch.isfinite(p).all()]
     if bad:
@@ -319,8 +324,12 @@ def train_and_check(trainer: SERTrainer, data_args, training_args) -> Runtime:
         )
     select = data_args.select_best_by != "last"
     shipped_validation = validation_scores(trainer.state, trainer.state.best_global_step if select else None)
+    if resumed:
+        before = "an unrecorded time" if wall_before is None else f"{wall_before:.0f} s"
+        logger.info("resumed at epoch %.2f of %s: %s trained before, %.0f s now", resumed_epoch, resumed, before, wall)
     return Runtime(
-        train_wall_time_s=wall,
+        # the whole training's wall time; unknown (None) when an older checkpoint did not record its part
+        train_wall_time_s=None if resumed and wall_before is None else wall + (wall_before or 0.0),
         train_runtime_s=train_result.metrics.get("train_runtime"),
         best_checkpoint=trainer.state.best_model_checkpoint,
         best_validation=shipped_validation.get(data_args.select_best_by if select else "ua"),
@@ -328,18 +337,22 @@ def train_and_check(trainer: SERTrainer, data_args, training_args) -> Runtime:
         select_best_by=data_args.select_best_by,
         device=str(training_args.device) + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else ""),
         threads=torch.get_num_threads(),
+        machine=machine_facts(),
         world_size=training_args.world_size,
         train_clips=len(trainer.train_dataset),
         epochs_run=float(trainer.state.epoch or 0.0),
-        resumed_from_epoch=resumed_epoch(training_args.resume_from_checkpoint),
+        resumed_from_epoch=resumed_epoch,
+        resumed_wall_time_s=wall if resumed else None,
     )
 
 
-def resumed_epoch(checkpoint: str | None) -> float | None:
-    """Epoch of the Trainer checkpoint a run continued from (its ``trainer_state.json``), ``None`` without one."""
-    if not checkpoint:
-        return None
-    return float(TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json")).epoch or 0.0)
+def resume_point(checkpoint: str) -> tuple[float, float | None]:
+    """Where a run continues from: the epoch of the Trainer checkpoint (its ``trainer_state.json``) and the wall
+    time in seconds trained until it was written (:func:`ser_hf.training.trainer.checkpoint_wall_time_s`; ``None``
+    for a checkpoint written before ser_hf recorded it). Read before training starts, since the Trainer may
+    delete the checkpoint (``save_total_limit``) once it has saved a newer one."""
+    epoch = float(TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json")).epoch or 0.0)
+    return epoch, checkpoint_wall_time_s(checkpoint)
 
 
 def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: Runtime) -> dict:

@@ -120,7 +120,13 @@ def recipe_of(model_args: ModelArguments, data_args: DataArguments, training_arg
     return json.loads(json.dumps(recipe, default=str))
 
 
-def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = None, recipe: dict | None = None) -> dict:
+def reuse_fold(
+    run_dir: Path,
+    split: SplitDefinition,
+    settings: dict | None = None,
+    recipe: dict | None = None,
+    data: dict | None = None,
+) -> dict:
     """The record of a finished fold (:class:`ser_hf.run.RunRecord`, current or legacy), kept by ``--resume_folds``.
 
     Args:
@@ -128,15 +134,20 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
             (the comparison for runs recorded before the whole recipe was).
         recipe: the current run's :func:`recipe_of`; compared with the finished fold's recorded recipe, every
             setting that either side has.
+        data: the current run's :func:`ser_hf.data.data_identity`; its label names are compared with the
+            finished fold's, and its clip-list fingerprint with the one the fold recorded (runs recorded before
+            fingerprints: the labels only).
 
     Returns:
         The finished fold's :class:`ser_hf.run.RunRecord`, as :func:`run_fold` returns it.
 
     Raises:
-        ValueError: the finished fold used other speakers than ``split``, or other settings (the message names
-            the fold and every differing setting).
+        ValueError: the finished fold used other speakers than ``split``, other labels, other clips, or other
+            settings (the message names the fold and every difference).
     """
     record = RunRecord.load(run_dir)
+    if data:
+        check_same_data(run_dir, record, data)
     sides = ("train_speakers", "val_speakers", "test_speakers")
     if record.split.corpus != split.corpus or any(getattr(record.split, k) != getattr(split, k) for k in sides):
         raise ValueError(
@@ -176,6 +187,29 @@ def reuse_fold(run_dir: Path, split: SplitDefinition, settings: dict | None = No
         )
     logger.info("fold %s: kept finished run %s (UA %.4f)", split.fold, run_dir, record.ua)
     return record
+
+
+def check_same_data(run_dir: Path, record: RunRecord, data: dict) -> None:
+    """Refuse to keep a finished fold trained on other labels or other clips than the current command's ``data``
+    (:func:`ser_hf.data.data_identity`).
+
+    Raises:
+        ValueError: naming the fold, the labels or the corpora whose clips differ, and the folders.
+    """
+    where = f"{run_dir / 'metrics.json'}: this finished fold"
+    fix = "--resume_folds only keeps folds trained on the same data: use another --output_dir"
+    if record.label_names and list(record.label_names) != list(data["labels"]):
+        raise ValueError(f"{where} was trained on the labels {record.label_names}, now {data['labels']}; {fix}")
+    then = record.data
+    if not then.get("fingerprint") or then["fingerprint"] == data["fingerprint"]:
+        return
+    per_then, per_now = then.get("per_corpus") or {}, data.get("per_corpus") or {}
+    differ = sorted(k for k in set(per_then) | set(per_now) if per_then.get(k) != per_now.get(k)) or ["the corpus"]
+    raise ValueError(
+        f"{where} was trained on other clips ({then.get('clips')} clips in {then.get('data_dir')}; now "
+        f"{data['clips']} in {data.get('data_dir')}; differing: {', '.join(differ)}): a clip was added, removed, "
+        f"relabelled or replaced; {fix}"
+    )
 
 
 def _defaults() -> dict:

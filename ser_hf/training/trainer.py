@@ -8,7 +8,9 @@ that a transformers release that renames or re-signs one fails there rather than
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,20 @@ EMA_STATE = "ema_state.pt"
 number of averaged steps, so that ``--resume_from_checkpoint`` continues both (the checkpoint's model weights are
 the averaged ones)."""
 CHECKPOINT_COMPLETE = ".ser_hf_complete"
-"""Written into a ``checkpoint-N`` folder once all its files are: resuming never takes a half-written one."""
+"""Written into a ``checkpoint-N`` folder once all its files are: resuming never takes a half-written one. It holds
+JSON ``{"train_wall_time_s": seconds}``, the wall time the run had trained when the checkpoint was written
+(earlier processes of a resumed run included), which a resumed run's record adds to its own
+(:func:`checkpoint_wall_time_s`); markers written before that hold plain text."""
+
+
+def checkpoint_wall_time_s(checkpoint: str | Path) -> float | None:
+    """The training wall time, in seconds, recorded in a checkpoint's :data:`CHECKPOINT_COMPLETE` marker; ``None``
+    for a checkpoint without one or with an older, plain-text marker."""
+    try:
+        value = json.loads((Path(checkpoint) / CHECKPOINT_COMPLETE).read_text()).get("train_wall_time_s")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if value is not None else None
 
 
 def complete_checkpoints(out: Path) -> list[Path]:
@@ -168,6 +183,9 @@ class SERTrainer(Trainer):
     ):
         super().__init__(*args, **kwargs)
         self.train_sample_weights = train_sample_weights
+        # wall-clock bookkeeping for checkpoints (CHECKPOINT_COMPLETE): set by whoever starts training
+        self.train_started: float | None = None
+        self.wall_time_before_s = 0.0
         self.eval_data_collator = eval_data_collator or self.data_collator
         self.mixup_alpha = mixup_alpha
         self._mixup_rng = np.random.default_rng(self.args.seed)
@@ -269,7 +287,8 @@ class SERTrainer(Trainer):
         except (OSError, RuntimeError) as err:
             raise OSError(f"writing checkpoint {folder} failed: {disk_full_hint(folder, err)}") from err
         if self.args.should_save and folder.is_dir():
-            (folder / CHECKPOINT_COMPLETE).write_text("written completely by ser_hf\n")
+            wall = None if self.train_started is None else self.wall_time_before_s + time.time() - self.train_started
+            (folder / CHECKPOINT_COMPLETE).write_text(json.dumps({"train_wall_time_s": wall}) + "\n")
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
