@@ -248,7 +248,11 @@ def make_split(
         groups = speaker_folds(corpus, list(speakers))
         missing = sorted({s for g in groups for s in g} - set(distinct))
         if missing:
-            raise ValueError(f"{corpus}: fold speakers {missing} have no utterances in the data")
+            raise ValueError(
+                f"{corpus}: fold speakers {missing} have no utterances in the data: its documented folds need every "
+                f"speaker, and this data holds {len(distinct)} of them (a subset of the corpus, or clips removed by "
+                "--labels); use --protocol loso (leave one speaker out), which works on any subset"
+            )
         test = groups[fold]
         unknown = all(v.startswith(UNKNOWN_SPEAKER_PREFIX) for v in distinct)
         # pseudo-speakers are single clips: then the whole next fold validates

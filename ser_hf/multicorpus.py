@@ -69,8 +69,8 @@ def data_dirs(names: list[str], spec: str | None) -> dict[str, str | None]:
     where it can be).
 
     Raises:
-        ValueError: an entry is not ``NAME=DIR``, names a corpus not in ``names``, or a corpus that cannot be
-            fetched (ANAD, EYASE, EMOVO) has no folder.
+        ValueError: an entry is not ``NAME=DIR``, names a corpus not in ``names`` or twice, has no folder, or a
+            corpus that cannot be fetched (ANAD, EYASE, EMOVO) has no folder.
     """
     dirs: dict[str, str | None] = dict.fromkeys(names)
     for item in [i for i in (spec or "").split(",") if i.strip()]:
@@ -80,6 +80,10 @@ def data_dirs(names: list[str], spec: str | None) -> dict[str, str | None]:
                 f"--data_dir {spec}: {item!r} is not NAME=DIR for one of the corpora {names} "
                 "(e.g. --data_dir ravdess=../shared/data/ravdess-16k,emovo=../shared/data/emovo-16k)"
             )
+        if dirs[name.strip()] is not None:
+            raise ValueError(f"--data_dir {spec}: {name.strip()} is given twice; give each corpus one folder")
+        if not path.strip():
+            raise ValueError(f"--data_dir {spec}: {name.strip()}= has no folder; expected {name.strip()}=DIR")
         dirs[name.strip()] = os.path.expanduser(path.strip())
     missing = [n for n, d in dirs.items() if d is None and n in MANUAL_ONLY]
     if missing:
@@ -184,7 +188,30 @@ def load_corpora(
             logger.info(
                 "%s: %d clips kept, dropped for labels outside %s: %s", name, len(keep), label_names, dropped[name]
             )
+    check_label_clips(names, label_names, canon, clips, label_from or names, labels)
     return MultiCorpus(datasets.concatenate_datasets(parts), label_names, list(names), clips, dropped)
+
+
+def check_label_clips(names, label_names, canon, clips, label_from, labels) -> None:
+    """Every corpus keeps clips under the label set, and every label has clips in the training corpora
+    (``label_from``).
+
+    Raises:
+        ValueError: naming the corpus left without clips (with its labels) or the labels without a clip.
+    """
+    flag = f"--labels {' '.join(labels)}" if labels else "the label set"
+    for name in names:
+        if clips[name] == 0:
+            raise ValueError(
+                f"{flag} leaves no clip of corpus {name} (its labels: {sorted(set(canon[name]))}); drop {name} from "
+                "--corpus, or add one of its labels"
+            )
+    empty = [c for c in label_names if not any(c in canon[n] for n in label_from)]
+    if empty:
+        raise ValueError(
+            f"{flag}: no clip of {empty} in {', '.join(label_from)}; a class without training clips can never be "
+            "learnt: remove it from --labels"
+        )
 
 
 def decode_corpora(multi: MultiCorpus, sampling_rate: int, num_proc: int | None = None) -> datasets.Dataset:

@@ -85,6 +85,7 @@ def load_corpus(
                 "data_dir=... in Python or --data_dir DIR on the command line)"
             ) from None
     if name == "folder":
+        config_kwargs.pop("verify_counts", None)  # a user's folder has no documented counts to check
         config_kwargs.setdefault("fingerprint", folder_fingerprint(data_dir, config_kwargs.get("metadata")))
     elif os.path.isdir(data_dir):  # a missing folder is reported by the builder, naming the corpus
         config_kwargs.setdefault("fingerprint", listing_fingerprint(data_dir))

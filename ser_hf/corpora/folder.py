@@ -248,6 +248,13 @@ class Folder(datasets.GeneratorBasedBuilder):
                 f"{r['path']}: label {r['label']!r} is not one of the expected labels {list(self.config.labels)}"
                 + (f" ({len(unknown)} clips in all)" if len(unknown) > 1 else "")
             )
+        empty = [label for label in self.config.labels if label not in found]
+        if empty:
+            raise CorpusError(
+                f"folder corpus {self.config.data_dir}: no clip has the label(s) {empty} of --labels "
+                f"{list(self.config.labels)} (its labels: {found}); a class without clips can never be learnt or "
+                "scored: remove it from --labels"
+            )
         return list(self.config.labels)
 
     def _info(self):

@@ -14,7 +14,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from ..corpora import decode_channel, load_corpus
-from ..data import decode_dataset
+from ..data import data_identity, decode_dataset
 from ..folds import make_split, num_folds
 from ..grid import (
     SEEDS_RESULTS,
@@ -38,7 +38,14 @@ from ..multicorpus import (
     make_multi_split,
     multi_num_folds,
 )
-from .arguments import DataArguments, ModelArguments, check_preprocessing_flags, check_training_args, parse_args
+from .arguments import (
+    DataArguments,
+    ModelArguments,
+    check_preprocessing_flags,
+    check_training_args,
+    input_dirs,
+    parse_args,
+)
 from .fold import publish, resolve_resume_checkpoint, run_fold
 from .recipe import recipe_of, reuse_fold, run_settings
 
@@ -261,9 +268,21 @@ def multi_corpus_splits(data_args: DataArguments, training_args: TrainingArgumen
     )
     splits = {}
     for k in range(n) if data_args.all_folds else [data_args.fold]:
-        split = make_multi_split(
-            decoded, names, data_args.protocol, k, data_args.num_val_speakers, data_args.test_corpus, training_args.seed
-        )
+        try:
+            split = make_multi_split(
+                decoded,
+                names,
+                data_args.protocol,
+                k,
+                data_args.num_val_speakers,
+                data_args.test_corpus,
+                training_args.seed,
+            )
+        except ValueError as err:
+            drops = {name: d for name, d in multi.dropped.items() if d}
+            if not drops:
+                raise
+            raise ValueError(f"{err} (the label set {multi.label_names} dropped the clips {drops})") from None
         split.extra |= {"clips": multi.clips, "dropped_for_labels": multi.dropped}
         splits[k] = split
     return decoded, multi.label_names, splits
@@ -278,6 +297,7 @@ def fold_or_kept(model_args, data_args, training_args, decoded, label_names, spl
             split,
             run_settings(model_args, data_args, training_args),
             recipe_of(model_args, data_args, training_args),
+            data=data_identity(decoded, input_dirs(data_args)),
         )
     if resume and out.exists() and training_args.process_index == 0:
         logger.warning("--resume_folds: replacing the unfinished run in %s", out)
