@@ -26,8 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from .compare_report import check_report_dir, interval
+from .environment import describe_machine, machine_facts
 from .metrics import format_mean_std, mean_std
 from .run import RunRecord
+from .specs import read_yaml
 
 README = "README.md"
 
@@ -99,15 +101,74 @@ class MulticorpusReportSpec:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> MulticorpusReportSpec:
-        """Read a spec; an unknown key is an error that names it and the valid keys."""
-        import yaml
+        """Read a spec (YAML's safe loader: no tags that build Python objects).
 
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        valid = ("data_dir", "in_corpus", "loco_reference", "loco", "commands", "notes")
-        unknown = sorted(set(raw) - set(valid))
-        if unknown:
-            raise ValueError(f"{path}: unknown key(s) {unknown}; expected {', '.join(valid)}")
-        return cls(**raw)
+        Raises:
+            ValueError: one line naming the file and what is wrong: YAML that does not parse (with its line and
+                column), a spec that is not a mapping, an unknown or missing key, or a value of the wrong type
+                (the key, the value and what was expected, :data:`SPEC_KEYS`).
+        """
+        raw = read_yaml(path, "a multi-corpus report spec (docs/evaluation.md)")
+        check_spec(raw, path)
+        try:
+            return cls(**raw)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+
+
+SPEC_KEYS = {
+    "data_dir": "a mapping of corpus names to data folders, e.g. {ravdess: ../shared/data/ravdess-16k}",
+    "in_corpus": "a list of families, each {name: NAME, multi: RUN_DIR, single: {CORPUS: RUN_DIR}}",
+    "loco_reference": "a mapping of one system name to its run directory",
+    "loco": "a mapping of system names to run directories",
+    "commands": "a list of strings",
+    "notes": "a list of strings",
+}
+"""The keys of a multi-corpus report spec and what each must hold (``data_dir`` is required)."""
+
+
+def _is_map(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+
+
+def check_spec(raw, path) -> None:
+    """Check a parsed spec's shape before anything reads it (see :meth:`MulticorpusReportSpec.from_yaml`).
+
+    Raises:
+        ValueError: the first problem, in one line naming ``path``, the key, the value and what was expected.
+    """
+
+    def bad(key: str, value, expected: str | None = None) -> ValueError:
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        return ValueError(f"{path}: {key} is {shown}; expected {expected or SPEC_KEYS[key]}")
+
+    if raw is None:
+        raise ValueError(f"{path}: the spec is empty; expected a mapping with the keys {', '.join(SPEC_KEYS)}")
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f"{path}: the spec is {type(raw).__name__} {raw!r:.60}; expected a mapping with the keys "
+            f"{', '.join(SPEC_KEYS)}"
+        )
+    unknown = sorted(str(k) for k in set(raw) - set(SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; expected {', '.join(SPEC_KEYS)}")
+    if "data_dir" not in raw:
+        raise ValueError(f"{path}: no data_dir; expected {SPEC_KEYS['data_dir']}")
+    for key in ("data_dir", "loco_reference", "loco"):
+        if key in raw and not _is_map(raw[key]):
+            raise bad(key, raw[key])
+    for key in ("commands", "notes"):
+        if key in raw and not (isinstance(raw[key], list) and all(isinstance(x, str) for x in raw[key])):
+            raise bad(key, raw[key])
+    families = raw.get("in_corpus", [])
+    if not isinstance(families, list):
+        raise bad("in_corpus", families)
+    for i, fam in enumerate(families):
+        shape = "{name: NAME, multi: RUN_DIR, single: {CORPUS: RUN_DIR}}"
+        if not (isinstance(fam, dict) and set(fam) == {"name", "multi", "single"}):
+            raise bad(f"in_corpus[{i}]", fam, shape)
+        if not (isinstance(fam["name"], str) and isinstance(fam["multi"], str) and _is_map(fam["single"])):
+            raise bad(f"in_corpus[{i}]", fam, shape + " (strings)")
 
 
 def in_corpus_row(report: dict, family: str) -> dict:
@@ -301,7 +362,27 @@ def readme_lines(summary: dict) -> list[str]:
         lines += ["", *[f"- {note}" for note in summary["notes"]]]
     if summary.get("commands"):
         lines += ["", "## The runs", "", "```bash", *summary["commands"], "```"]
+    if summary.get("machine"):
+        lines += ["", f"Report evaluated on: {describe_machine(summary['machine'])}."]
     return lines + [""]
+
+
+def check_loco_corpora(spec: MulticorpusReportSpec) -> None:
+    """Before any evaluation: the corpus each leave-one-corpus-out run left out has a ``data_dir`` entry.
+
+    Raises:
+        ValueError: naming the run, the corpus and the missing entry.
+    """
+    from .crosscorpus import chosen_checkpoint
+
+    for name, root in spec.loco.items():
+        run, _ = chosen_checkpoint(root)
+        left_out = RunRecord.load(run).split.extra.get("test_corpus")
+        if left_out and left_out not in spec.data_dir:
+            raise ValueError(
+                f"loco {name!r}: its run {run} left out {left_out!r}, which has no data_dir entry; add "
+                f"'{left_out}: DATA_DIR' under data_dir"
+            )
 
 
 def multicorpus_report(
@@ -335,7 +416,9 @@ def multicorpus_report(
         check_report_dir(target, overwrite)
     if not overwrite and any((out / name).exists() for name in (README, "summary.json")):
         raise FileExistsError(f"{out} already holds {README} or summary.json; pass --overwrite_output_dir")
+    check_loco_corpora(spec)
     summary = {"command": command, "in_corpus": [], "loco": [], "loco_seeds": [], "loco_reference": None}
+    summary["machine"] = machine_facts()
     summary |= {"commands": list(spec.commands), "notes": list(spec.notes)}
     for family in spec.in_corpus:
         for corpus, single in family.single.items():
