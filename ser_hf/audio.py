@@ -79,6 +79,8 @@ def open_audio(path: AudioSource) -> Iterator[sf.SoundFile]:
         source, size = io.BytesIO(data), len(data)
     else:
         source = Path(path)
+        if source.exists() and not source.is_file():
+            raise AudioError(f"{source}: {not_a_file(source)}")
         if not source.is_file():
             raise FileNotFoundError(f"{source}: no such audio file")
         size = source.stat().st_size
@@ -102,6 +104,14 @@ def open_audio(path: AudioSource) -> Iterator[sf.SoundFile]:
         if f.frames == 0:
             raise AudioError(f"{name}: zero-length audio (0 samples); expected at least one sample")
         yield f
+
+
+def not_a_file(path: Path) -> str:
+    """Why an existing ``path`` is not an audio file: a folder, or a pipe / socket / device, which cannot be read
+    twice (the header, then the samples) nor sought in."""
+    if path.is_dir():
+        return "a folder, not an audio file"
+    return "not a regular file (a pipe, socket or device); save the audio to a file first"
 
 
 def _encodable(path: Path) -> bool:
@@ -270,3 +280,27 @@ def fixed_window(feature_extractor) -> int | None:
     """Input length in samples of a fixed-window extractor (Whisper's ``n_samples``), ``None`` for others."""
     fe = feature_extractor
     return int(fe.n_samples) if hasattr(fe, "nb_max_frames") and getattr(fe, "n_samples", None) else None
+
+
+MAX_CLIP_S = 600.0
+"""The longest file clip mode takes (seconds): it runs the model over the whole recording at once, so memory grows
+with the length (a 2-hour file needed about 5.5 GB before failing); longer ones go to
+:func:`ser_hf.inference.predict_timeline`."""
+
+
+def check_clip_length(path) -> None:
+    """Refuse, from its header, a file longer than :data:`MAX_CLIP_S` for clip mode (``ser-hf predict`` without
+    ``--timeline``, :func:`ser_hf.inference.predict`).
+
+    Raises:
+        AudioError: naming the file, its length and ``--timeline``; FileNotFoundError / AudioError from
+            :func:`ser_hf.audio.open_audio` for a file that cannot be read.
+    """
+    with open_audio(path) as f:
+        seconds = f.frames / f.samplerate
+    if seconds > MAX_CLIP_S:
+        raise AudioError(
+            f"{path}: lasts {seconds:.0f} s, more than clip mode's {MAX_CLIP_S:.0f} s (one pass over the whole "
+            "recording needs memory in proportion to its length); use `ser-hf predict --timeline` (or "
+            "ser_hf.predict_timeline), which labels it window by window in bounded memory"
+        )

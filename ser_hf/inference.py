@@ -26,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-from .audio import AUDIO_EXTENSIONS, AudioError, load_audio, stream_audio
+from .audio import AUDIO_EXTENSIONS, AudioError, check_clip_length, load_audio, not_a_file, stream_audio
 from .data import batches_exactly, featurize
 
 logger = logging.getLogger(__name__)
@@ -232,6 +232,8 @@ def audio_files(paths: list[str | Path]) -> list[Path]:
             out += found
         elif p.is_file():
             out.append(p)
+        elif p.exists():
+            raise AudioError(f"{p}: {not_a_file(p)}")
         else:
             raise FileNotFoundError(f"{p}: no such file or directory")
     return list(dict.fromkeys(out))
@@ -282,6 +284,7 @@ def predict(
         chunk, waves = [], []
         for f in files[start : start + batch_size]:
             try:
+                check_clip_length(f)
                 wav = load_audio(f, fe.sampling_rate)
             except (OSError, AudioError) as err:
                 if errors is None:
