@@ -68,13 +68,14 @@ def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(
     last = json.loads((out / f"checkpoint-{step + 2}" / "trainer_state.json").read_text())
     assert last["global_step"] == step + 2
     assert {"marker": "before-interruption", "step": step} in last["log_history"]
-    # the record says its wall time covers only the epochs after the resume (the card says so too)
+    # the record says where it resumed, and its wall time covers the whole training (the card says so too)
     record = json.loads((out / "metrics.json").read_text())
     assert record["runtime"]["resumed_from_epoch"] == pytest.approx(state["epoch"]) and state["epoch"] > 0
+    assert record["runtime"]["train_wall_time_s"] > record["runtime"]["resumed_wall_time_s"] > 0
     from ser_hf.hub import build_model_card
 
     card = str(build_model_card(out, "user/resumed"))
-    assert f"only (training resumed from a checkpoint of epoch {state['epoch']:g}" in card
+    assert f"resumed from a checkpoint of epoch {state['epoch']:g} (the time covers the whole training)" in card
     # and --overwrite_output_dir replaces a ser_hf run (only run files were there)
     train(quick(ravdess_dir, ravdess_cache, out, "--overwrite_output_dir", "true"))
     assert not (out / f"checkpoint-{step + 2}").exists() and (out / "metrics.json").exists()
