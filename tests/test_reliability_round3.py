@@ -236,18 +236,6 @@ SPEC_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("text", list(SPEC_ERRORS), ids=range(len(SPEC_ERRORS)))
-def test_every_multicorpus_report_spec_error_is_one_line_naming_the_key(tmp_path, capsys, text):
-    from ser_hf.cli import main as cli
-
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(text)
-    assert cli(["multicorpus-report", str(spec), "--output_dir", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"ser-hf multicorpus-report: error: {spec}: "), err
-    assert __import__("re").search(SPEC_ERRORS[text], err), err
-
-
 def test_a_left_out_corpus_without_data_dir_is_named_before_any_evaluation(tmp_path):
     from ser_hf.folds import SplitDefinition
     from ser_hf.multicorpus_report import MulticorpusReportSpec, multicorpus_report
@@ -371,14 +359,22 @@ TRAINING_SPEC_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("text", list(TRAINING_SPEC_ERRORS), ids=range(len(TRAINING_SPEC_ERRORS)))
-def test_every_training_config_error_is_one_line_naming_the_key(tmp_path, capsys, text):
-    from ser_hf.training import run_cli
+SPEC_CASES = [("multicorpus-report", t) for t in SPEC_ERRORS] + [("train", t) for t in TRAINING_SPEC_ERRORS]
+
+
+@pytest.mark.parametrize("command,text", SPEC_CASES, ids=[f"{c}-{i}" for i, (c, _) in enumerate(SPEC_CASES)])
+def test_every_spec_error_is_one_line_naming_the_key(tmp_path, capsys, command, text):
+    from ser_hf.cli import main as cli
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(text)
-    assert run_cli([str(spec), "--output_dir", str(tmp_path / "o"), "--data_dir", str(tmp_path)]) == 2
+    out = tmp_path / "o"
+    if command == "train":
+        args, pattern, prefix = ["--output_dir", str(out), "--data_dir", str(tmp_path)], TRAINING_SPEC_ERRORS[text], ""
+    else:
+        args, pattern, prefix = ["--output_dir", str(out)], SPEC_ERRORS[text], f"{spec}: "
+    assert cli([command, str(spec), *args]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("ser-hf train: error: "), err
-    assert __import__("re").search(TRAINING_SPEC_ERRORS[text], err), err
-    assert not (tmp_path / "o").exists()
+    assert err.count("\n") == 1 and err.startswith(f"ser-hf {command}: error: {prefix}"), err
+    assert __import__("re").search(pattern, err), err
+    assert not out.exists()
