@@ -17,7 +17,7 @@ A synthetic recording (harmonic "voiced" segments of 0.5-4 s with pauses of digi
 Weights do not change speed. Each measurement runs in its own process (so peak RSS, from
 ``getrusage(RUSAGE_SELF).ru_maxrss``, belongs to it alone), with ``--threads`` torch threads:
 
-- ``ser_hf``: :func:`ser_hf.inference.predict_timeline` (block-wise reading and resampling, energy gate,
+- ``ser_hf``: :func:`ser_hf.timeline.predict_timeline` (block-wise reading and resampling, energy gate,
   batched windows, ``--window_s`` / ``--hop_s``);
 - ``pipeline``: ``soundfile.read`` of the whole file, then ``pipeline("audio-classification")`` called on
   every window (``--window_s`` / ``--hop_s``), one window per call, as a user of the plain pipeline would.
@@ -120,7 +120,8 @@ def worker(args) -> None:
     import ser_hf  # noqa: F401  (registers the mel-CNN)
 
     if args.method == "ser_hf":
-        from ser_hf.inference import load_classifier, predict_timeline
+        from ser_hf.inference import load_classifier
+        from ser_hf.timeline import predict_timeline
 
         clf, fe = load_classifier(args.model, "cpu")
         start = time.perf_counter()

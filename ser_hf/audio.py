@@ -285,7 +285,7 @@ def fixed_window(feature_extractor) -> int | None:
 MAX_CLIP_S = 600.0
 """The longest file clip mode takes (seconds): it runs the model over the whole recording at once, so memory grows
 with the length (a 2-hour file needed about 5.5 GB before failing); longer ones go to
-:func:`ser_hf.inference.predict_timeline`."""
+:func:`ser_hf.timeline.predict_timeline`."""
 
 
 def check_clip_length(path) -> None:

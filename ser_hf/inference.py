@@ -2,32 +2,29 @@
 
 - :func:`predict` gives one :class:`ClipPrediction` per file (any format soundfile reads, any sampling rate,
   any channel count: decoded to mono at the model's rate).
-- :func:`predict_timeline` slides a window over a recording of any length, reading and resampling it block by
-  block (memory stays bounded: a few windows of audio plus one row of probabilities per window), gates out
-  non-speech by energy, optionally smooths the probabilities over time, and returns an :class:`EmotionTimeline`
-  that writes CSV / JSONL and plots class probabilities over time.
+- :func:`ser_hf.timeline.predict_timeline` labels a recording of any length window by window (its own module).
 
 Both run the model in batches through its own feature extractor (:func:`ser_hf.data.featurize`), which holds the
 checkpoint's clip preprocessing, exactly as ``pipeline("audio-classification")`` and evaluation run it. Models
 load with :func:`load_classifier` (local folder or hub id; ser_hf's mel-CNN is registered on import, other
-checkpoints need no ser_hf).
+checkpoints need no ser_hf). An ONNX export (``ser-hf export-onnx``) runs on onnxruntime instead
+(:class:`ser_hf.onnx_backend.OnnxClassifier`, ``backend="onnx"`` or an export folder): that path imports neither
+PyTorch nor transformers (PyTorch is imported here only when a PyTorch checkpoint is loaded).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from safetensors import SafetensorError
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
-from .audio import AUDIO_EXTENSIONS, AudioError, check_clip_length, load_audio, not_a_file, stream_audio
-from .data import batches_exactly, featurize
+from .audio import AUDIO_EXTENSIONS, AudioError, check_clip_length, load_audio, not_a_file
+from .onnx_backend import OnnxClassifier, is_onnx_export
+
+BACKENDS = ("auto", "torch", "onnx")
+"""``auto``: onnxruntime for an ONNX export folder (``ser-hf export-onnx``), PyTorch for anything else."""
 
 logger = logging.getLogger(__name__)
 
@@ -51,102 +48,6 @@ class ClipPrediction:
     duration_s: float
 
 
-@dataclass
-class TimelineSegment:
-    """One analysis window of a recording.
-
-    Attributes:
-        start_s / end_s: window position in seconds from the start of the recording.
-        speech: whether the energy gate found speech in the window.
-        label: most probable label, ``None`` for non-speech windows.
-        probabilities: ``{label: probability}`` (after smoothing, if any); empty for non-speech windows.
-        level_db: window RMS level in dB relative to full scale (dBFS).
-    """
-
-    start_s: float
-    end_s: float
-    speech: bool
-    label: str | None
-    probabilities: dict[str, float]
-    level_db: float
-
-
-@dataclass
-class EmotionTimeline:
-    """Emotion over time for one recording (see :func:`predict_timeline`).
-
-    Attributes:
-        path: the recording.
-        labels: the model's labels, in its class order.
-        segments: one :class:`TimelineSegment` per window, in time order.
-        window_s / hop_s: window length and step in seconds.
-        duration_s: length of the recording in seconds.
-    """
-
-    path: str
-    labels: list[str]
-    segments: list[TimelineSegment]
-    window_s: float
-    hop_s: float
-    duration_s: float
-    settings: dict = field(default_factory=dict)
-
-    def probabilities(self) -> np.ndarray:
-        """``(num_windows, num_labels)`` probabilities; NaN rows for non-speech windows."""
-        out = np.full((len(self.segments), len(self.labels)), np.nan, dtype=np.float32)
-        for i, s in enumerate(self.segments):
-            if s.speech:
-                out[i] = [s.probabilities[name] for name in self.labels]
-        return out
-
-    def to_csv(self, path: str | Path) -> None:
-        """Columns ``start_s, end_s, speech, label, level_db`` then one probability column per label."""
-        with Path(path).open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["start_s", "end_s", "speech", "label", "level_db", *self.labels])
-            for s in self.segments:
-                probs = [f"{s.probabilities[n]:.5f}" if s.speech else "" for n in self.labels]
-                w.writerow(
-                    [f"{s.start_s:.3f}", f"{s.end_s:.3f}", int(s.speech), s.label or "", f"{s.level_db:.1f}", *probs]
-                )
-
-    def to_jsonl(self, path: str | Path) -> None:
-        """One JSON object per window: ``start_s, end_s, speech, label, level_db, probabilities``."""
-        with Path(path).open("w") as f:
-            for s in self.segments:
-                f.write(json.dumps(s.__dict__) + "\n")
-
-    def plot(self, path: str | Path) -> None:
-        """PNG of each class's probability over time (speech windows), non-speech shaded grey."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        probs = self.probabilities()
-        centres = np.array([(s.start_s + s.end_s) / 2 for s in self.segments])
-        fig, ax = plt.subplots(figsize=(min(4 + self.duration_s / 30, 40), 3.2))
-        for k, name in enumerate(self.labels):
-            ax.plot(centres, probs[:, k], label=name, lw=1)
-        for s in self.segments:
-            if not s.speech:
-                ax.axvspan(
-                    s.start_s + (self.window_s - self.hop_s) / 2,
-                    s.end_s - (self.window_s - self.hop_s) / 2,
-                    color="0.9",
-                    lw=0,
-                )
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("probability")
-        ax.set_ylim(0, 1)
-        ax.set_xlim(0, max(self.duration_s, 1e-3))
-        ax.legend(fontsize=7, ncol=min(len(self.labels), 8), loc="upper right")
-        ax.set_title(Path(self.path).name)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-
-
 def load_classifier(model: str, device: str | None = None):
     """The one checkpoint loader of ser_hf: ``(model, feature_extractor)`` in eval mode on ``device``.
 
@@ -164,6 +65,10 @@ def load_classifier(model: str, device: str | None = None):
         ser_hf.run.RunRecordError: a legacy transformer run trained on silence-trimmed clips, which its stock
             feature extractor cannot reproduce (the message says what to do).
     """
+    import torch
+    from safetensors import SafetensorError
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
     if Path(str(model)).is_dir() and not (Path(str(model)) / "config.json").is_file():
         raise OSError(f"{model}: a folder without config.json, so not a checkpoint (a run directory holds one)")
     try:
@@ -239,7 +144,6 @@ def audio_files(paths: list[str | Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-@torch.no_grad()
 def batch_probabilities(clf, feature_extractor, waves: list[np.ndarray]) -> np.ndarray:
     """Softmax class probabilities ``(len(waves), num_labels)`` of mono waveforms at the extractor's rate, made
     by the checkpoint's own feature extractor (:func:`ser_hf.data.featurize`), so every clip gets what
@@ -249,23 +153,79 @@ def batch_probabilities(clf, feature_extractor, waves: list[np.ndarray]) -> np.n
     Raises:
         ValueError: a clip the feature extractor refuses (empty, NaN / infinite samples).
     """
+    import torch
+
+    from .data import batches_exactly, featurize
+
     if not waves:
         return np.zeros((0, clf.config.num_labels), dtype=np.float32)
     if len(waves) > 1 and not batches_exactly(feature_extractor):
         return np.concatenate([batch_probabilities(clf, feature_extractor, [w]) for w in waves])
     device = next(clf.parameters()).device
     inputs = {k: v.to(device) for k, v in featurize(feature_extractor, waves).items()}
-    return torch.softmax(clf(**inputs).logits.float(), dim=-1).cpu().numpy()
+    with torch.no_grad():
+        return torch.softmax(clf(**inputs).logits.float(), dim=-1).cpu().numpy()
+
+
+def open_model(model, device: str | None = None, backend: str = "auto", quantized: bool = False):
+    """A model ready to score: ``(model, feature_extractor, labels)``, where ``model`` is an
+    :class:`~ser_hf.onnx_backend.OnnxClassifier` (and ``feature_extractor`` ``None``) on onnxruntime, else the
+    PyTorch model of :func:`load_classifier`.
+
+    Args:
+        backend: ``auto`` (onnxruntime for an ONNX export folder, PyTorch otherwise), ``torch`` or ``onnx``.
+        quantized: with onnxruntime, run the int8 model (``onnx/model_quantized.onnx``).
+
+    Raises:
+        ValueError: an unknown ``backend``, or ``onnx`` for a folder that is not an ONNX export (named).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"--backend {backend!r} is not valid; choose one of {', '.join(BACKENDS)}")
+    is_export = isinstance(model, (str, Path)) and is_onnx_export(model)
+    if backend == "onnx" or (backend == "auto" and is_export):
+        if not is_export:
+            raise ValueError(f"--backend onnx: {model} is not an ONNX export; make one with ser-hf export-onnx")
+        clf = OnnxClassifier(model, quantized=quantized)
+        return clf, None, clf.labels
+    clf, fe = load_classifier(model, device)
+    return clf, fe, [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+
+
+def scorer(model, feature_extractor=None, backend: str = "auto", quantized: bool = False):
+    """How :func:`predict` and :func:`ser_hf.timeline.predict_timeline` score waveforms: ``(labels,
+    sampling_rate, probabilities)``, where ``probabilities(waves)`` maps mono float32 waveforms at
+    ``sampling_rate`` Hz to ``(len(waves), num_labels)`` class probabilities.
+
+    Args:
+        model: a loaded PyTorch model (then pass ``feature_extractor``), an
+            :class:`~ser_hf.onnx_backend.OnnxClassifier`, or a folder / hub id (:func:`open_model`).
+    """
+    if isinstance(model, OnnxClassifier):
+        return model.labels, model.sampling_rate, model.probabilities
+    if feature_extractor is None:
+        model, feature_extractor, _ = open_model(model, None, backend, quantized)
+        if isinstance(model, OnnxClassifier):
+            return model.labels, model.sampling_rate, model.probabilities
+    clf, fe = model, feature_extractor
+    labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    return labels, fe.sampling_rate, lambda waves: batch_probabilities(clf, fe, waves)
 
 
 def predict(
-    model, paths: list[str | Path], batch_size: int = 16, feature_extractor=None, errors: list | None = None
+    model,
+    paths: list[str | Path],
+    batch_size: int = 16,
+    feature_extractor=None,
+    errors: list | None = None,
+    backend: str = "auto",
+    quantized: bool = False,
 ) -> list[ClipPrediction]:
     """Classify whole clips: one :class:`ClipPrediction` per audio file in ``paths`` (a file or folder, or a list
     of them).
 
     Args:
-        model: a loaded model (then pass ``feature_extractor``) or a checkpoint folder / hub id.
+        model: a loaded model (then pass ``feature_extractor``), a checkpoint folder / hub id, or an ONNX export
+            folder (see :func:`scorer` for ``backend`` and ``quantized``).
         errors: when a list is given, a file that cannot be used is appended to it as ``(path, message)`` and
             skipped, and the other files are still classified (``ser-hf predict`` does this and exits non-zero);
             by default the first such file raises.
@@ -277,26 +237,25 @@ def predict(
     if batch_size < 1:
         raise ValueError(f"--batch_size {batch_size}: expected 1 or more clips per batch")
     files = audio_files(paths)  # before the model loads: a missing path fails fast
-    clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
-    labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    labels, sr, probabilities = scorer(model, feature_extractor, backend, quantized)
     results = []
     for start in range(0, len(files), batch_size):
         chunk, waves = [], []
         for f in files[start : start + batch_size]:
             try:
                 check_clip_length(f)
-                wav = load_audio(f, fe.sampling_rate)
+                wav = load_audio(f, sr)
             except (OSError, AudioError) as err:
                 if errors is None:
                     raise
                 errors.append((str(f), str(err)))
                 continue
-            _warn_unfit_clip(f, wav, fe.sampling_rate)
+            _warn_unfit_clip(f, wav, sr)
             waves.append(wav)
             chunk.append(f)
         if not chunk:
             continue
-        probs = batch_probabilities(clf, fe, waves)
+        probs = probabilities(waves)
         for f, w, p in zip(chunk, waves, probs, strict=True):
             k = int(p.argmax())
             results.append(
@@ -305,7 +264,7 @@ def predict(
                     labels[k],
                     float(p[k]),
                     dict(zip(labels, map(float, p), strict=True)),
-                    len(w) / fe.sampling_rate,
+                    len(w) / sr,
                 )
             )
     return results
@@ -332,158 +291,3 @@ def _warn_unfit_clip(path, wav: np.ndarray, sampling_rate: int) -> None:
             path,
             seconds,
         )
-
-
-def _release_freed_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
-
-    Many short-lived window and feature arrays allocated from several threads fragment glibc's heap, and
-    the peak RSS of an hour-long timeline then creeps up with the recording's length; trimming every few
-    batches keeps it flat (measured: benchmarks/inference_rtf.py).
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _level_db(w: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(w.astype(np.float64) ** 2) + 1e-12))
-
-
-def sliding_windows(path, sampling_rate: int, win: int, hop: int, block_s: float):
-    """``(start, window)`` pairs over a recording read block by block (:func:`ser_hf.audio.stream_audio`):
-    windows of ``win`` samples every ``hop`` samples, then a last window ending at the end of the recording when
-    the hops do not reach it; a recording shorter than ``win`` gives one window of all of it.
-
-    Yields:
-        ``(start sample, float32 array of shape (win,))`` (shorter only for a recording shorter than ``win``).
-    """
-    buf = np.zeros(0, dtype=np.float32)
-    buf_start = 0  # sample index of buf[0]
-    next_start = total = count = 0
-    for block in stream_audio(path, sampling_rate, block_s):
-        total += len(block)
-        buf = np.concatenate([buf, block])
-        while next_start + win <= buf_start + len(buf):
-            a = next_start - buf_start
-            yield next_start, buf[a : a + win].copy()
-            count += 1
-            next_start += hop
-        # keep the audio from the next window start on, and at least the last window (for the tail window)
-        drop = min(next_start, buf_start + len(buf) - win) - buf_start
-        if drop > 0:
-            buf, buf_start = buf[drop:], buf_start + drop
-    if not count:  # recording shorter than one window: one window of all of it
-        yield 0, buf.copy()
-    elif next_start - hop + win < total:  # tail: a last window ending at the end of the recording
-        yield total - win, buf[total - win - buf_start :].copy()
-
-
-def label_speech(segments: list, probs_by_index: dict, labels: list[str], smooth: int) -> None:
-    """Give every speech segment its probabilities (moving average over ``smooth`` consecutive speech windows,
-    edges padded with the first / last window) and its most probable label, in place."""
-    idx = [i for i, s in enumerate(segments) if s.speech]
-    if not idx:
-        return
-    mat = np.stack([probs_by_index[i] for i in idx])  # (speech windows, labels)
-    if smooth > 1:
-        kernel = np.ones(smooth) / smooth
-        pad = smooth // 2
-        padded = np.pad(mat, ((pad, smooth - 1 - pad), (0, 0)), mode="edge")
-        mat = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(mat.shape[1])], 1)
-    for i, row in zip(idx, mat, strict=True):
-        segments[i].probabilities = dict(zip(labels, map(float, row), strict=True))
-        segments[i].label = labels[int(row.argmax())]
-
-
-def _check_timeline_args(window_s: float, hop_s: float, smooth: int) -> None:
-    """Raises ValueError naming the flag: window or hop not positive, hop above the window, ``smooth`` < 1."""
-    if window_s <= 0 or hop_s <= 0:
-        raise ValueError(f"--window_s and --hop_s must be positive, got {window_s} and {hop_s}")
-    if hop_s > window_s:
-        raise ValueError(f"--hop_s {hop_s} is longer than --window_s {window_s}: parts of the audio would be skipped")
-    if smooth < 1:
-        raise ValueError(f"--smooth must be at least 1 window, got {smooth}")
-
-
-def predict_timeline(
-    model,
-    path: str | Path,
-    window_s: float = 2.0,
-    hop_s: float = 1.0,
-    batch_size: int = 32,
-    gate_db: float | None = -60.0,
-    smooth: int = 1,
-    feature_extractor=None,
-    block_s: float = 30.0,
-) -> EmotionTimeline:
-    """Emotion over time for a recording of any length.
-
-    Windows of ``window_s`` seconds every ``hop_s`` seconds; the last window ends at the end of the recording
-    (it may overlap more). A recording shorter than the window gives one window covering all of it
-    (documented result, not an error). Windows whose RMS level is below ``gate_db`` dBFS are non-speech
-    and get no emotion (``gate_db=None`` classifies every window). The default, -60 dBFS, passes quiet
-    studio speech (2 s windows of RAVDESS measure -44 to -55 dBFS) and stops digital silence and a quiet
-    room; raise it for noisy recordings. This energy gate is no voice activity detector: loud non-speech
-    (music, noise) passes it. ``smooth > 1`` averages each speech
-    window's probabilities with its neighbours over ``smooth`` consecutive windows (moving average,
-    non-speech windows excluded).
-
-    Args:
-        model: a loaded model (then pass ``feature_extractor``) or a checkpoint folder / hub id.
-        block_s: seconds of audio read per block (memory is about ``block_s + window_s`` of audio).
-
-    Raises:
-        ValueError: ``window_s`` or ``hop_s`` not positive, ``hop_s`` above ``window_s``, ``smooth`` < 1.
-        FileNotFoundError / AudioError: missing, unreadable or zero-length file.
-    """
-    _check_timeline_args(window_s, hop_s, smooth)
-    clf, fe = (model, feature_extractor) if feature_extractor is not None else load_classifier(model)
-    labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
-    sr = fe.sampling_rate
-    win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
-
-    segments: list[TimelineSegment] = []
-    pending: list[tuple[int, np.ndarray]] = []  # (start sample, window) of speech windows not yet classified
-    probs_by_index: dict[int, np.ndarray] = {}
-
-    flushes = [0]
-
-    def flush():
-        if pending:
-            p = batch_probabilities(clf, fe, [w for _, w in pending])
-            for (i, _), row in zip(pending, p, strict=True):
-                probs_by_index[i] = row
-            pending.clear()
-            flushes[0] += 1
-            if flushes[0] % 8 == 0:
-                _release_freed_memory()
-
-    def add_window(start: int, w: np.ndarray):
-        level = _level_db(w)
-        speech = gate_db is None or level >= gate_db
-        segments.append(TimelineSegment(start / sr, (start + len(w)) / sr, speech, None, {}, level))
-        if speech:
-            pending.append((len(segments) - 1, w))
-            if len(pending) >= batch_size:
-                flush()
-
-    total = 0
-    for start, window in sliding_windows(path, sr, win, hop, block_s):
-        add_window(start, window)
-        total = max(total, start + len(window))
-    flush()
-
-    label_speech(segments, probs_by_index, labels, smooth)
-    return EmotionTimeline(
-        str(path),
-        labels,
-        segments,
-        window_s,
-        hop_s,
-        total / sr,
-        {"gate_db": gate_db, "smooth": smooth, "sampling_rate": sr},
-    )

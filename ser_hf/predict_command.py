@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="ser-hf predict", description="Emotion of clips and folders, or a timeline of long recordings."
     )
-    parser.add_argument("model", help="checkpoint folder or hub id")
+    parser.add_argument("model", help="checkpoint folder, hub id, or ONNX export folder")
     parser.add_argument("paths", nargs="+", help="audio files and/or folders (searched recursively)")
     parser.add_argument("--format", choices=["table", "csv", "jsonl"], default="table")
     parser.add_argument("--output", default=None, help="clip mode: write here instead of stdout (never replaced)")
@@ -60,14 +60,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smooth", type=int, default=1, help="moving average over this many speech windows")
     parser.add_argument("--output_dir", default=".", help="timeline mode: folder for <name>.timeline.csv/jsonl/png")
     parser.add_argument("--plot", action="store_true", help="timeline mode: also write a PNG")
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "onnx"],
+        default="auto",
+        help="onnx: run an export of `ser-hf export-onnx` on onnxruntime, without PyTorch (auto: onnx for an "
+        "export folder, torch otherwise)",
+    )
+    parser.add_argument("--quantized", action="store_true", help="onnx backend: the int8 model")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         raise ValueError(f"--batch_size {args.batch_size}: expected 1 or more clips per batch")
-    from .inference import audio_files, load_classifier
+    from .inference import audio_files, open_model
 
     files = audio_files(args.paths)  # errors (missing file, empty folder) before loading the model
-    clf, fe = load_classifier(args.model, args.device)
-    labels = [clf.config.id2label[i] for i in range(clf.config.num_labels)]
+    clf, fe, labels = open_model(args.model, args.device, args.backend, args.quantized)
     if args.timeline:
         return predict_timelines(args, clf, fe, files, labels)
     return predict_clips(args, clf, fe, files, labels)
@@ -78,7 +85,7 @@ def predict_timelines(args, clf, fe, files: list, labels: list[str]) -> int:
     ``--output_dir``, none replaced (all targets are checked before any is written); a file that cannot be used is
     skipped and named. Returns the exit status (1 when any file was skipped)."""
     from .audio import AudioError
-    from .inference import predict_timeline
+    from .timeline import predict_timeline
 
     out_dir = Path(args.output_dir)
     ext = "jsonl" if args.format == "jsonl" else "csv"

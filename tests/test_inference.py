@@ -9,10 +9,11 @@ import soundfile as sf
 import torch
 from transformers import Wav2Vec2FeatureExtractor
 
-from ser_hf.audio import AudioError, load_audio
+from ser_hf.audio import AudioError, load_audio, stream_audio
 from ser_hf.cli import main as cli
-from ser_hf.inference import audio_files, load_classifier, predict, predict_timeline, stream_audio
+from ser_hf.inference import audio_files, load_classifier, predict
 from ser_hf.models import MelCNNConfig, MelCNNForAudioClassification
+from ser_hf.timeline import predict_timeline
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 
