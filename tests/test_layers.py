@@ -10,12 +10,23 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ser_hf"
 
 LAYERS = [
     # self-contained (the mel-CNN's code ships with checkpoints as remote code) or dependency-free helpers
-    ["models.mel_cnn", "labels", "logs", "lock", "metrics", "download", "environment", "specs"],
+    ["models.mel_cnn", "labels", "logs", "lock", "metrics", "download", "environment", "specs", "onnx_backend"],
     ["audio"],
     ["models", "corpora", "folds", "run", "evaluation_report"],
     ["data", "grid", "multicorpus", "card"],
-    ["inference", "evaluation"],
-    ["training", "classic", "compare", "compare_report", "crosscorpus", "multicorpus_report", "export", "hub"],
+    ["inference", "timeline", "evaluation"],
+    [
+        "training",
+        "classic",
+        "compare",
+        "compare_report",
+        "crosscorpus",
+        "multicorpus_report",
+        "export",
+        "onnx_export",
+        "demo",
+        "hub",
+    ],
     ["cli", "predict_command", ""],  # "": ser_hf/__init__.py
 ]
 
