@@ -208,12 +208,14 @@ def card_facts(
     base_model: str | None = None,
     license: str | None = None,
     loco: list[dict] | None = None,
+    deploy: dict | None = None,
 ):
     """Everything the card says, as facts: ``(card_data, fields)``, ``fields`` being the template's variables.
 
     ``loco``: leave-one-corpus-out rows of a ``ser-hf multicorpus-report`` summary
     (:func:`ser_hf.multicorpus_report.read_loco_rows`); the card lists those of the same model type and base model
-    as this run (the same recipe, trained without one corpus).
+    as this run (the same recipe, trained without one corpus). ``deploy``: ``{"onnx": family or None, "space":
+    Space repo id or None}``: the card shows the ONNX / transformers.js usage and links the Space.
 
     Raises:
         ser_hf.run.RunRecordError: the run has no (readable) record.
@@ -260,6 +262,8 @@ def card_facts(
         "language_note": info.get("language_note", ""),
         "citations": citations,
         "loco": same_recipe_rows(loco or [], model),
+        "onnx": (deploy or {}).get("onnx"),
+        "space": (deploy or {}).get("space"),
         **results_table(record, cv),
     }
     return card_data(record, info, cv, repo_id, base_model, license), fields
@@ -291,6 +295,7 @@ def build_model_card(
     base_model: str | None = None,
     license: str | None = None,
     loco: list[dict] | None = None,
+    deploy: dict | None = None,
 ):
     """Render the model card of a run: :func:`card_facts` through ``model_cards/template.md``.
 
@@ -300,5 +305,5 @@ def build_model_card(
     Raises:
         ser_hf.run.RunRecordError: the run has no (readable) record.
     """
-    data, fields = card_facts(run_dir, repo_id, base_model, license, loco)
+    data, fields = card_facts(run_dir, repo_id, base_model, license, loco, deploy)
     return ModelCard.from_template(data, template_path=str(TEMPLATE), **fields)

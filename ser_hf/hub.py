@@ -53,6 +53,7 @@ def build_model_card(
     base_model: str | None = None,
     license: str | None = None,
     loco: list[dict] | None = None,
+    deploy: dict | None = None,
 ):
     """:func:`ser_hf.card.build_model_card`, for publishing.
 
@@ -60,7 +61,7 @@ def build_model_card(
         PushError: the run is not a finished ser_hf run (no readable record).
     """
     try:
-        return card.build_model_card(run_dir, repo_id, base_model, license, loco)
+        return card.build_model_card(run_dir, repo_id, base_model, license, loco, deploy)
     except RunRecordError as err:
         raise PushError(f"{run_dir}: not a finished ser_hf run ({err})") from None
 
@@ -72,8 +73,12 @@ def prepare_upload_folder(
     base_model: str | None = None,
     license: str | None = None,
     loco: list[dict] | None = None,
+    onnx: str | Path | None = None,
+    space: str | None = None,
 ) -> list[str]:
-    """Write the upload folder of a run (see module docstring) and return its file names.
+    """Write the upload folder of a run (see module docstring) and return its file names. With ``onnx`` (an
+    export of this run by ``ser-hf export-onnx``) its ``onnx/`` folder and ``ser_hf_onnx.json`` are added, so that
+    onnxruntime and transformers.js users load it from the same repository; ``space`` (a Space repo id) is linked.
 
     Raises:
         PushError: the run lacks ``model.safetensors`` (only safetensors are published) or another required
@@ -88,7 +93,8 @@ def prepare_upload_folder(
         )
     if folder.exists() and any(folder.iterdir()):
         raise PushError(f"{folder} already exists and is not empty; choose another --output_dir or remove it")
-    card = build_model_card(run, repo_id, base_model, license, loco)
+    family = check_onnx_export(run, onnx) if onnx is not None else None
+    card = build_model_card(run, repo_id, base_model, license, loco, {"onnx": family, "space": space})
     code = own_remote_code(run)  # checked before anything is written
     folder.mkdir(parents=True, exist_ok=True)
     names = list(UPLOADED) + [n for n in OPTIONAL if (run / n).is_file()]
@@ -97,8 +103,33 @@ def prepare_upload_folder(
     for own in code:
         shutil.copyfile(own, folder / own.name)
     names += [own.name for own in code]
+    if onnx is not None:
+        shutil.copytree(Path(onnx) / "onnx", folder / "onnx")
+        shutil.copy2(Path(onnx) / "ser_hf_onnx.json", folder / "ser_hf_onnx.json")
+        names += ["ser_hf_onnx.json", *sorted(f"onnx/{p.name}" for p in (folder / "onnx").iterdir())]
     card.save(str(folder / "README.md"))
     return sorted([*names, "README.md"])
+
+
+def check_onnx_export(run: Path, onnx: str | Path) -> str:
+    """The family of ``onnx``, an export of ``run``'s checkpoint (same labels and config).
+
+    Raises:
+        PushError: ``onnx`` is not an ONNX export, or one of other weights (:func:`ser_hf.onnx_export.weights_digest`).
+    """
+    from .onnx_backend import CONFIG_FILE, is_onnx_export
+
+    if not is_onnx_export(onnx):
+        raise PushError(f"--onnx {onnx}: not an ONNX export; make one with ser-hf export-onnx {run} --to DIR")
+    from .onnx_export import weights_digest
+
+    settings = _load_json(Path(onnx) / CONFIG_FILE)
+    if settings.get("source_weights_sha256") != weights_digest(run):
+        raise PushError(
+            f"--onnx {onnx}: an export of another checkpoint than {run} (its source weights differ); export this "
+            f"run with ser-hf export-onnx {run} --to DIR"
+        )
+    return settings["family"]
 
 
 def own_remote_code(run: Path) -> list[Path]:
@@ -333,12 +364,15 @@ def push_to_hub(
     commit_message: str | None = None,
     token: str | None = None,
     loco_summary: str | Path | None = None,
+    onnx: str | Path | None = None,
+    space: str | None = None,
 ) -> dict:
     """Prepare, validate and (unless ``dry_run``) upload a run; see the module docstring.
 
     Args:
         loco_summary: a ``ser-hf multicorpus-report`` ``summary.json``: the card adds the leave-one-corpus-out
             results of the same recipe (:func:`ser_hf.card.same_recipe_rows`).
+        onnx / space: an ONNX export of the run to upload with it, a Space to link (:func:`prepare_upload_folder`).
         output_dir: where the upload folder is written. Default: ``RUN_DIR.hub`` beside the run for a dry
             run, a temporary folder otherwise.
 
@@ -372,7 +406,7 @@ def push_to_hub(
             from .multicorpus_report import read_loco_rows
 
             loco = read_loco_rows(loco_summary)
-        files = prepare_upload_folder(run, output_dir, repo_id, base_model, license, loco)
+        files = prepare_upload_folder(run, output_dir, repo_id, base_model, license, loco, onnx, space)
         validation = validate_upload_folder(output_dir)
         url = None
         if not dry_run:
