@@ -399,7 +399,7 @@ def export_main(argv: list[str]) -> int:
         description="Export a corpus as Parquet shards with one config per speaker-independent fold, a dataset "
         "card, and (with --repo-id) push it to the Hub as a dataset repo.",
     )
-    parser.add_argument("corpus", help="ravdess, emovdb, anad, eyase, emovo, urdu or folder")
+    parser.add_argument("corpus", help="ravdess, emovdb, anad, eyase, emovo, urdu, nemo, ased, turevdb or folder")
     parser.add_argument("--data_dir", required=True, help="folder holding the corpus")
     parser.add_argument("--to", required=True, help="output folder (must not exist or be empty)")
     add_verify_counts(parser)
@@ -451,7 +451,9 @@ def export_main(argv: list[str]) -> int:
 def download_main(argv: list[str]) -> int:
     """``ser-hf download``: see :mod:`ser_hf.download`."""
     parser = argparse.ArgumentParser(prog="ser-hf download", description="Fetch a public corpus.")
-    parser.add_argument("corpus", choices=["ravdess", "emovdb", "urdu", "anad", "eyase", "emovo"])
+    parser.add_argument(
+        "corpus", choices=["ravdess", "emovdb", "urdu", "anad", "eyase", "emovo", "nemo", "ased", "turevdb"]
+    )
     parser.add_argument("--to", default="data", help="folder for archives and the extracted corpus")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

@@ -318,11 +318,27 @@ MANUAL_STEPS = {
         "http://voice.fub.it/activities/corpora/emovo/index.html): request or download it there, for research use.",
         "f1/rab-f1-b1.wav ...  f2/  f3/  m1/  m2/  m3/   (48 kHz stereo: ser_hf decodes the first channel)",
     ),
+    # public on GitHub; a verified `ser-hf download` of these is not written yet (issue 51): clone them
+    "nemo": (
+        "nEMO (Christop 2024, CC BY-NC-SA 4.0) is public: git clone https://github.com/amu-cai/nEMO (3.1 h of "
+        "audio, about 520 MB), or download the Hub dataset amu-cai/nEMO.",
+        "data.tsv  samples/EB0_anger_1.wav ... (4,481 files)",
+    ),
+    "ased": (
+        "ASED (Retta et al. 2023) is public: git clone https://github.com/wgwangang/ASED_V1 (about 240 MB).",
+        "01Neutral/n1-01-01-02-05.wav ...  02Fearful/  03Happy/  04Sad/  05Angry/   (2,474 files)",
+    ),
+    "turevdb": (
+        "TurEV-DB (Canpolat et al. 2020, CC BY-NC-ND 4.0) is public: git clone https://github.com/Xeonen/TurEV-DB "
+        "and use its 'Sound Source' folder as the corpus folder (the rest is not corpus audio).",
+        "Angry/1234_kz_acik.wav ...  Calm/  Happy/  Sad/   (1,735 files)",
+    ),
 }
 
 
 def manual_instructions(corpus: str, to: str | Path) -> str:
-    """The manual steps for a corpus that cannot be fetched (``anad``, ``eyase``, ``emovo``) and the layout
+    """The manual steps for a corpus that ``ser-hf download`` does not fetch (``anad``, ``eyase``, ``emovo``, and
+    for now ``nemo``, ``ased``, ``turevdb``) and the layout
     ``ser_hf`` expects.
 
     Raises:
@@ -369,7 +385,7 @@ def corpora_cache(cache_dir: str | Path | None = None) -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE) / "ser_hf_corpora"
 
 
-MANUAL_ONLY = ("anad", "eyase", "emovo")
+MANUAL_ONLY = ("anad", "eyase", "emovo", "nemo", "ased", "turevdb")
 """Corpora that cannot be fetched automatically (a login or the authors' consent is needed): a command that would
 fetch them on first use needs their folder instead; :func:`manual_instructions` gives the steps."""
 

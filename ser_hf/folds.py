@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-from .corpora import emovo, eyase, ravdess, urdu
+from .corpora import ased, emovo, eyase, nemo, ravdess, turevdb, urdu
 from .corpora.folder import UNKNOWN_SPEAKER_PREFIX
 
 
@@ -47,6 +47,9 @@ CORPUS_FOLDS: dict[str, list[list[str]]] = {
     "eyase": eyase.FOLDS,
     "emovo": emovo.FOLDS,
     "urdu": urdu.FOLDS,
+    "nemo": nemo.FOLDS,
+    "ased": ased.FOLDS,
+    "turevdb": turevdb.FOLDS,
 }
 """Fixed speaker folds per corpus (test speakers of each fold), each defined and documented in its corpus module."""
 

@@ -6,14 +6,17 @@ import os
 
 import datasets
 
-from . import anad, emovdb, emovo, eyase, ravdess, urdu
+from . import anad, ased, emovdb, emovo, eyase, nemo, ravdess, turevdb, urdu
 from .anad import Anad
+from .ased import Ased
 from .common import CorpusError, CorpusInfo, listing_fingerprint, ser_features
 from .emovdb import Emovdb
 from .emovo import Emovo
 from .eyase import Eyase
 from .folder import Folder, folder_fingerprint
+from .nemo import Nemo
 from .ravdess import Ravdess
+from .turevdb import Turevdb
 from .urdu import Urdu
 
 CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {
@@ -23,11 +26,24 @@ CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {
     "eyase": Eyase,
     "emovo": Emovo,
     "urdu": Urdu,
+    "nemo": Nemo,
+    "ased": Ased,
+    "turevdb": Turevdb,
     "folder": Folder,
 }
 """Corpus name -> builder class."""
 
-_MODULES = {"ravdess": ravdess, "emovdb": emovdb, "anad": anad, "eyase": eyase, "emovo": emovo, "urdu": urdu}
+_MODULES = {
+    "ravdess": ravdess,
+    "emovdb": emovdb,
+    "anad": anad,
+    "eyase": eyase,
+    "emovo": emovo,
+    "urdu": urdu,
+    "nemo": nemo,
+    "ased": ased,
+    "turevdb": turevdb,
+}
 
 
 def corpus_info(name: str) -> CorpusInfo | None:
@@ -108,13 +124,16 @@ def load_corpus(
 __all__ = [
     "CORPORA",
     "Anad",
+    "Ased",
     "CorpusError",
     "CorpusInfo",
     "Emovdb",
     "Emovo",
     "Eyase",
     "Folder",
+    "Nemo",
     "Ravdess",
+    "Turevdb",
     "Urdu",
     "corpus_info",
     "decode_channel",

@@ -1,0 +1,117 @@
+"""nEMO, ASED and TurEV-DB builders and folds (issue 51), on synthetic trees in their published layouts."""
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ser_hf.corpora import CorpusError, ased, load_corpus, nemo, turevdb
+from ser_hf.folds import make_split, num_folds
+
+
+def clip(path: Path, sr: int = 8000, seconds: float = 0.05, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sf.write(path, (0.1 * rng.standard_normal(int(sr * seconds))).astype(np.float32), sr)
+    return path
+
+
+def write_nemo(root: Path, per_emotion: int = 1) -> Path:
+    words = {v: k for k, v in nemo.WORDS.items()}
+    for n, speaker in enumerate(nemo.SPEAKERS):
+        for emotion in nemo.EMOTIONS:
+            for k in range(per_emotion):
+                clip(root / "samples" / f"{speaker}_{words[emotion]}_{k}.wav", seed=n)
+    (root / "data.tsv").write_text("file_id\temotion\tspeaker_id\n")
+    return root
+
+
+def write_ased(root: Path) -> Path:
+    """One clip of every emotion for every speaker, with the speaker's gender code (and one contradicting it)."""
+    for speaker in ased.SPEAKERS:
+        gender = "01" if speaker in ased.FEMALE else "02"
+        for folder, code in ased.FOLDERS.items():
+            clip(root / folder / f"{code}-01-01-{gender}-{speaker}.wav")
+    clip(root / "01Neutral" / "n1-02-01-02-09.wav")  # speaker 09 (female) with a male code, as in the release
+    clip(root / "04Sad" / "S4-03-02-01-29.wav")  # a capital letter, as in the release
+    return root
+
+
+def write_turevdb(root: Path, counts: dict | None = None) -> Path:
+    """``counts``: ``{(speaker, emotion): clips}``; default one clip of every emotion a speaker has."""
+    codes = {v: k for k, v in turevdb.CODES.items()}
+    if counts is None:
+        counts = {(s, e): 1 for s in turevdb.SPEAKERS for e in turevdb.EMOTIONS}
+        counts = {k: v for k, v in counts.items() if not (k[0] == "1157" and k[1] in ("calm", "happy"))}
+    for (speaker, emotion), n in counts.items():
+        for k in range(n):
+            clip(root / turevdb.FOLDER_OF[emotion] / f"{speaker}_{codes[emotion]}_word{k}.wav")
+    return root
+
+
+def test_nemo_reads_names_with_speaker_gender_and_canonical_labels(tmp_path):
+    root = write_nemo(tmp_path / "nemo")
+    ds = load_corpus("nemo", root, cache_dir=tmp_path / "c", verify_counts=False)
+    assert len(ds) == 9 * 6 and set(ds.features["label"].names) == set(nemo.EMOTIONS)
+    row = ds[ds["id"].index("EB0_anger_0")]
+    assert (row["speaker"], row["gender"], ds.features["label"].names[row["label"]]) == ("EB0", "female", "angry")
+    with pytest.raises(CorpusError, match=r"speaker MP0: 6 clips, expected 256"):
+        load_corpus("nemo", root, cache_dir=tmp_path / "c2")
+    clip(root / "samples" / "EB0_joy_3.wav")
+    with pytest.raises(CorpusError, match=r"EB0_joy_3.wav: not an nEMO clip name"):
+        load_corpus("nemo", root, cache_dir=tmp_path / "c3", verify_counts=False)
+
+
+def test_ased_takes_the_speaker_field_as_identity_and_its_majority_gender(tmp_path):
+    root = write_ased(tmp_path / "ased")
+    ds = load_corpus("ased", root, cache_dir=tmp_path / "c", verify_counts=False)
+    assert len(ds) == 65 * 5 + 2 and len(set(ds["speaker"])) == 65
+    odd = ds[ds["id"].index("n1-02-01-02-09")]
+    assert odd["speaker"] == "09" and odd["gender"] == "female"  # its code says male; the speaker is female
+    assert "s4-03-02-01-29" in ds["id"]
+    assert Counter(g for s, g in zip(ds["speaker"], ds["gender"], strict=True) if s in ased.FEMALE) == {"female": 127}
+    clip(root / "03Happy" / "a5-01-01-02-10.wav")
+    with pytest.raises(CorpusError, match=r"emotion code 'a5' disagrees with its folder 03Happy"):
+        load_corpus("ased", root, cache_dir=tmp_path / "c2", verify_counts=False)
+
+
+def test_turevdb_checks_codes_against_folders_and_its_published_counts(tmp_path):
+    counts = {(speaker, emotion): 82 for speaker in turevdb.SPEAKERS for emotion in turevdb.EMOTIONS}
+    counts |= {("1157", "angry"): 77, ("1157", "sad"): 73, ("1157", "calm"): 0, ("1157", "happy"): 0}
+    counts |= {("7895", "happy"): 29, ("7895", "calm"): 80}
+    root = write_turevdb(tmp_path / "full", counts)
+    ds = load_corpus("turevdb", root, cache_dir=tmp_path / "c")  # the documented counts hold
+    assert len(ds) == 1735 and set(ds["gender"]) == {""} and ds["word"][0].startswith("word")
+    (root / "Calm" / "1234_sk_word0.wav").rename(root / "Calm" / "1234_kz_word0.wav")
+    with pytest.raises(CorpusError, match=r"emotion code 'kz' \(angry\) disagrees with its folder 'Calm'"):
+        load_corpus("turevdb", root, cache_dir=tmp_path / "c2")
+
+
+@pytest.mark.parametrize("module", [nemo, ased, turevdb], ids=lambda m: m.__name__.split(".")[-1])
+def test_the_folds_cover_every_speaker_once(module):
+    tested = [s for fold in module.FOLDS for s in fold]
+    assert sorted(tested) == sorted(module.SPEAKERS) and len(tested) == len(set(tested))
+
+
+def test_ased_folds_hold_both_genders_and_validate_on_the_next_fold(tmp_path):
+    for fold in ased.FOLDS:
+        assert sum(s in ased.FEMALE for s in fold) == 5 and 488 <= sum(ased.SPEAKERS[s] for s in fold) <= 500
+        assert fold[0] in ased.FEMALE and fold[1] not in ased.FEMALE  # the validation pair: one of each
+    speakers = [s for s, n in ased.SPEAKERS.items() for _ in range(n)]
+    split = make_split("ased", speakers, "folds", 4)
+    assert split.val_speakers == ased.FOLDS[0][:2] and len(split.train_speakers) == 50
+    assert num_folds("ased", speakers, "folds") == 5
+
+
+def test_a_turevdb_fold_without_some_classes_is_scored_on_the_classes_it_has(tmp_path):
+    from ser_hf.metrics import compute_ser_metrics
+
+    speakers = [s for s, n in turevdb.SPEAKERS.items() for _ in range(n)]
+    split = make_split("turevdb", speakers, "folds", 5)
+    assert split.test_speakers == ["1157"] and split.val_speakers == ["1234"]
+    # 1157 has only angry (3) and sad (0): UA is the mean recall over those two, whatever the model says of others
+    ref = np.array([3, 3, 2, 2])
+    scores = compute_ser_metrics(np.array([3, 0, 2, 2]), ref, 4)
+    assert scores["ua"] == pytest.approx(0.75)
