@@ -23,6 +23,7 @@ Statistics (all on the test sides only):
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,6 +193,23 @@ def _by_fold(results: list[FoldResult]) -> dict[int, list[FoldResult]]:
     return dict(sorted(out.items()))
 
 
+def mean_recall_per_class(recalls: list[list[float | None] | None], labels: list[str]) -> dict[str, float | None]:
+    """Each class's recall averaged over the runs whose test side has it (a run's ``per_class_recall`` holds
+    ``None`` for a class its test side lacks, e.g. TurEV-DB's speaker 1157 without calm and happy clips);
+    ``None`` for a class no run has; ``{}`` without recalls.
+
+    Args:
+        recalls: per run, the recall of each of ``labels`` (or ``None`` for a run without them).
+    """
+    rows = np.array([[np.nan if v is None else v for v in r] for r in recalls if r], dtype=float)
+    if not len(rows):
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a class no run has: all-NaN column
+        means = np.nanmean(rows, axis=0)
+    return {c: None if np.isnan(m) else round(float(m), 4) for c, m in zip(labels, means, strict=True)}
+
+
 def summarize_system(name: str, runs: list[FoldResult]) -> dict:
     """One system's numbers: per fold the mean over its seeds, then mean +- std (ddof=1) over folds of WA, UA and
     macro-F1; with several seeds also mean +- std over seeds of each seed's mean over folds; per-class recall
@@ -212,10 +230,7 @@ def summarize_system(name: str, runs: list[FoldResult]) -> dict:
                 k: mean_std([getattr(r.metrics, key) for r in rs])["std"] for k, rs in folds.items()
             }
     labels = runs[0].metrics.label_names or runs[0].training.label_names  # the labels scored
-    recalls = [r.metrics.per_class_recall for r in runs if r.metrics.per_class_recall]
-    out["per_class_recall"] = (
-        dict(zip(labels, np.mean(recalls, axis=0).round(4).tolist(), strict=True)) if recalls else {}
-    )
+    out["per_class_recall"] = mean_recall_per_class([r.metrics.per_class_recall for r in runs], labels)
     vals = [r.training.validation_ua for r in runs]
     out["validation_ua"] = mean_std([v for v in vals if v is not None]) if any(v is not None for v in vals) else None
     t0 = runs[0].training

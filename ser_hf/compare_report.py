@@ -135,12 +135,14 @@ def write_report(report: dict, out: Path) -> None:
     lines += summary_lines(report)
     labels = list(next((s["per_class_recall"] for s in systems if s["per_class_recall"]), {}))
     if labels:
-        lines += ["", "Per-class recall (mean over every fold and seed):", ""]
+        lines += ["", "Per-class recall (mean over the folds and seeds whose test side has the class):", ""]
         lines += ["| system | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
         for s in systems:
             lines.append(
                 f"| {s['name']} | "
-                + " | ".join(f"{s['per_class_recall'].get(c, float('nan')):.3f}" for c in labels)
+                + " | ".join(
+                    "-" if s["per_class_recall"].get(c) is None else f"{s['per_class_recall'][c]:.3f}" for c in labels
+                )
                 + " |"
             )
     ref = report["reference"]

@@ -115,3 +115,14 @@ def test_a_turevdb_fold_without_some_classes_is_scored_on_the_classes_it_has(tmp
     ref = np.array([3, 3, 2, 2])
     scores = compute_ser_metrics(np.array([3, 0, 2, 2]), ref, 4)
     assert scores["ua"] == pytest.approx(0.75)
+
+
+def test_per_class_recall_over_folds_skips_a_class_a_fold_lacks():
+    from ser_hf.compare import mean_recall_per_class
+
+    recalls = [[0.5, 0.25, 1.0, None], [None, None, 0.5, 1.0], None]
+    assert mean_recall_per_class(recalls, ["calm", "happy", "sad", "angry"]) == {
+        "calm": 0.5, "happy": 0.25, "sad": 0.75, "angry": 1.0,
+    }  # fmt: skip
+    assert mean_recall_per_class([[None, 1.0]], ["calm", "sad"]) == {"calm": None, "sad": 1.0}
+    assert mean_recall_per_class([], ["calm"]) == {}
