@@ -15,6 +15,11 @@ one file writes the letter in capitals), sentence, repetition, gender code (``01
 (speakers 09, 15, 21, 23 and 25, all female); the speaker field alone is the identity, and its gender is the one
 of the speaker's other files (:data:`FEMALE`). Speakers are very uneven (4 to 70 clips).
 
+The text is a cue: sentences 03-07 of each folder are that emotion's own sentences (never spoken in another
+emotion; 1,850 clips), only sentences 01-02 (the two common sentences, 624 clips) are spoken in every emotion. A
+model can recognise the sentence instead of the emotion, which speaker-independent folds do not prevent: report
+the common sentences' scores beside the whole test side's.
+
 Protocol (:mod:`ser_hf.folds`): 5 speaker folds of 13 speakers, each with 5 female and 8 male speakers and
 488-500 test clips (assigned greedily from the clip counts, by gender). The first two speakers of each fold, its
 largest female and largest male speaker (136-140 clips), validate the fold before it, so every fold trains on 50
