@@ -44,7 +44,7 @@ def combined(trees, tmp_path_factory):
 
 def test_corpus_and_folder_lists_are_checked_with_the_valid_choices():
     assert corpus_list("ravdess,emovo") == ["ravdess", "emovo"] and corpus_list("urdu") == ["urdu"]
-    with pytest.raises(ValueError, match=r"unknown corpus \['iemocap'\]; valid corpora: anad, emovdb"):
+    with pytest.raises(ValueError, match=r"unknown corpus \['iemocap'\]; valid corpora: anad, ased, emovdb"):
         corpus_list("ravdess,iemocap")
     with pytest.raises(ValueError, match="each corpus once"):
         corpus_list("emovo,emovo")

@@ -103,9 +103,8 @@ def test_incomplete_corpus_says_what_is_missing(tmp_path, cache_dir):
 
 
 def test_unknown_corpus_lists_valid_ones(tmp_path):
-    with pytest.raises(
-        ValueError, match="unknown corpus .iemocap.; valid corpora: anad, emovdb, emovo, eyase, folder, ravdess, urdu"
-    ):
+    valid = "anad, ased, emovdb, emovo, eyase, folder, nemo, ravdess, turevdb, urdu"
+    with pytest.raises(ValueError, match=f"unknown corpus .iemocap.; valid corpora: {valid}"):
         load_corpus("iemocap", tmp_path)
 
 
