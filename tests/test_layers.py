@@ -27,7 +27,7 @@ LAYERS = [
         "demo",
         "hub",
     ],
-    ["cli", "predict_command", ""],  # "": ser_hf/__init__.py
+    ["cli", "predict_command", "deploy_command", ""],  # "": ser_hf/__init__.py
 ]
 
 
