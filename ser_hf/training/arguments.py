@@ -16,7 +16,7 @@ from ..corpora import CORPORA
 from ..download import MANUAL_ONLY
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
-from ..multicorpus import corpus_list, data_dirs
+from ..multicorpus import corpus_list, data_dirs, is_multi
 from ..specs import read_yaml
 
 MODELS = ("mel_cnn", "pretrained")
@@ -322,25 +322,16 @@ class DataArguments:
             raise ValueError(f"--sampling_rate must be a positive number of Hz, got {self.sampling_rate}")
 
 
-def check_yaml_values(path, parser) -> None:
-    """Each value of a training config has the shape of its flag: a list only for a flag that takes several
-    values (``--channels 16 32``, ``--seeds 42 43``; a single value is fine there too).
-
-    Raises:
-        ValueError: one line naming the file, the key, the value and what was expected.
-    """
-    data = read_yaml(path, "a flat mapping of flag names to values") or {}
-    multiple = {o: a.nargs in ("+", "*") for a in parser._actions for o in a.option_strings}
-    for key, value in data.items() if isinstance(data, dict) else ():
-        if isinstance(value, list) and not multiple.get(f"--{key}", True):
-            raise ValueError(f"{path}: {key} is {value!r}; expected one value, not a list")
-
-
-def yaml_to_argv(path: str | os.PathLike) -> list[str]:
+def yaml_to_argv(path: str | os.PathLike, takes_list: dict[str, bool] | None = None) -> list[str]:
     """Turn a flat YAML mapping into ``--key value`` arguments (lists become several values, nulls are skipped).
 
+    Args:
+        takes_list: ``{"--flag": whether it takes several values}`` (``--channels 16 32``, ``--seeds 42 43``); a
+            list given to a one-value flag is then an error. Flags it does not name are not checked here.
+
     Raises:
-        ValueError: the file is not a flat mapping of scalars and lists (the message names the file and key).
+        ValueError: the file is not a flat mapping of scalars and lists, or a list is given to a one-value flag
+            (one line naming the file, the key, the value and what was expected).
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
@@ -353,6 +344,8 @@ def yaml_to_argv(path: str | os.PathLike) -> list[str]:
             continue
         if isinstance(value, dict):
             raise ValueError(f"{path}: key {key!r} holds a mapping; only scalars and lists are supported")
+        if isinstance(value, list) and not (takes_list or {}).get(f"--{key}", True):
+            raise ValueError(f"{path}: {key} is {value!r}; expected one value, not a list")
         argv.append(f"--{key}")
         argv += [str(v) for v in value] if isinstance(value, list) else [str(value)]
     return argv
@@ -370,8 +363,8 @@ def parse_args(argv: list[str] | None = None):
 
     parser.error = one_line_error
     if argv and argv[0].endswith((".yaml", ".yml")):
-        from_yaml = yaml_to_argv(argv[0])
-        check_yaml_values(argv[0], parser)
+        takes_list = {o: a.nargs in ("+", "*") for a in parser._actions for o in a.option_strings}
+        from_yaml = yaml_to_argv(argv[0], takes_list)
         known = {o for action in parser._actions for o in action.option_strings}
         for flag in (a for a in from_yaml if a.startswith("--")):
             if flag not in known:
@@ -432,8 +425,6 @@ def input_dirs(data_args: DataArguments) -> dict[str, str | None]:
     """``{corpus: data folder}`` of a run's input (``{"dataset": export}`` for ``--dataset``), for its record."""
     if data_args.dataset:
         return {"dataset": data_args.dataset}
-    from ..multicorpus import corpus_list, data_dirs, is_multi
-
     if is_multi(data_args.corpus):
         return data_dirs(corpus_list(data_args.corpus), data_args.data_dir)
     return {data_args.corpus: data_args.data_dir}
