@@ -4,8 +4,9 @@
 Upload or record audio; the page shows the emotion probabilities as a bar chart (a ``gr.Label``) and, for a
 recording longer than the model's window, the emotion timeline that ``ser-hf predict --timeline`` draws
 (:func:`ser_hf.timeline.predict_timeline`). Silence, unreadable files and recordings over :data:`MAX_DEMO_S` get a
-message instead of a label. Nothing is kept: the uploaded file is deleted once it is scored, and the plots Gradio
-caches are deleted after :data:`CACHE_S` seconds.
+message instead of a label (silence by the clip-mode rule of ``ser-hf predict``,
+:data:`ser_hf.inference.SILENCE_DBFS`). Nothing is kept: the uploaded file is deleted once it is scored, and the
+plots Gradio caches are deleted after :data:`CACHE_S` seconds.
 
 The page runs an ONNX export on onnxruntime (no PyTorch) or a PyTorch checkpoint. A Space folder
 (:func:`write_space`) holds the export, this module and the four torch-free modules it uses (``audio``,
@@ -17,19 +18,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .audio import AudioError, load_audio
-from .inference import open_model, predict
+from .inference import SILENCE_DBFS, open_model, rms_dbfs, scorer
 from .onnx_backend import OnnxClassifier, is_onnx_export
 from .timeline import predict_timeline
 
 MAX_DEMO_S = 600.0
 """The longest recording the page scores, in seconds (10 minutes: about a minute of CPU time at worst)."""
-SILENCE_DBFS = -60.0
-"""A recording whose RMS level is below this (dB re full scale) is silence: no emotion is shown for it."""
 TIMELINE_S = 10.0
 """A recording longer than this many seconds (or than a Whisper model's window, when longer) gets a timeline."""
 CACHE_S = 300
@@ -38,18 +38,16 @@ SPACE_MODULES = ("audio.py", "onnx_backend.py", "inference.py", "timeline.py", "
 """The ser_hf modules a Space ships (none imports torch or transformers when it runs an ONNX export)."""
 
 
+@dataclass
 class Model:
-    """A model ready for the page: ``scorer`` and ``feature_extractor`` for :func:`ser_hf.inference.predict`,
+    """A model ready for the page: ``scorer`` and ``feature_extractor`` for :func:`ser_hf.inference.scorer`,
     ``labels`` and ``window_s`` (a Whisper model's input window in seconds, ``None`` for variable-length inputs)."""
 
-    def __init__(self, scorer, feature_extractor, labels: list[str], window_s: float | None, name: str):
-        self.scorer, self.feature_extractor, self.labels, self.window_s, self.name = (
-            scorer,
-            feature_extractor,
-            labels,
-            window_s,
-            name,
-        )
+    scorer: object
+    feature_extractor: object
+    labels: list[str]
+    window_s: float | None
+    name: str
 
 
 def classifier_for(model: str, quantized: bool = False) -> Model:
@@ -80,13 +78,15 @@ def analyse(model: Model, path: str | os.PathLike) -> tuple[dict[str, float], st
     seconds = len(wav) / sr
     if seconds > MAX_DEMO_S:
         raise AudioError(f"the recording lasts {seconds:.0f} s; this page takes up to {MAX_DEMO_S:.0f} s")
-    level = 20 * np.log10(np.sqrt(np.mean(np.square(wav, dtype=np.float64))) + 1e-12)
-    if level < SILENCE_DBFS:
+    level = rms_dbfs(wav)
+    if level < SILENCE_DBFS:  # the clip-mode rule of ser-hf predict
         return {}, None, f"Silence ({level:.0f} dBFS over {seconds:.1f} s): no emotion to show. Speak louder or closer."
     long_s = max(TIMELINE_S, model.window_s or 0.0)
-    if seconds <= long_s:
-        (clip,) = predict(model.scorer, [path], feature_extractor=model.feature_extractor)
-        return clip.probabilities, None, f"{seconds:.1f} s scored as one clip: {clip.label} ({clip.score:.0%})."
+    if seconds <= long_s:  # the waveform already read, scored as predict() scores a clip
+        labels, _, probabilities = scorer(model.scorer, model.feature_extractor)
+        probs = dict(zip(labels, map(float, probabilities([wav])[0]), strict=True))
+        top = max(probs, key=probs.get)
+        return probs, None, f"{seconds:.1f} s scored as one clip: {top} ({probs[top]:.0%})."
     window = model.window_s or 2.0
     timeline = predict_timeline(
         model.scorer, path, window_s=window, hop_s=window / 2, feature_extractor=model.feature_extractor

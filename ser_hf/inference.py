@@ -276,11 +276,16 @@ SILENCE_DBFS = -60.0
 """Clips whose RMS level is below this (dB re full scale) get a warning: the model's label for silence means nothing."""
 
 
+def rms_dbfs(wav: np.ndarray) -> float:
+    """RMS level of a waveform ``(num_samples,)`` in dB relative to full scale (``-inf`` for digital silence)."""
+    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if len(wav) else 0.0
+    return 20 * np.log10(rms) if rms > 0 else float("-inf")
+
+
 def _warn_unfit_clip(path, wav: np.ndarray, sampling_rate: int) -> None:
     """Warn (``logging``) about a clip whose single label cannot mean much: near silence (RMS below
     :data:`SILENCE_DBFS`) or a long recording (over :data:`LONG_CLIP_S`, where :func:`predict_timeline` fits)."""
-    rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if len(wav) else 0.0
-    level = 20 * np.log10(rms) if rms > 0 else float("-inf")
+    level = rms_dbfs(wav)
     if level < SILENCE_DBFS:
         logger.warning("%s: near silence (RMS %.0f dBFS): its emotion label means nothing", path, level)
     seconds = len(wav) / sampling_rate
