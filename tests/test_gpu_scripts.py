@@ -32,6 +32,17 @@ def test_pack_parts_puts_every_item_in_one_part_under_the_capacity():
         pack.pack_parts(items, capacity=40)
 
 
+def test_tree_bytes_counts_what_the_device_tool_sends_and_not_an_ignored_virtualenv(tmp_path):
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text((ROOT / ".gitignore").read_text())
+    (tmp_path / "code.py").write_bytes(b"x" * 100)
+    (tmp_path / ".venv" / "lib").mkdir(parents=True)
+    (tmp_path / ".venv" / "lib" / "big.so").write_bytes(b"x" * 10_000)
+    assert pack.tree_bytes(tmp_path) == 100 + (tmp_path / ".gitignore").stat().st_size
+
+
 def test_run_calls_copy_each_part_and_the_last_runs_the_grid():
     calls = pack.run_calls(["part1", "part2", "part3"], "python3 benchmarks/gpu_grid.py")
     assert [c["carry"] for c in calls] == [[".gpu/part1"], [".gpu/part2"], [".gpu/part3"]]
@@ -40,7 +51,9 @@ def test_run_calls_copy_each_part_and_the_last_runs_the_grid():
     assert all(len(c["command"]) <= 2000 and c["timeout_s"] <= 600 for c in calls)
 
 
-def test_pack_main_copies_bytes_and_writes_the_manifest(tmp_path):
+def test_pack_main_copies_bytes_and_writes_the_manifest(tmp_path, monkeypatch):
+    # the checkout's own size (a .venv or runs/ inside it) is not this test's business
+    monkeypatch.setattr(pack, "tree_bytes", lambda repo: 5 * pack.MIB)
     corpus = tmp_path / "urdu-16k"
     (corpus / "Angry").mkdir(parents=True)
     (corpus / "Angry" / "SM1_F1_A01.wav").write_bytes(b"\x01\x02" * 1000)
