@@ -223,9 +223,11 @@ def classic_parser():
 
     from transformers.hf_argparser import string_to_bool
 
+    from .corpora import CORPORA
+
     parser = argparse.ArgumentParser(prog="ser-hf classic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", required=True, help="corpus folder in its documented layout")
-    parser.add_argument("--corpus", default="ravdess")
+    parser.add_argument("--corpus", default="ravdess", choices=list(CORPORA), help="corpus name (folder: your clips)")
     parser.add_argument("--corpus_config", default=None)
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
     parser.add_argument("--output_dir", required=True)

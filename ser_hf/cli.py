@@ -13,6 +13,14 @@ import sys
 from pathlib import Path
 
 
+def corpus_names() -> list[str]:
+    """The registry's corpus names (:data:`ser_hf.corpora.REGISTRY`), ``folder`` last: the choices of every
+    ``--corpus`` flag."""
+    from .corpora import REGISTRY
+
+    return list(REGISTRY)
+
+
 def classic_main(argv: list[str]) -> int:
     from .classic import main
 
@@ -31,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
-        "download": "fetch a public corpus (ravdess, emovdb, urdu; anad, eyase, emovo: manual steps), safely extracted",
+        "download": "fetch a public corpus, verified and safely extracted (or print its manual steps)",
         "export-dataset": "a corpus as Parquet with one config per speaker-independent fold (+ --repo-id to push)",
         "export-onnx": "a checkpoint as ONNX (fp32 + int8) for onnxruntime and transformers.js",
         "demo": "a Gradio page to try a checkpoint or ONNX export on your own voice",
@@ -122,7 +130,7 @@ def add_overwrite_report(parser: argparse.ArgumentParser) -> None:
 def folds_main(argv: list[str]) -> int:
     """``ser-hf folds``: the speaker sides of one fold of a corpus, as JSON."""
     parser = argparse.ArgumentParser(prog="ser-hf folds")
-    parser.add_argument("corpus")
+    parser.add_argument("corpus", choices=corpus_names(), help="corpus name (folder: your own clips)")
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--protocol", default="folds")
     parser.add_argument("--fold", type=int, default=0)
@@ -164,7 +172,7 @@ def evaluate_main(argv: list[str]) -> int:
         prog="ser-hf evaluate", description="Score a checkpoint on a corpus (in-corpus or cross-corpus)."
     )
     parser.add_argument("model", help="checkpoint folder or hub id")
-    parser.add_argument("--corpus", required=True, help="corpus name: ravdess, folder")
+    parser.add_argument("--corpus", required=True, choices=corpus_names(), help="corpus name (folder: your own clips)")
     parser.add_argument("--data_dir", required=True, help="folder holding the corpus")
     parser.add_argument("--corpus_config", default=None, help="builder config, e.g. song for RAVDESS")
     parser.add_argument("--metadata", default=None, help="folder corpus: metadata CSV/JSONL (default: auto)")
@@ -222,7 +230,7 @@ def compare_main(argv: list[str]) -> int:
     """``ser-hf compare``: see :mod:`ser_hf.compare`."""
     parser = argparse.ArgumentParser(prog="ser-hf compare", description="Fold-by-fold comparison of trained systems.")
     parser.add_argument("--system", type=_system, action="append", required=True, help="NAME=RUN_DIR (repeat)")
-    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--corpus", required=True, choices=corpus_names(), help="the corpus the systems trained on")
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--output_dir", required=True, help="report folder (report.md, report.json, plots)")
     parser.add_argument("--reference", default=None, help="system the others are compared with (default: first)")
@@ -285,12 +293,12 @@ def cross_corpus_main(argv: list[str]) -> int:
     parser.add_argument("--num_bootstrap", type=int, default=2000, help="bootstrap resamples for --reference")
     add_overwrite_report(parser)
     args = parser.parse_args(argv)
-    from .corpora import CORPORA
+    from .corpora import NAMED_CORPORA
     from .crosscorpus import cross_corpus
 
     for name, _ in args.corpus:
-        if name not in CORPORA or name == "folder":
-            raise ValueError(f"--corpus {name!r}: expected one of {', '.join(c for c in CORPORA if c != 'folder')}")
+        if name not in NAMED_CORPORA:
+            raise ValueError(f"--corpus {name!r}: expected one of {', '.join(NAMED_CORPORA)}")
     for flag, pairs in (("--system", args.system), ("--corpus", args.corpus)):
         names = [n for n, _ in pairs]
         if len(set(names)) != len(names):
@@ -401,7 +409,7 @@ def export_main(argv: list[str]) -> int:
         description="Export a corpus as Parquet shards with one config per speaker-independent fold, a dataset "
         "card, and (with --repo-id) push it to the Hub as a dataset repo.",
     )
-    parser.add_argument("corpus", help="ravdess, emovdb, anad, eyase, emovo, urdu, nemo, ased, turevdb or folder")
+    parser.add_argument("corpus", choices=corpus_names(), help="corpus name (folder: your own clips)")
     parser.add_argument("--data_dir", required=True, help="folder holding the corpus")
     parser.add_argument("--to", required=True, help="output folder (must not exist or be empty)")
     add_verify_counts(parser)
@@ -451,26 +459,22 @@ def export_main(argv: list[str]) -> int:
 
 
 def download_main(argv: list[str]) -> int:
-    """``ser-hf download``: see :mod:`ser_hf.download`."""
+    """``ser-hf download``: see :mod:`ser_hf.download`; which corpus downloads how is read from the registry."""
+    from .corpora import MANUAL_ONLY, NAMED_CORPORA, REGISTRY, manual_instructions
+
     parser = argparse.ArgumentParser(prog="ser-hf download", description="Fetch a public corpus.")
     parser.add_argument(
-        "corpus", choices=["ravdess", "emovdb", "urdu", "anad", "eyase", "emovo", "nemo", "ased", "turevdb"]
+        "corpus", choices=NAMED_CORPORA, help=f"corpus name ({', '.join(MANUAL_ONLY)}: prints the manual steps)"
     )
     parser.add_argument("--to", default="data", help="folder for archives and the extracted corpus")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    from . import download as dl
-
-    if args.corpus in dl.MANUAL_ONLY:
-        print(dl.manual_instructions(args.corpus, args.to))
+    info = REGISTRY[args.corpus].info
+    if info.download is None:
+        print(manual_instructions(args.corpus, args.to))
         return 0
-    if args.corpus == "ravdess":
-        folder = dl.download_ravdess(args.to, progress=not args.no_progress)
-    elif args.corpus == "urdu":
-        folder = dl.download_urdu(args.to, progress=not args.no_progress)
-    else:
-        folder, missing = dl.download_emovdb(args.to, progress=not args.no_progress)
-        if missing:
-            print(f"not on the server (HTTP 404), skipped: {', '.join(missing)}")
+    folder, missing = info.download(args.to, not args.no_progress)
+    if missing:
+        print(f"not on the server (HTTP 404), skipped: {', '.join(missing)}")
     print(f"{args.corpus}: {folder} (load it with ser_hf.load_corpus({args.corpus!r}, data_dir={str(folder)!r}))")
     return 0

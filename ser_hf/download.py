@@ -1,6 +1,6 @@
 """Fetch the public corpora: resumable, checksum-verified downloads and safe archive extraction.
 
-``ser-hf download ravdess|emovdb|anad [--to DIR]``:
+``ser-hf download NAME [--to DIR]``:
 
 - **ravdess**: ``Audio_Speech_Actors_01-24.zip`` of Zenodo record 1188976 (Livingstone & Russo 2018,
   CC BY-NC-SA 4.0). The download URL and md5 come from the record's metadata
@@ -10,12 +10,16 @@
   extracted side by side into ``DIR/emovdb/`` (the layout :mod:`ser_hf.corpora.emovdb` reads). openslr
   publishes no checksums we can read, so integrity is checked by the gzip CRC while extracting and by the
   builder's clip counts afterwards; archives the server does not have (HTTP 404) are listed, not fatal.
-- **anad**: needs a Kaggle account; :func:`anad_instructions` prints the manual steps and the layout.
 - **urdu**: the public GitHub archive of https://github.com/siddiquelatif/URDU-Dataset (Latif et al. 2018, research
   use only), extracted to ``DIR/urdu``. Its authors publish no checksum and none could be recorded when this was
   written (no network), so integrity is checked by the zip's CRC-32 of every member while extracting and by the
   builder's documented counts (400 clips, 100 per emotion, the clip count of each of the 29 speakers) afterwards.
-- **eyase**, **emovo**: not openly downloadable; :func:`manual_instructions` prints where to ask and the layout.
+- **anad**, **eyase**, **emovo**, **nemo**, **ased**, **turevdb**: no automatic download (yet): each corpus module's
+  :attr:`ser_hf.corpora.CorpusInfo.manual_steps` say where to get it and the layout, and
+  :func:`ser_hf.corpora.manual_instructions` prints them.
+
+Which corpus downloads how is read from the corpus registry (:data:`ser_hf.corpora.REGISTRY`); this module holds
+the download machinery.
 
 Downloads resume after an interruption (HTTP ``Range`` from the ``.part`` file), show a progress bar, and a
 file whose checksum does not match is moved aside to ``<name>.bad-md5`` and reported. Extraction refuses
@@ -249,13 +253,14 @@ def zenodo_file(record: str, key: str, api: str | None = None, timeout: float = 
     raise DownloadError(f"{url}: record has no file {key!r}")
 
 
-def download_ravdess(to: str | Path, progress: bool = True) -> Path:
-    """Download, verify and extract RAVDESS speech; returns the folder holding ``Actor_01 .. Actor_24``."""
+def download_ravdess(to: str | Path, progress: bool = True) -> tuple[Path, list[str]]:
+    """Download, verify and extract RAVDESS speech; returns the folder holding ``Actor_01 .. Actor_24`` and ``[]``
+    (nothing missing)."""
     to = Path(to)
     url, md5 = zenodo_file(RAVDESS_RECORD, RAVDESS_FILE)
     archive = fetch(url, to / RAVDESS_FILE, md5, progress)
     safe_extract(archive, to / "ravdess")
-    return to / "ravdess"
+    return to / "ravdess", []
 
 
 def download_emovdb(to: str | Path, progress: bool = True, archives: list[str] | None = None) -> tuple[Path, list[str]]:
@@ -275,23 +280,9 @@ def download_emovdb(to: str | Path, progress: bool = True, archives: list[str] |
     return to / "emovdb", missing
 
 
-def anad_instructions(to: str | Path) -> str:
-    """The manual steps for ANAD (Kaggle needs an account) and the layout ``ser_hf`` expects."""
-    return f"""ANAD is distributed on Kaggle and needs a Kaggle account:
-  1. sign in at https://www.kaggle.com and open
-     https://www.kaggle.com/datasets/suso172/arabic-natural-audio-dataset
-  2. download the archive (or: kaggle datasets download suso172/arabic-natural-audio-dataset)
-  3. unzip it into {Path(to) / "anad"} so that it holds:
-       ANAD.csv
-       1sec_segmented_part1/V1_1 (1).wav ...
-       1sec_segmented_part2/...
-       1sec_segmented_part3/...
-  4. load it: ser_hf.load_corpus("anad", data_dir="{Path(to) / "anad"}")"""
-
-
-def download_urdu(to: str | Path, progress: bool = True) -> Path:
+def download_urdu(to: str | Path, progress: bool = True) -> tuple[Path, list[str]]:
     """Download and extract URDU-Dataset; returns the extracted folder (the builder finds ``Angry/`` ... ``Sad/``
-    inside it). Integrity: the zip's CRC-32 per member while extracting (a mismatch raises
+    inside it) and ``[]`` (nothing missing). Integrity: the zip's CRC-32 per member while extracting (a mismatch raises
     :class:`DownloadError`), then the builder's counts when it is loaded."""
     to = Path(to)
     archive = fetch(URDU_URL, to / URDU_FILE, None, progress)
@@ -303,68 +294,16 @@ def download_urdu(to: str | Path, progress: bool = True) -> Path:
     if bad is not None:
         raise DownloadError(f"{archive}: member {bad!r} fails its CRC-32 check; delete the archive and download again")
     safe_extract(archive, to / "urdu")
-    return to / "urdu"
-
-
-MANUAL_STEPS = {
-    "eyase": (
-        "EYASE (Abdel-Hamid 2020, Speech Communication 122) is not openly hosted: ask the corpus author (see the "
-        "paper, https://doi.org/10.1016/j.specom.2020.04.005) for a copy, for research use only.",
-        "Female01/fm01_ang (1).wav ...  Female02/fm01_ang (1).wav ... (Female02's files carry the fm01_ prefix)\n"
-        "       Female03/  Male01/  Male02/  Male03/",
-    ),
-    "emovo": (
-        "EMOVO (Costantini et al. 2014, LREC) is distributed by its authors (Fondazione Ugo Bordoni, "
-        "http://voice.fub.it/activities/corpora/emovo/index.html): request or download it there, for research use.",
-        "f1/rab-f1-b1.wav ...  f2/  f3/  m1/  m2/  m3/   (48 kHz stereo: ser_hf decodes the first channel)",
-    ),
-    # public on GitHub; a verified `ser-hf download` of these is not written yet (issue 51): clone them
-    "nemo": (
-        "nEMO (Christop 2024, CC BY-NC-SA 4.0) is public: git clone https://github.com/amu-cai/nEMO (3.1 h of "
-        "audio, about 520 MB), or download the Hub dataset amu-cai/nEMO.",
-        "data.tsv  samples/EB0_anger_1.wav ... (4,481 files)",
-    ),
-    "ased": (
-        "ASED (Retta et al. 2023) is public: git clone https://github.com/wgwangang/ASED_V1 (about 240 MB).",
-        "01Neutral/n1-01-01-02-05.wav ...  02Fearful/  03Happy/  04Sad/  05Angry/   (2,474 files)",
-    ),
-    "turevdb": (
-        "TurEV-DB (Canpolat et al. 2020, CC BY-NC-ND 4.0) is public: git clone https://github.com/Xeonen/TurEV-DB "
-        "and use its 'Sound Source' folder as the corpus folder (the rest is not corpus audio).",
-        "Angry/1234_kz_acik.wav ...  Calm/  Happy/  Sad/   (1,735 files)",
-    ),
-}
-
-
-def manual_instructions(corpus: str, to: str | Path) -> str:
-    """The manual steps for a corpus that ``ser-hf download`` does not fetch (``anad``, ``eyase``, ``emovo``, and
-    for now ``nemo``, ``ased``, ``turevdb``) and the layout
-    ``ser_hf`` expects.
-
-    Raises:
-        ValueError: a corpus without manual steps (the message lists those that have them).
-    """
-    if corpus == "anad":
-        return anad_instructions(to)
-    if corpus not in MANUAL_STEPS:
-        raise ValueError(f"no manual steps for {corpus!r}; corpora with them: anad, {', '.join(MANUAL_STEPS)}")
-    where, layout = MANUAL_STEPS[corpus]
-    folder = Path(to) / corpus
-    return f"""{where}
-Then put it in {folder} so that it holds:
-       {layout}
-and load it: ser_hf.load_corpus("{corpus}", data_dir="{folder}")"""
+    return to / "urdu", []
 
 
 __all__ = [
     "DownloadError",
     "UnsafeArchiveError",
-    "anad_instructions",
     "download_emovdb",
     "download_ravdess",
     "download_urdu",
     "fetch",
-    "manual_instructions",
     "safe_extract",
     "zenodo_file",
 ]
@@ -383,43 +322,3 @@ def corpora_cache(cache_dir: str | Path | None = None) -> Path:
     import datasets
 
     return Path(datasets.config.HF_DATASETS_CACHE) / "ser_hf_corpora"
-
-
-MANUAL_ONLY = ("anad", "eyase", "emovo", "nemo", "ased", "turevdb")
-"""Corpora that cannot be fetched automatically (a login or the authors' consent is needed): a command that would
-fetch them on first use needs their folder instead; :func:`manual_instructions` gives the steps."""
-
-
-def fetch_corpus(name: str, cache_dir: str | Path | None = None, progress: bool = True) -> Path:
-    """The folder of corpus ``name``, downloaded on first use (verified, resumable, safely extracted: the
-    ``ser-hf download`` path) into :func:`corpora_cache`; later calls find it there without the network.
-
-    Raises:
-        DownloadError: the download failed (what is kept and how to resume is in the message).
-        ValueError: ``anad`` (Kaggle needs a login: the message gives the manual steps) or ``folder`` (a user's
-            own folder has nowhere to come from: pass ``data_dir``).
-    """
-    root = corpora_cache(cache_dir)
-    if name == "ravdess":
-        target = root / "ravdess"
-    elif name == "emovdb":
-        target = root / "emovdb"
-    elif name == "urdu":
-        target = root / "urdu"
-    elif name in MANUAL_ONLY:
-        raise ValueError(f"{name.upper()} cannot be fetched automatically:\n" + manual_instructions(name, root))
-    else:
-        raise ValueError(f"corpus {name!r} has nothing to download: pass --data_dir (the folder holding it)")
-    if (target / COMPLETE_MARKER).exists():
-        return target
-    logger.warning("corpus %s is not in %s yet: downloading it once (resumable, checksum-verified)", name, root)
-    if name == "ravdess":
-        download_ravdess(root, progress)
-    elif name == "urdu":
-        download_urdu(root, progress)
-    else:
-        _, missing = download_emovdb(root, progress)
-        if missing:
-            raise DownloadError(f"EmoV-DB archives {missing} are not on the server; {target} is incomplete")
-    (target / COMPLETE_MARKER).write_text("downloaded by ser_hf\n")
-    return target

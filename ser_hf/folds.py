@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-from .corpora import ased, emovo, eyase, nemo, ravdess, turevdb, urdu
+from .corpora import REGISTRY
 from .corpora.folder import UNKNOWN_SPEAKER_PREFIX
 
 
@@ -42,16 +42,10 @@ are optimistic (every model reaches 93-99 % on EmoV-DB with it)."""
 SPEAKER_DEPENDENT = "speaker_dependent"
 
 CORPUS_FOLDS: dict[str, list[list[str]]] = {
-    "ravdess": ravdess.FOLDS,
-    "emovdb": [["bea"], ["jenie"], ["josh"], ["sam"]],  # leave-one-speaker-out; the next speaker validates
-    "eyase": eyase.FOLDS,
-    "emovo": emovo.FOLDS,
-    "urdu": urdu.FOLDS,
-    "nemo": nemo.FOLDS,
-    "ased": ased.FOLDS,
-    "turevdb": turevdb.FOLDS,
+    name: c.info.folds for name, c in REGISTRY.items() if c.info is not None and c.info.folds
 }
-"""Fixed speaker folds per corpus (test speakers of each fold), each defined and documented in its corpus module."""
+"""Fixed speaker folds per corpus (test speakers of each fold), each defined and documented in its corpus module
+(:attr:`ser_hf.corpora.CorpusInfo.folds`, read through the registry)."""
 
 DEFAULT_NUM_FOLDS = 5
 """Folds of protocol ``folds`` for a corpus without fixed folds (fewer when it has fewer speakers)."""

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 import datasets
 
-from .corpora import CORPORA, corpus_info, decode_channel, load_corpus
-from .download import MANUAL_ONLY
+from .corpora import CORPORA, MANUAL_ONLY, corpus_info, decode_channel, load_corpus
 from .folds import SplitDefinition, make_split, num_folds
 from .labels import CANONICAL, canonical_label
 

@@ -394,7 +394,7 @@ def test_weak_spots_give_errors_that_name_the_flag_file_or_value(tmp_path, tiny_
 
 
 def test_a_cut_shard_and_an_offline_first_use_give_one_clear_error(tmp_path, monkeypatch):
-    import ser_hf.download as dl
+    import ser_hf.corpora as registry
     from ser_hf import load_corpus
     from ser_hf.download import DownloadError
     from ser_hf.export import load_export
@@ -409,6 +409,6 @@ def test_a_cut_shard_and_an_offline_first_use_give_one_clear_error(tmp_path, mon
     def offline(*args, **kwargs):
         raise DownloadError("https://zenodo.org/api/records/1188976: cannot read the Zenodo record (no network)")
 
-    monkeypatch.setattr(dl, "fetch_corpus", offline)
+    monkeypatch.setattr(registry, "fetch_corpus", offline)
     with pytest.raises(DownloadError, match=r"no network\)\n\(no data_dir was given.*--data_dir DIR"):
         load_corpus("ravdess", cache_dir=tmp_path / "c2")

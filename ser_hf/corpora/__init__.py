@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 
@@ -19,38 +22,107 @@ from .ravdess import Ravdess
 from .turevdb import Turevdb
 from .urdu import Urdu
 
-CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {
-    "ravdess": Ravdess,
-    "emovdb": Emovdb,
-    "anad": Anad,
-    "eyase": Eyase,
-    "emovo": Emovo,
-    "urdu": Urdu,
-    "nemo": Nemo,
-    "ased": Ased,
-    "turevdb": Turevdb,
-    "folder": Folder,
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One entry of the corpus registry: the name used on the command line, the ``datasets`` builder and the
+    corpus facts (:class:`CorpusInfo`: languages, license, folds, download) from the corpus's own module."""
+
+    name: str
+    builder: type[datasets.GeneratorBasedBuilder]
+    info: CorpusInfo | None  # None: a user's folder
+
+    @property
+    def fetchable(self) -> bool:
+        """Whether ``ser-hf download`` (and a command without ``--data_dir``) can fetch it automatically."""
+        return self.info is not None and self.info.download is not None
+
+
+REGISTRY: dict[str, Corpus] = {
+    c.name: c
+    for c in (
+        Corpus("ravdess", Ravdess, ravdess.INFO),
+        Corpus("emovdb", Emovdb, emovdb.INFO),
+        Corpus("anad", Anad, anad.INFO),
+        Corpus("eyase", Eyase, eyase.INFO),
+        Corpus("emovo", Emovo, emovo.INFO),
+        Corpus("urdu", Urdu, urdu.INFO),
+        Corpus("nemo", Nemo, nemo.INFO),
+        Corpus("ased", Ased, ased.INFO),
+        Corpus("turevdb", Turevdb, turevdb.INFO),
+        Corpus("folder", Folder, None),
+    )
 }
+"""Every corpus ser_hf knows, in one place: the CLI's choices and help, the folds and the downloads read it.
+Adding a corpus is its own module (builder + ``INFO``) and one line here."""
+
+CORPORA: dict[str, type[datasets.GeneratorBasedBuilder]] = {name: c.builder for name, c in REGISTRY.items()}
 """Corpus name -> builder class."""
 
-_MODULES = {
-    "ravdess": ravdess,
-    "emovdb": emovdb,
-    "anad": anad,
-    "eyase": eyase,
-    "emovo": emovo,
-    "urdu": urdu,
-    "nemo": nemo,
-    "ased": ased,
-    "turevdb": turevdb,
-}
+NAMED_CORPORA = tuple(name for name, c in REGISTRY.items() if c.info is not None)
+"""The published corpora (every registry name but ``folder``)."""
+
+MANUAL_ONLY = tuple(name for name in NAMED_CORPORA if not REGISTRY[name].fetchable)
+"""Corpora that cannot be fetched automatically (a login or the authors' consent is needed, or no verified download
+is written yet): a command that would fetch them on first use needs their folder instead; :func:`manual_instructions`
+gives the steps."""
 
 
 def corpus_info(name: str) -> CorpusInfo | None:
-    """The facts of corpus ``name`` (license, citation, languages, protocols, decoding, cited results) from its
-    corpus module, ``None`` for a user's folder or an unknown name."""
-    module = _MODULES.get(name)
-    return None if module is None else module.INFO
+    """The facts of corpus ``name`` (license, citation, languages, protocols, folds, decoding, download, cited
+    results) from its corpus module, ``None`` for a user's folder or an unknown name."""
+    corpus = REGISTRY.get(name)
+    return None if corpus is None else corpus.info
+
+
+def manual_instructions(name: str, to: str | os.PathLike) -> str:
+    """The manual steps for a corpus that ``ser-hf download`` does not fetch (:data:`MANUAL_ONLY`) and the layout
+    ser_hf expects in ``to/<name>``.
+
+    Raises:
+        ValueError: a corpus without manual steps (the message lists those that have them).
+    """
+    info = corpus_info(name)
+    if info is None or not info.manual_steps:
+        raise ValueError(f"no manual steps for {name!r}; corpora with them: {', '.join(MANUAL_ONLY)}")
+    where, layout = info.manual_steps
+    folder = Path(to) / name
+    return f"""{where}
+Then put it in {folder} so that it holds:
+       {layout}
+and load it: ser_hf.load_corpus("{name}", data_dir="{folder}")"""
+
+
+def fetch_corpus(name: str, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """The folder of corpus ``name``, downloaded on first use (verified, resumable, safely extracted: the
+    ``ser-hf download`` path) into :func:`ser_hf.download.corpora_cache`; later calls find it there without the
+    network.
+
+    Raises:
+        DownloadError: the download failed (what is kept and how to resume is in the message), or the server lacks
+            part of the corpus.
+        ValueError: a corpus of :data:`MANUAL_ONLY` (the message gives the manual steps) or ``folder`` (a user's own
+            folder has nowhere to come from: pass ``data_dir``).
+    """
+    from .. import download as dl
+
+    root = dl.corpora_cache(cache_dir)
+    corpus = REGISTRY.get(name)
+    if corpus is not None and corpus.info is not None and not corpus.fetchable:
+        raise ValueError(f"{name.upper()} cannot be fetched automatically:\n" + manual_instructions(name, root))
+    if corpus is None or not corpus.fetchable:
+        raise ValueError(f"corpus {name!r} has nothing to download: pass --data_dir (the folder holding it)")
+    target = root / name
+    if (target / dl.COMPLETE_MARKER).exists():
+        return target
+    logger.warning("corpus %s is not in %s yet: downloading it once (resumable, checksum-verified)", name, root)
+    folder, missing = corpus.info.download(root, progress)
+    if missing:
+        raise dl.DownloadError(f"{name} archives {missing} are not on the server; {folder} is incomplete")
+    (target / dl.COMPLETE_MARKER).write_text("downloaded by ser_hf\n")
+    return target
 
 
 def decode_channel(name: str) -> int | None:
@@ -70,10 +142,10 @@ def load_corpus(
     """Build (once, then from the cache) and return a whole corpus as one ``datasets.Dataset``.
 
     Args:
-        name: corpus name, one of :data:`CORPORA`: ``"ravdess"``, ``"emovdb"``, ``"anad"``, ``"eyase"``,
-            ``"emovo"``, ``"urdu"``, or ``"folder"`` (a user's folder, see :mod:`ser_hf.corpora.folder`).
+        name: corpus name, one of :data:`REGISTRY` (``"ravdess"``, ``"emovo"``, ...), or ``"folder"`` (a user's
+            folder, see :mod:`ser_hf.corpora.folder`).
         data_dir: folder holding the corpus files in its documented layout; ``None`` fetches RAVDESS or EmoV-DB
-            into the Hugging Face cache on first use (:func:`ser_hf.download.fetch_corpus`) and reads it from there.
+            into the Hugging Face cache on first use (:func:`fetch_corpus`) and reads it from there.
         config_name: builder config (RAVDESS: ``"speech"``, the default, or ``"song"``).
         cache_dir: datasets cache folder (default: the Hugging Face datasets cache).
         **config_kwargs: builder config fields, e.g. ``verify_counts=False`` to load a subset of a corpus, or
@@ -91,7 +163,7 @@ def load_corpus(
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; valid corpora: {', '.join(sorted(CORPORA))}")
     if data_dir is None:
-        from ..download import DownloadError, fetch_corpus
+        from ..download import DownloadError
 
         try:
             data_dir = fetch_corpus(name, cache_dir)
@@ -123,6 +195,10 @@ def load_corpus(
 
 __all__ = [
     "CORPORA",
+    "MANUAL_ONLY",
+    "NAMED_CORPORA",
+    "REGISTRY",
+    "Corpus",
     "Anad",
     "Ased",
     "CorpusError",
@@ -137,6 +213,8 @@ __all__ = [
     "Urdu",
     "corpus_info",
     "decode_channel",
+    "fetch_corpus",
+    "manual_instructions",
     "load_corpus",
     "ser_features",
 ]

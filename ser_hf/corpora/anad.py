@@ -56,6 +56,12 @@ INFO = CorpusInfo(
     speech="natural speech cut into 1-second segments from Arabic talk-show videos; longer utterances, read "
     "speech and telephone audio are out of domain.",
     protocols={"folds": "5 video-independent folds (GroupKFold over talk-show videos)"},
+    manual_steps=(
+        "ANAD (Klaylat et al. 2018) is distributed on Kaggle and needs a Kaggle account: sign in at "
+        "https://www.kaggle.com, open https://www.kaggle.com/datasets/suso172/arabic-natural-audio-dataset and "
+        "download the archive (or: kaggle datasets download suso172/arabic-natural-audio-dataset), then unzip it.",
+        "ANAD.csv  1sec_segmented_part1/V1_1 (1).wav ...  1sec_segmented_part2/  1sec_segmented_part3/",
+    ),
 )
 """The corpus facts the rest of ser_hf reads (cards, folds, comparison reports)."""
 

@@ -92,6 +92,11 @@ INFO = CorpusInfo(
         "folds": "5 speaker folds of 13 speakers (5 female, 8 male, about 495 clips); the next fold's largest "
         "female and male speakers select the checkpoint, 50 speakers train",
     },
+    folds=FOLDS,
+    manual_steps=(
+        "ASED (Retta et al. 2023) is public: git clone https://github.com/wgwangang/ASED_V1 (about 240 MB).",
+        "01Neutral/n1-01-01-02-05.wav ...  02Fearful/  03Happy/  04Sad/  05Angry/   (2,474 files)",
+    ),
 )
 
 

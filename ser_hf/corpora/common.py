@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +144,12 @@ class CorpusInfo:
             channel to keep (EMOVO: its stereo channels are two spaced microphones, see
             :func:`ser_hf.audio.load_audio`).
         published: cited results for this corpus, shown beside measured ones and never as measured here.
+        folds: test speakers of each fixed speaker-independent fold (protocol ``folds``); ``None``: scikit-learn's
+            ``GroupKFold`` over the speakers (:func:`ser_hf.folds.speaker_folds`).
+        download: ``download(to, progress) -> (folder, missing)``, the verified, resumable automatic download into
+            folder ``to`` (``missing``: parts the server no longer has); ``None`` when a login or the authors'
+            consent is needed, and :attr:`manual_steps` say what to do.
+        manual_steps: ``(where, layout)``: how to obtain the corpus by hand, and the folder layout ser_hf expects.
     """
 
     name: str
@@ -159,6 +166,9 @@ class CorpusInfo:
     protocols: dict = field(default_factory=dict)
     decode_channel: int | None = None
     published: tuple = ()
+    folds: list | None = None
+    download: Callable[[Path, bool], tuple[Path, list[str]]] | None = None
+    manual_steps: tuple[str, str] = ()
 
 
 def check_counts(corpus: str, root: Path, found: Counter, expected: dict, what: str) -> list[str]:

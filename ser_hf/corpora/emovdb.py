@@ -27,12 +27,15 @@ from pathlib import Path
 
 import datasets
 
+from ..download import download_emovdb
 from .common import CorpusError, CorpusInfo, check_headers, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["amused", "angry", "disgusted", "neutral", "sleepy"]
 """EmoV-DB styles, in the order of the ``label`` ClassLabel."""
 
 SPEAKERS = {"bea": "female", "jenie": "female", "josh": "male", "sam": "male"}
+FOLDS = [["bea"], ["jenie"], ["josh"], ["sam"]]
+"""Test speaker of each fold: leave one speaker out; the next speaker validates."""
 EXPECTED_CLIPS = {"bea": 1787, "jenie": 1790, "josh": 863, "sam": 2453}
 _FOLDER_EMOTION = {
     "amused": "amused",
@@ -79,6 +82,8 @@ INFO = CorpusInfo(
         "speaker_dependent": "EmoBox's random 80 / 10 / 10 utterance split (every speaker on every side; not "
         "speaker-independent)",
     },
+    folds=FOLDS,
+    download=download_emovdb,
 )
 """The corpus facts the rest of ser_hf reads (cards, folds, comparison reports)."""
 

@@ -78,6 +78,12 @@ INFO = CorpusInfo(
             "source": "arXiv:2501.10408",
         },
     ),
+    folds=FOLDS,
+    manual_steps=(
+        "EMOVO (Costantini et al. 2014, LREC) is distributed by its authors (Fondazione Ugo Bordoni, "
+        "http://voice.fub.it/activities/corpora/emovo/index.html): request or download it there, for research use.",
+        "f1/rab-f1-b1.wav ...  f2/  f3/  m1/  m2/  m3/   (48 kHz stereo: ser_hf decodes the first channel)",
+    ),
 )
 
 

@@ -78,6 +78,13 @@ INFO = CorpusInfo(
             "source": "Gheffar & Silarbi 2026, arXiv:2606.10278",
         },
     ),
+    folds=FOLDS,
+    manual_steps=(
+        "EYASE (Abdel-Hamid 2020, Speech Communication 122) is not openly hosted: ask the corpus author (see the "
+        "paper, https://doi.org/10.1016/j.specom.2020.04.005) for a copy, for research use only.",
+        "Female01/fm01_ang (1).wav ...  Female02/fm01_ang (1).wav ... (Female02's files carry the fm01_ prefix)\n"
+        "       Female03/  Male01/  Male02/  Male03/",
+    ),
 )
 
 

@@ -71,6 +71,12 @@ INFO = CorpusInfo(
         "folds": "leave one speaker out over the 9 actors (genders alternating); per fold 1 speaker is tested, the "
         "next fold's speaker selects the checkpoint, 7 train",
     },
+    folds=FOLDS,
+    manual_steps=(
+        "nEMO (Christop 2024, CC BY-NC-SA 4.0) is public: git clone https://github.com/amu-cai/nEMO (3.1 h of "
+        "audio, about 520 MB), or download the Hub dataset amu-cai/nEMO.",
+        "data.tsv  samples/EB0_anger_1.wav ... (4,481 files)",
+    ),
 )
 
 

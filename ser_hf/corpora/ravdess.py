@@ -21,6 +21,7 @@ from pathlib import Path
 import datasets
 
 from ..audio import AUDIO_EXTENSIONS
+from ..download import download_ravdess
 from .common import CorpusError, CorpusInfo, check_headers, clip_duration_s, corpus_root, ser_features
 
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
@@ -97,6 +98,8 @@ INFO = CorpusInfo(
         "actors are unseen, 2 actors of the next fold select the checkpoint, the other 18 train",
     },
     published=tuple(PUBLISHED_RESULTS),
+    folds=FOLDS,
+    download=download_ravdess,
 )
 """The corpus facts the rest of ser_hf reads (cards, folds, comparison reports)."""
 

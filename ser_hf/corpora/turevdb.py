@@ -68,6 +68,12 @@ INFO = CorpusInfo(
         "folds": "leave one speaker out over the 6 actors; per fold 1 speaker is tested, the next fold's speaker "
         "selects the checkpoint, 4 train (speaker 1157 has only angry and sad clips)",
     },
+    folds=FOLDS,
+    manual_steps=(
+        "TurEV-DB (Canpolat et al. 2020, CC BY-NC-ND 4.0) is public: git clone https://github.com/Xeonen/TurEV-DB "
+        "and use its 'Sound Source' folder as the corpus folder (the rest is not corpus audio).",
+        "Angry/1234_kz_acik.wav ...  Calm/  Happy/  Sad/   (1,735 files)",
+    ),
 )
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import datasets
 
+from ..download import download_urdu
 from .common import ClipsBuilder, CorpusError, CorpusInfo
 
 EMOTIONS = ["angry", "happy", "neutral", "sad"]
@@ -87,6 +88,8 @@ INFO = CorpusInfo(
         "folds": "4 speaker-disjoint folds assigned by hand so that every test side holds all 4 emotions (about "
         "100 clips each; fold 0 tests 80 of the 100 neutral clips); 2 small speakers of the next fold validate",
     },
+    folds=FOLDS,
+    download=download_urdu,
 )
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..corpora import CORPORA
-from ..download import MANUAL_ONLY
+from ..corpora import CORPORA, MANUAL_ONLY
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
 from ..multicorpus import corpus_list, data_dirs, is_multi
