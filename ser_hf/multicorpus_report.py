@@ -29,7 +29,7 @@ from .compare_report import check_report_dir, interval
 from .environment import describe_machine, machine_facts
 from .metrics import format_mean_std, mean_std
 from .run import RunRecord
-from .specs import read_yaml
+from .specs import read_layered_yaml
 
 README = "README.md"
 
@@ -101,14 +101,15 @@ class MulticorpusReportSpec:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> MulticorpusReportSpec:
-        """Read a spec (YAML's safe loader: no tags that build Python objects).
+        """Read a spec (YAML's safe loader: no tags that build Python objects), merged over its ``base:`` file
+        (the shared data block, ``configs/reports/data.yaml``; :func:`ser_hf.specs.read_layered_yaml`).
 
         Raises:
             ValueError: one line naming the file and what is wrong: YAML that does not parse (with its line and
                 column), a spec that is not a mapping, an unknown or missing key, or a value of the wrong type
                 (the key, the value and what was expected, :data:`SPEC_KEYS`).
         """
-        raw = read_yaml(path, "a multi-corpus report spec (docs/evaluation.md)")
+        raw = read_layered_yaml(path, "a multi-corpus report spec (docs/evaluation.md)")
         check_spec(raw, path)
         try:
             return cls(**raw)

@@ -2,6 +2,10 @@
 
 A YAML file is read with the safe loader, so a tag that would build a Python object (``!!python/object``) is
 refused, not run; a syntax error names the file, the line and the column.
+
+A mapping may name a ``base:`` file (a path relative to its own folder, or a list of them): the base's keys come
+first and the file's own keys override them (a key set to ``null`` drops the base's value). That is how one recipe per
+model family serves every corpus (``configs/recipes/``), and how report specs share one data block.
 """
 
 from __future__ import annotations
@@ -32,3 +36,46 @@ def read_yaml(path: str | os.PathLike, expected: str):
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ValueError(f"{path}: not valid YAML{where}: {problem}; expected {expected}") from None
+
+
+BASE_KEY = "base"
+"""The key naming the file(s) a YAML mapping builds on (:func:`read_layered_yaml`)."""
+
+
+def read_layered_yaml(path: str | os.PathLike, expected: str, _seen: tuple[Path, ...] = ()):
+    """A YAML mapping merged over its ``base:`` file(s), read recursively (module docstring).
+
+    Returns:
+        The merged top-level mapping; a value of ``None`` is kept, so that the caller can tell "unset here" from
+        "not given". Content that is not a mapping (``None`` for an empty file, a list, a string) is returned as it
+        is, for the caller's own shape check.
+
+    Raises:
+        FileNotFoundError: the file or a base does not exist (the message names the file that points at it).
+        ValueError: one line naming the file: not valid YAML, not a mapping, a ``base`` that is not a path or a
+            list of paths, or bases that include each other.
+    """
+    path = Path(path)
+    data = read_yaml(path, expected)
+    if not isinstance(data, dict):
+        return data
+    bases = data.pop(BASE_KEY, None)
+    if bases is None:
+        return data
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ValueError(f"{path}: {BASE_KEY} is {bases!r}; expected a path relative to {path.parent}, or a list")
+    merged: dict = {}
+    for base in bases:
+        base_path = (path.parent / base).resolve()
+        if base_path in (*_seen, path.resolve()):
+            raise ValueError(f"{path}: {BASE_KEY} {base!r} includes itself (through {base_path})")
+        if not base_path.is_file():
+            raise FileNotFoundError(f"{path}: {BASE_KEY} {base!r} does not exist ({base_path})")
+        layer = read_layered_yaml(base_path, expected, (*_seen, path.resolve()))
+        if not isinstance(layer, dict):
+            raise ValueError(f"{path}: {BASE_KEY} {base!r} holds {type(layer).__name__}; expected {expected}")
+        merged.update(layer)
+    merged.update(data)
+    return merged

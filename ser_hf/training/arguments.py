@@ -16,7 +16,7 @@ from ..corpora import CORPORA, MANUAL_ONLY
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
 from ..multicorpus import corpus_list, data_dirs, is_multi
-from ..specs import read_yaml
+from ..specs import read_layered_yaml
 
 MODELS = ("mel_cnn", "pretrained")
 SELECT_BY = ("ua", "wa", "macro_f1", "loss", "last")
@@ -323,6 +323,7 @@ class DataArguments:
 
 def yaml_to_argv(path: str | os.PathLike, takes_list: dict[str, bool] | None = None) -> list[str]:
     """Turn a flat YAML mapping into ``--key value`` arguments (lists become several values, nulls are skipped).
+    A ``base:`` recipe is read first and the file's keys override it (:func:`ser_hf.specs.read_layered_yaml`).
 
     Args:
         takes_list: ``{"--flag": whether it takes several values}`` (``--channels 16 32``, ``--seeds 42 43``); a
@@ -334,7 +335,7 @@ def yaml_to_argv(path: str | os.PathLike, takes_list: dict[str, bool] | None = N
     """
     if not Path(path).is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    data = read_yaml(path, "a flat mapping of flag names to values") or {}
+    data = read_layered_yaml(path, "a mapping of argument names to values") or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of argument names to values, got {type(data).__name__}")
     argv = []
