@@ -19,34 +19,18 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-# One home for the clip preprocessing: the mel-CNN feature extractor, which ships it with every checkpoint.
-# trim_silence and center_crop are read from there on first use, so that importing this module loads neither
-# torch nor transformers.
-_FROM_FEATURE_EXTRACTOR = ("center_crop", "trim_silence")
-
-
-def __getattr__(name):
-    if name in _FROM_FEATURE_EXTRACTOR:
-        from .models.mel_cnn import feature_extraction_mel_cnn
-
-        return getattr(feature_extraction_mel_cnn, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf")
 """File types that folders are searched for (libsndfile reads them; anything it reads can be named directly)."""
 
 __all__ = [
     "AUDIO_EXTENSIONS",
     "AudioError",
-    "center_crop",  # noqa: F822  (module __getattr__, on first use)
     "load_audio",
     "open_audio",
     "random_crop",
     "resample",
     "stream_audio",
     "to_mono",
-    "trim_silence",  # noqa: F822  (module __getattr__, on first use)
 ]
 
 

@@ -82,7 +82,7 @@ def utterance_features(wav: np.ndarray, sampling_rate: int, trim_db: float | Non
             "the classic system computes MFCC / chroma with librosa: pip install 'ser_hf[classic]'"
         ) from err
 
-    from .audio import trim_silence
+    from .models.mel_cnn.feature_extraction_mel_cnn import trim_silence
 
     wav = np.asarray(wav, dtype=np.float32)
     if trim_db is not None:

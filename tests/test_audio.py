@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_hf.audio import AudioError, center_crop, load_audio, random_crop, resample, trim_silence
+from ser_hf.audio import AudioError, load_audio, random_crop, resample
+from ser_hf.models.mel_cnn.feature_extraction_mel_cnn import center_crop, trim_silence
 
 
 def test_decodes_stereo_48k_int16_to_mono_16k_float32(tmp_path):

@@ -3,7 +3,8 @@
 Self-contained (numpy + transformers only): it ships with every mel-CNN checkpoint as remote code
 (``preprocessor_config.json`` names it in ``auto_map``), so ``pipeline("audio-classification")`` applies the same
 silence trim and evaluation crop as training, ``ser-hf evaluate`` and ``ser-hf predict``, with or without ser_hf.
-``ser_hf.audio.trim_silence`` and ``ser_hf.audio.center_crop`` are these functions.
+Its :func:`trim_silence` and :func:`center_crop` are the only copies in ser_hf (the ONNX backend's numpy twin
+is tested equal).
 """
 
 from __future__ import annotations
