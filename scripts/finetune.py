@@ -7,12 +7,12 @@ Launch (single process, CPU or one GPU):
 
 The YAML file gives defaults for every flag (ser_hf.training.ModelArguments, DataArguments and
 transformers.TrainingArguments); flags on the command line override it. See ser_hf/training/__init__.py for
-what a run directory holds and which module does what.
+what a run directory holds and which module does what; ser_hf/train_command.py publishes (--push_to_hub).
 """
 
 import sys
 
-from ser_hf.training import run_cli
+from ser_hf.train_command import run_cli
 
 if __name__ == "__main__":
     sys.exit(run_cli())

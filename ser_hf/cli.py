@@ -13,6 +13,22 @@ import sys
 from pathlib import Path
 
 
+def results_index_main(argv: list[str]) -> int:
+    """``ser-hf results-index``: see :mod:`ser_hf.reports.index`."""
+    parser = argparse.ArgumentParser(
+        prog="ser-hf results-index", description="Generate the results index and the README's generated tables."
+    )
+    parser.add_argument("--results_dir", default="docs/results", help="the folder of reports (default: docs/results)")
+    parser.add_argument("--readme", default="README.md", help="README whose generated blocks are replaced ('' : none)")
+    args = parser.parse_args(argv)
+    from .reports.index import write_results_index
+
+    write_results_index(args.results_dir, args.readme or None)
+    tables = f" and the tables of {args.readme}" if args.readme else ""
+    print(f"wrote {Path(args.results_dir) / 'README.md'}{tables}")
+    return 0
+
+
 def corpus_names() -> list[str]:
     """The registry's corpus names (:data:`ser_hf.corpora.REGISTRY`), ``folder`` last: the choices of every
     ``--corpus`` flag."""
@@ -36,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         "compare": "fold-by-fold comparison report of several trained systems",
         "cross-corpus": "each single-corpus system's checkpoint scored on the other corpora (shared labels)",
         "multicorpus-report": "docs/results/multicorpus: in-corpus and leave-one-corpus-out comparisons (one spec)",
+        "results-index": "docs/results/README.md (every report) and the README's corpus and headline tables",
         "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
@@ -56,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if argv[0] == "train":
-        from .training import run_cli
+        from .train_command import run_cli
 
         return run_cli(argv[1:])
     if argv[0] in ("predict", "demo", "space"):  # light commands: an ONNX export runs without torch
@@ -82,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             "compare": compare_main,
             "cross-corpus": cross_corpus_main,
             "multicorpus-report": multicorpus_report_main,
+            "results-index": results_index_main,
             "classic": classic_main,
             "push": push_main,
             "predict": predict_main,

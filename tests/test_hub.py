@@ -12,7 +12,7 @@ from huggingface_hub.errors import HfHubHTTPError
 import ser_hf.hub as hub
 from ser_hf.cli import main as cli
 from ser_hf.hub import PushError, build_model_card, push_to_hub
-from ser_hf.training import main as train
+from ser_hf.train_command import main as train
 
 from .conftest import quick_run_args
 

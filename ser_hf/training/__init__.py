@@ -19,8 +19,8 @@ Modules, by concept:
 
 from ..grid import RUN_ARTIFACTS, RunExistsError, check_output_dir, remove_run
 from .arguments import MODELS, SELECT_BY, DataArguments, ModelArguments, check_training_args, parse_args, yaml_to_argv
-from .command import main, run_cli, run_seeds, train
-from .fold import build_model, publish, resolve_resume_checkpoint, run_fold
+from .command import PUBLISH_DIR, main, run_seeds, train
+from .fold import build_model, resolve_resume_checkpoint, run_fold
 from .recipe import NOT_RECIPE, TRAINING_NOT_RECIPE, recipe_of, reuse_fold, run_settings, training_settings
 from .trainer import (
     CHECKPOINT_COMPLETE,
@@ -53,12 +53,11 @@ __all__ = [
     "ema_decay_at",
     "main",
     "parse_args",
-    "publish",
     "recipe_of",
     "remove_run",
     "resolve_resume_checkpoint",
     "reuse_fold",
-    "run_cli",
+    "PUBLISH_DIR",
     "run_fold",
     "run_seeds",
     "run_settings",

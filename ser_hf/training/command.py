@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 from pathlib import Path
 
 from transformers import TrainingArguments
@@ -46,10 +45,14 @@ from .arguments import (
     input_dirs,
     parse_args,
 )
-from .fold import publish, resolve_resume_checkpoint, run_fold
+from .fold import resolve_resume_checkpoint, run_fold
 from .recipe import recipe_of, reuse_fold, run_settings
 
 logger = logging.getLogger(__name__)
+
+PUBLISH_DIR = "publish_dir"
+"""Key of :func:`train`'s result naming the run to publish when ``--push_to_hub`` is set (the last seed's, with
+``--seeds``)."""
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -95,21 +98,23 @@ def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: b
         training_args.output_dir = str(seed_dir(root, seed))
         result = train(model_args, data_args, training_args)
         per_seed[seed] = result["folds"] if data_args.all_folds else {data_args.fold: result}
+        publish_dir = result.get(PUBLISH_DIR)
     grid = SeedGrid.of(per_seed)
     grid.save(root)
     for k, scores in grid.per_fold.items():
         logger.info("fold %s over seeds %s: UA %s", k, seeds, format_mean_std(scores["ua"], digits=4))
     logger.info("over seeds %s: UA %s (mean over folds)", seeds, format_mean_std(grid.overall["ua"], digits=4))
-    return grid.to_dict()
+    return grid.to_dict() | ({PUBLISH_DIR: publish_dir} if publish_dir else {})
 
 
-def prepare_training_args(training_args: TrainingArguments, data_args: DataArguments) -> tuple[bool, str | None]:
+def prepare_training_args(training_args: TrainingArguments, data_args: DataArguments) -> bool:
     """Set the ``TrainingArguments`` that ser_hf decides (best-checkpoint selection from ``--select_best_by``,
-    no column removal), and take publishing out of the Trainer's hands.
+    no column removal), and take publishing out of the Trainer's hands: training never publishes; the command
+    (:mod:`ser_hf.train_command`) publishes the run that :func:`train` names.
 
     Returns:
-        ``(push, hub_token)``: whether to publish the finished run, and the token, which is removed from
-        ``training_args`` so that it never reaches ``training_args.bin`` in the run and its checkpoints.
+        Whether ``--push_to_hub`` was asked for. The token is removed from ``training_args`` so that it never reaches
+        ``training_args.bin`` in the run and its checkpoints.
 
     Raises:
         ValueError: ``--push_to_hub true`` without ``--hub_model_id`` or without a Hugging Face token.
@@ -129,7 +134,7 @@ def prepare_training_args(training_args: TrainingArguments, data_args: DataArgum
     training_args.greater_is_better = data_args.select_best_by != "loss" if select else None
     training_args.load_best_model_at_end = select
     training_args.remove_unused_columns = False
-    return push, hub_token
+    return push
 
 
 def load_decoded(data_args: DataArguments):
@@ -165,12 +170,13 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
     Returns:
         One fold: its record (:meth:`ser_hf.run.RunRecord.to_dict`); ``--all_folds``: the
-        :class:`ser_hf.grid.CrossValidation` as a dict.
+        :class:`ser_hf.grid.CrossValidation` as a dict. With ``--push_to_hub``, key :data:`PUBLISH_DIR` names the
+        run to publish (the fold's, or the fold with the best validation UA, never test).
     """
     check_preprocessing_flags(model_args.model, data_args.trim_db, data_args.max_eval_duration_s)
     check_training_args(training_args)
     configure_logging()
-    push, hub_token = prepare_training_args(training_args, data_args)
+    push = prepare_training_args(training_args, data_args)
     root = Path(training_args.output_dir)
     resume_checkpoint = resolve_resume_checkpoint(training_args, data_args)
     protected = {
@@ -195,10 +201,8 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
     if not data_args.all_folds:
         (split,) = splits.values()
         record = fold_or_kept(*args, decoded, label_names, split, root, protected, resume=data_args.resume_folds)
-        if push and training_args.process_index == 0:
-            publish(root, training_args, hub_token)
-        return record.to_dict()
-    return cross_validate(*args, decoded, label_names, splits, root, protected, push, hub_token)
+        return record.to_dict() | ({PUBLISH_DIR: str(root)} if push else {})
+    return cross_validate(*args, decoded, label_names, splits, root, protected, push)
 
 
 def corpus_and_splits(data_args: DataArguments, training_args: TrainingArguments):
@@ -307,10 +311,10 @@ def fold_or_kept(model_args, data_args, training_args, decoded, label_names, spl
 
 
 def cross_validate(
-    model_args, data_args, training_args, decoded, label_names, splits: dict, root: Path, protected, push, hub_token
+    model_args, data_args, training_args, decoded, label_names, splits: dict, root: Path, protected, push: bool
 ) -> dict:
-    """``--all_folds``: every fold into ``root/fold_K``, then ``root/cv_results.json``; with ``--push_to_hub`` the
-    fold with the best validation UA (never test) is published.
+    """``--all_folds``: every fold into ``root/fold_K``, then ``root/cv_results.json``; with ``push`` the fold with
+    the best validation UA (never test) is named for publishing (:data:`PUBLISH_DIR`).
 
     Returns:
         :class:`ser_hf.grid.CrossValidation` as a dict.
@@ -324,27 +328,12 @@ def cross_validate(
     cv = CrossValidation.of(results)
     if training_args.process_index == 0:
         cv.save(root)
-    if push and training_args.process_index == 0:
-        best = max(results, key=lambda k: results[k].validation_ua or 0.0)
-        publish(fold_dir(root, best), training_args, hub_token)
     summary = cv.to_dict()
+    if push:
+        best = max(results, key=lambda k: results[k].validation_ua or 0.0)
+        summary[PUBLISH_DIR] = str(fold_dir(root, best))
     logger.info(
         "cross-validation: %s",
         "  ".join(f"{k} {format_mean_std(summary[k], digits=4)}" for k in ("wa", "ua", "macro_f1")),
     )
     return summary
-
-
-def run_cli(argv: list[str] | None = None) -> int:
-    """:func:`main` for the command line (``ser-hf train``, ``scripts/finetune.py``): a bad flag, file or corpus
-    prints one ``error:`` line naming it (exit status 2) instead of a traceback."""
-    from ..audio import AudioError
-    from ..corpora import CorpusError
-    from ..download import DownloadError
-
-    try:
-        main(argv)
-    except (ValueError, OSError, CorpusError, AudioError, DownloadError, FloatingPointError) as err:
-        print(f"ser-hf train: error: {err}", file=sys.stderr)
-        return 2
-    return 0

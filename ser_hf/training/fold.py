@@ -412,17 +412,3 @@ def resolve_resume_checkpoint(training_args: TrainingArguments, data_args: DataA
     training_args.resume_from_checkpoint = str(value)
     logger.info("resuming from %s", value)
     return str(value)
-
-
-def publish(run_dir: Path, training_args: TrainingArguments, token: str | None = None) -> None:
-    """``--push_to_hub``: upload a finished run with its model card (:func:`ser_hf.hub.push_to_hub`)."""
-    from ..hub import push_to_hub
-
-    result = push_to_hub(
-        run_dir,
-        training_args.hub_model_id,
-        private=bool(training_args.hub_private_repo),
-        revision=getattr(training_args, "hub_revision", None),
-        token=token,
-    )
-    logger.info("pushed %s to %s: %s", run_dir, training_args.hub_model_id, result["url"])

@@ -1,0 +1,58 @@
+"""``ser-hf train`` / ``scripts/finetune.py``: train (:func:`ser_hf.training.main`), then, with ``--push_to_hub``,
+publish the run it names (:func:`ser_hf.hub.push_to_hub`). Training itself never publishes; this command does."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train as :func:`ser_hf.training.main` does, then publish: the fold's run, or with ``--all_folds`` the fold
+    with the best validation UA (never test), with ``--seeds`` the last seed's.
+
+    Returns:
+        What :func:`ser_hf.training.main` returns.
+
+    Raises:
+        ValueError: ``--push_to_hub true`` without ``--hub_model_id`` or a token (before any training).
+        ser_hf.hub.PushError: the upload failed (the run directory is kept as it is).
+    """
+    from .training import PUBLISH_DIR, parse_args
+    from .training import main as train
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _, _, training_args = parse_args(argv)  # the publishing flags, before training takes the token out
+    result = train(argv)
+    first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
+    if result.get(PUBLISH_DIR) and first:
+        from .hub import push_to_hub
+
+        pushed = push_to_hub(
+            result[PUBLISH_DIR],
+            training_args.hub_model_id,
+            private=bool(training_args.hub_private_repo),
+            revision=getattr(training_args, "hub_revision", None),
+            token=training_args.hub_token,
+        )
+        logger.info("pushed %s to %s: %s", result[PUBLISH_DIR], training_args.hub_model_id, pushed["url"])
+    return result
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """:func:`main` for the command line: a bad flag, file or corpus prints one ``error:`` line naming it (exit
+    status 2) instead of a traceback."""
+    from .audio import AudioError
+    from .corpora import CorpusError
+    from .download import DownloadError
+    from .hub import PushError
+
+    try:
+        main(argv)
+    except (ValueError, OSError, CorpusError, AudioError, DownloadError, FloatingPointError, PushError) as err:
+        print(f"ser-hf train: error: {err}", file=sys.stderr)
+        return 2
+    return 0
