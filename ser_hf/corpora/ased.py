@@ -97,6 +97,8 @@ INFO = CorpusInfo(
         "ASED (Retta et al. 2023) is public: git clone https://github.com/wgwangang/ASED_V1 (about 240 MB).",
         "01Neutral/n1-01-01-02-05.wav ...  02Fearful/  03Happy/  04Sad/  05Angry/   (2,474 files)",
     ),
+    caveat="25 of its 27 sentences are spoken in one emotion only, so the text gives the label away: scores over "
+    "all clips overstate emotion recognition; benchmarks/ased_common_sentences.py scores the 2 common sentences alone.",
 )
 
 

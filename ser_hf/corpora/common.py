@@ -150,6 +150,8 @@ class CorpusInfo:
             folder ``to`` (``missing``: parts the server no longer has); ``None`` when a login or the authors'
             consent is needed, and :attr:`manual_steps` say what to do.
         manual_steps: ``(where, layout)``: how to obtain the corpus by hand, and the folder layout ser_hf expects.
+        caveat: what a reader of any score on this corpus must know (shown under result tables), e.g. that the
+            text gives the label away.
     """
 
     name: str
@@ -169,6 +171,7 @@ class CorpusInfo:
     folds: list | None = None
     download: Callable[[Path, bool], tuple[Path, list[str]]] | None = None
     manual_steps: tuple[str, str] = ()
+    caveat: str = ""
 
 
 def check_counts(corpus: str, root: Path, found: Counter, expected: dict, what: str) -> list[str]:
