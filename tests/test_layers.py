@@ -1,5 +1,10 @@
-"""The package's floors: a module imports modules of its own floor or lower ones, never higher (lazy imports inside
-functions included), so that the ground floor stays usable without what is built on it."""
+"""The package's floors, as the imports really are: every ser_hf-internal import (relative or absolute, lazy ones
+inside functions included) goes to a strictly lower floor, no import goes sideways unless :data:`SIDEWAYS` names it,
+and every unit sits on the lowest floor its imports allow, so the map below is the house, not a wish.
+
+A unit is a top-level module, or one of the packages in :data:`PACKAGES` taken whole (imports inside a package are
+its own business). ``""`` is ``ser_hf/__init__.py``, which re-exports lazily by name and sits on top.
+"""
 
 import ast
 from pathlib import Path
@@ -8,42 +13,63 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ser_hf"
 
+PACKAGES = ["models.mel_cnn", "corpora", "models", "training", "reports"]
+"""Packages counted as one unit (``models.mel_cnn`` apart from ``models``: it ships with checkpoints as remote code
+and imports nothing else of ser_hf)."""
+
 LAYERS = [
-    # self-contained (the mel-CNN's code ships with checkpoints as remote code) or dependency-free helpers
-    ["models.mel_cnn", "labels", "logs", "lock", "metrics", "download", "environment", "specs", "onnx_backend"],
-    ["audio"],
-    ["models", "corpora", "folds", "run", "evaluation_report"],
-    ["data", "grid", "multicorpus", "card"],
-    ["inference", "timeline", "evaluation"],
+    # dependency-free helpers and the self-contained mel-CNN
     [
-        "training",
-        "classic",
-        "compare",
-        "compare_report",
-        "crosscorpus",
-        "multicorpus_report",
-        "export",
-        "onnx_export",
-        "demo",
-        "hub",
-    ],
-    ["cli", "predict_command", "deploy_command", ""],  # "": ser_hf/__init__.py
+        "models.mel_cnn",
+        "audio",
+        "labels",
+        "logs",
+        "lock",
+        "metrics",
+        "download",
+        "environment",
+        "specs",
+        "onnx_backend",
+        "evaluation_report",
+    ],  # fmt: skip
+    ["corpora", "models", "compare_report"],
+    ["folds", "reports"],
+    ["data", "run"],
+    ["export", "grid", "inference", "multicorpus"],
+    ["card", "evaluation", "onnx_export", "timeline"],
+    ["training", "classic", "compare", "demo", "predict_command"],
+    ["crosscorpus", "deploy_command"],
+    ["multicorpus_report"],
+    ["hub"],
+    ["train_command"],  # trains, then publishes: training itself never does
+    ["cli", ""],
 ]
 
+SIDEWAYS: set[tuple[str, str]] = set()
+"""Imports allowed between two units of one floor: none today."""
 
-def layer_of(module: str) -> int:
-    """Floor of a dotted module name inside ser_hf (longest matching prefix of :data:`LAYERS`)."""
-    best, floor = -1, None
+NEVER = [("training", "hub"), ("reports", "hub"), ("card", "hub"), ("compare", "hub"), ("crosscorpus", "hub")]
+"""Imports that must not exist at any floor: training never publishes, reports never import publishing."""
+
+
+def unit_of(module: str) -> str:
+    """The unit of a dotted module name relative to ser_hf (``corpora.ravdess`` -> ``corpora``)."""
+    for name in PACKAGES:
+        if module == name or module.startswith(name + "."):
+            return name
+    return module.split(".")[0]
+
+
+def floor_of(unit: str) -> int:
     for k, names in enumerate(LAYERS):
-        for name in names:
-            if (module == name or (name and module.startswith(name + "."))) and len(name) > best:
-                best, floor = len(name), k
-    assert floor is not None, f"ser_hf.{module} is on no floor of LAYERS: add it"
-    return floor
+        if unit in names:
+            return k
+    raise AssertionError(f"ser_hf unit {unit!r} is on no floor of LAYERS: add it")
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
-    """``(line, module)`` of every ser_hf-internal import of a file, as a dotted name relative to ser_hf."""
+    """``(line, module)`` of every ser_hf-internal import of a file (relative, ``from ser_hf.x import``,
+    ``import ser_hf.x``), as a dotted name relative to ser_hf."""
     parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
     package = parts[:-1]  # the package the file sits in (for __init__.py: its own)
     found = []
@@ -54,6 +80,11 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
                 found.append((node.lineno, ".".join([*base, node.module])))
             else:
                 found += [(node.lineno, ".".join([*base, a.name])) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "ser_hf":
+            module = node.module[len("ser_hf") :].lstrip(".")
+            found += [(node.lineno, module)] if module else [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name[len("ser_hf.") :]) for a in node.names if a.name.startswith("ser_hf.")]
     return found
 
 
@@ -62,16 +93,45 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_no_module_imports_from_a_higher_floor(path):
-    own = layer_of(module_name(path))
-    upward = [(line, m) for line, m in imports_of(path) if layer_of(m) > own]
-    assert not upward, f"ser_hf/{path.relative_to(PACKAGE)} (floor {own}) imports higher floors: {upward}"
-
-
-def test_the_floor_map_knows_every_module():
+def unit_edges() -> dict[str, set[str]]:
+    """Unit -> the other units it imports."""
+    edges: dict[str, set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
-        layer_of(module_name(path))
+        unit = unit_of(module_name(path))
+        edges.setdefault(unit, set())
+        edges[unit] |= {unit_of(m) for _, m in imports_of(path)} - {unit}
+    return edges
+
+
+FILES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_from_its_own_or_a_higher_floor(path):
+    own_unit = unit_of(module_name(path))
+    own = floor_of(own_unit)
+    bad = [
+        (line, m)
+        for line, m in imports_of(path)
+        if unit_of(m) != own_unit and floor_of(unit_of(m)) >= own and (own_unit, unit_of(m)) not in SIDEWAYS
+    ]
+    assert not bad, f"ser_hf/{path.relative_to(PACKAGE)} (floor {own}) imports its own or higher floors: {bad}"
+
+
+def test_every_unit_sits_on_the_lowest_floor_its_imports_allow():
+    edges = unit_edges()
+    assert sorted(u for names in LAYERS for u in names) == sorted(edges), "LAYERS must name every unit once"
+    for unit, deps in edges.items():
+        if unit == "":  # the package's lazy re-exports sit on top by definition
+            continue
+        lowest = 1 + max((floor_of(d) for d in deps), default=-1)
+        assert floor_of(unit) == lowest, f"{unit!r} is on floor {floor_of(unit)}, its imports allow floor {lowest}"
+
+
+def test_publishing_is_imported_by_no_training_or_report_code():
+    edges = unit_edges()
+    found = [(a, b) for a, b in NEVER if b in edges.get(a, set())]
+    assert not found, f"forbidden imports: {found}"
 
 
 def run_python(code: str) -> str:
