@@ -4,10 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from transformers import AutoModelForAudioClassification, pipeline
 
 import ser_hf  # noqa: F401
+from ser_hf.specs import read_layered_yaml
 from ser_hf.training import RunExistsError, main, parse_args, yaml_to_argv
 
 from .conftest import TINY_MELCNN, quick_run_args
@@ -25,7 +25,7 @@ def test_yaml_then_command_line_overrides(tmp_path):
         [str(CONFIG), "--data_dir", "x", "--fold", "3", "--learning_rate", "0.1", "--channels", "8", "16"]
     )
     assert data_args.fold == 3 and training_args.learning_rate == 0.1 and model_args.channels == [8, 16]
-    assert training_args.num_train_epochs == yaml.safe_load(CONFIG.read_text())["num_train_epochs"]
+    assert training_args.num_train_epochs == read_layered_yaml(CONFIG, "x")["num_train_epochs"]  # from the recipe
     bad = tmp_path / "bad.yaml"
     bad.write_text("nested: {a: 1}\n")
     with pytest.raises(ValueError, match="bad.yaml: key 'nested' holds a mapping"):
