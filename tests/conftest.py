@@ -150,6 +150,28 @@ def save_tiny_backbone(model_type: str, path: Path) -> Path:
     return path
 
 
+def save_tiny_melcnn(
+    path: Path, labels=("neutral", "happy"), channels=(4, 8), margin: float | None = None, feature_extractor=None
+) -> Path:
+    """Save a tiny random mel-CNN checkpoint (seed 0, 32 mel bands) to ``path``: the one home of the tests'
+    untrained mel-CNN models. ``margin`` multiplies the classifier's weights, so that labels have clear margins;
+    ``feature_extractor`` defaults to a plain :class:`MelCNNFeatureExtractor`."""
+    import torch
+
+    from ser_hf.models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
+
+    torch.manual_seed(0)
+    config = MelCNNConfig(n_mels=32, channels=list(channels), num_labels=len(labels), id2label=dict(enumerate(labels)))
+    config.label2id = {n: i for i, n in enumerate(labels)}
+    model = MelCNNForAudioClassification(config).eval()
+    if margin is not None:
+        with torch.no_grad():
+            model.classifier.weight.mul_(margin)
+    model.save_pretrained(path)
+    (feature_extractor or MelCNNFeatureExtractor()).save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
     """``{model_type: folder}`` of tiny random checkpoints for every supported backbone type."""
@@ -167,3 +189,21 @@ def checkpoint(ravdess_dir, ravdess_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("ckpt") / "run"
     train(quick_run_args("ravdess_melcnn.yaml", ravdess_dir, ravdess_cache, out, *TINY_MELCNN))
     return out, ravdess_cache
+
+
+@pytest.fixture(autouse=True)
+def _training_tests_are_marked_slow(request, monkeypatch):
+    """docs/benchmarks.md promises that ``-m "not slow"`` leaves out the tests that train: a test whose body starts
+    a ``transformers.Trainer`` training without the ``slow`` marker fails, naming the marker. (Session fixtures that
+    train once for many tests, such as :func:`checkpoint`, are set up before this runs and are not counted.)"""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import functools
+
+    from transformers import Trainer
+
+    @functools.wraps(Trainer.train)  # the signature stays what tests/test_trainer_contract.py inspects
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} trains a model: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(Trainer, "train", refuse)

@@ -142,6 +142,7 @@ def test_fold_dirs_skips_the_upload_folder_a_dry_run_push_leaves_beside_a_fold(t
     assert fold_dirs(tmp_path) == {1: [tmp_path / "fold_1"]}
 
 
+@pytest.mark.slow
 def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
     single, cache = checkpoint
     cv = tmp_path / "cv"

@@ -203,6 +203,7 @@ def test_decompression_bombs_are_refused_before_writing(tmp_path):
     assert safe_extract(bomb, tmp_path / "out", max_ratio=1e9) == ["Actor_01/zeros.wav"]
 
 
+@pytest.mark.slow
 def test_corpora_are_fetched_on_first_use_and_then_read_offline(server, monkeypatch, tmp_path, caplog):
     from ser_hf import load_corpus
     from ser_hf.training import main as train

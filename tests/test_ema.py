@@ -60,6 +60,7 @@ def make_trainer(out, decay, max_steps, record=None, load_best=False):
     return trainer
 
 
+@pytest.mark.slow
 def test_the_shipped_model_and_checkpoints_hold_the_exponential_average(tmp_path):
     decay, record = 0.6, RecordWeights()
     trainer = make_trainer(tmp_path / "run", decay, 4, record)
@@ -88,6 +89,7 @@ def test_the_shipped_model_and_checkpoints_hold_the_exponential_average(tmp_path
         torch.testing.assert_close(tensor, raw[names[int(i)]])
 
 
+@pytest.mark.slow
 def test_validation_scores_the_average_and_training_goes_on_with_the_raw_weights(tmp_path):
     trainer = make_trainer(tmp_path / "run", 0.6, 2)
     seen = []
@@ -111,6 +113,7 @@ def test_validation_scores_the_average_and_training_goes_on_with_the_raw_weights
     assert not torch.equal(seen[0][key], raw[key])
 
 
+@pytest.mark.slow
 def test_resuming_continues_the_average_and_the_raw_weights(tmp_path):
     whole = make_trainer(tmp_path / "whole", 0.6, 4)
     whole.train()

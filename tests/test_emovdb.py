@@ -71,6 +71,7 @@ def test_real_sample_clip(tmp_path):
     assert wav.dtype == np.float32 and len(wav) == pytest.approx(row["duration_s"] * 16000, abs=2)
 
 
+@pytest.mark.slow
 def test_speaker_dependent_protocol_is_named_warned_and_used_by_training_and_evaluation(tmp_path):
     from ser_hf.evaluation import evaluate_checkpoint
     from ser_hf.folds import LeakageError

@@ -162,6 +162,7 @@ def test_bad_choices(checkpoint, ravdess_dir, tmp_path):
         evaluate_checkpoint(str(run), "folder", str(sub), split="test", cache_dir=str(cache))
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_on_a_folder_corpus(tmp_path):
     root = tmp_path / "mine"
     rows = []

@@ -122,6 +122,7 @@ def test_cli_export_dry_run(corpus16k, tmp_path, capsys):
     assert json.loads(json.dumps(sorted(p.name for p in Path(out).iterdir()))) == ["README.md", "data"]
 
 
+@pytest.mark.slow
 def test_training_from_the_export_matches_training_from_the_raw_corpus(corpus16k, exported, tmp_path):
     from safetensors.numpy import load_file
 
@@ -184,6 +185,7 @@ def test_folder_corpus_export_has_its_group_k_fold_configs(tmp_path):
     assert "session" in loaded["train"].features
 
 
+@pytest.mark.slow
 def test_a_run_trained_from_an_export_records_the_exported_corpus(tmp_path, capsys):
     from ser_hf.cli import main as cli
     from ser_hf.export import export_identity

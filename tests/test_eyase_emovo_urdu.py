@@ -275,6 +275,7 @@ def test_download_urdu_extracts_the_archive_and_refuses_a_corrupt_one(tmp_path, 
         server.httpd.shutdown()
 
 
+@pytest.mark.slow
 def test_cross_corpus_report_scores_each_checkpoint_on_the_other_corpora(tmp_path, capsys):
     from ser_hf.cli import main as cli
     from ser_hf.training import main as train
@@ -318,6 +319,7 @@ def test_cross_corpus_report_scores_each_checkpoint_on_the_other_corpora(tmp_pat
     assert (tmp_path / "report" / "mine.txt").read_text() == "notes"  # nothing else there is touched
 
 
+@pytest.mark.slow
 def test_model_card_of_a_run_states_the_corpus_terms_languages_and_speech(tmp_path):
     from ser_hf.hub import build_model_card
     from ser_hf.training import main as train

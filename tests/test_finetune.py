@@ -41,6 +41,7 @@ def test_bad_flags_name_the_flag_and_choices():
         parse_args([str(CONFIG), "--corpus", "folder"])  # RAVDESS / EmoV-DB are fetched on first use instead
 
 
+@pytest.mark.slow
 def test_one_fold_writes_a_reusable_run_and_refuses_to_overwrite(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "run"
     metrics = main(args(ravdess_dir, ravdess_cache, out, "--fold", "2"))
@@ -130,6 +131,7 @@ def test_resume_folds_keeps_finished_folds_and_redoes_the_rest(ravdess_dir, ravd
         main(args(ravdess_dir, ravdess_cache, out, *resume, "--learning_rate", "0.5"))
 
 
+@pytest.mark.slow
 def test_resume_folds_refuses_a_fold_of_another_split(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "cv"
     main(args(ravdess_dir, ravdess_cache, out / "fold_0", "--fold", "3", "--max_steps", "1"))
@@ -148,6 +150,7 @@ def test_every_training_config_parses(config):
     assert model_args.model in ("mel_cnn", "pretrained")
 
 
+@pytest.mark.slow
 def test_seeds_run_one_fold_per_seed_and_report_mean_and_std(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "seeds"
     summary = main(args(ravdess_dir, ravdess_cache, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
@@ -164,6 +167,7 @@ def test_seeds_run_one_fold_per_seed_and_report_mean_and_std(ravdess_dir, ravdes
         main(args(ravdess_dir, ravdess_cache, out, "--fold", "1", "--max_steps", "1", "--seeds", "1", "2"))
 
 
+@pytest.mark.slow
 def test_same_command_and_seed_give_the_same_model_and_scores(ravdess_dir, ravdess_cache, tmp_path):
     """Augmentation, crops, SpecAugment, length-grouped batches and the weight average all draw from the seed."""
     from safetensors.torch import load_file

@@ -6,14 +6,14 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from transformers import Wav2Vec2FeatureExtractor
 
 from ser_hf.audio import AudioError, load_audio, stream_audio
 from ser_hf.cli import main as cli
 from ser_hf.inference import audio_files, load_classifier, predict
-from ser_hf.models import MelCNNConfig, MelCNNForAudioClassification
 from ser_hf.timeline import predict_timeline
+
+from .conftest import save_tiny_melcnn
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 
@@ -21,23 +21,8 @@ LABELS = ["neutral", "happy", "angry", "sad"]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A small mel-CNN with a sharpened classifier, so that labels have clear margins."""
-    torch.manual_seed(0)
-    config = MelCNNConfig(
-        n_mels=32,
-        channels=[4, 8],
-        num_labels=4,
-        id2label=dict(enumerate(LABELS)),
-        label2id={n: i for i, n in enumerate(LABELS)},
-    )
-    model = MelCNNForAudioClassification(config).eval()
-    with torch.no_grad():
-        model.classifier.weight.mul_(40)
-    path = tmp_path_factory.mktemp("model") / "m"
-    model.save_pretrained(path)
-    Wav2Vec2FeatureExtractor(
-        feature_size=1, sampling_rate=16000, do_normalize=False, return_attention_mask=True
-    ).save_pretrained(path)
-    return path
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, do_normalize=False, return_attention_mask=True)
+    return save_tiny_melcnn(tmp_path_factory.mktemp("model") / "m", LABELS, margin=40, feature_extractor=fe)
 
 
 def tones(f0: float, seconds: float, sr: int) -> np.ndarray:

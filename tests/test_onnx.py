@@ -9,26 +9,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from .conftest import save_tiny_backbone
+from .conftest import save_tiny_backbone, save_tiny_melcnn
 
 LABELS = ["angry", "happy", "neutral", "sad"]
 
 
 def mel_cnn_checkpoint(path: Path, trim_db=30.0, center_crop_s=None) -> Path:
     """A small mel-CNN with a silence-trimming feature extractor, saved as a checkpoint folder."""
-    import torch
+    from ser_hf.models import MelCNNFeatureExtractor
 
-    from ser_hf.models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
-
-    torch.manual_seed(0)
-    config = MelCNNConfig(n_mels=32, channels=[4, 8], num_labels=4, id2label=dict(enumerate(LABELS)))
-    config.label2id = {n: i for i, n in enumerate(LABELS)}
-    model = MelCNNForAudioClassification(config).eval()
-    with torch.no_grad():
-        model.classifier.weight.mul_(20)  # clear margins between labels
-    model.save_pretrained(path)
-    MelCNNFeatureExtractor(trim_db=trim_db, center_crop_s=center_crop_s).save_pretrained(path)
-    return path
+    fe = MelCNNFeatureExtractor(trim_db=trim_db, center_crop_s=center_crop_s)
+    return save_tiny_melcnn(path, LABELS, margin=20, feature_extractor=fe)
 
 
 def speech_like(path: Path, seconds: float, sr: int = 16000, lead_s: float = 0.3) -> Path:

@@ -38,6 +38,7 @@ def test_overwrite_never_deletes_the_corpus_or_foreign_files(ravdess_dir, ravdes
     assert (other / "thesis.tex").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_run_and_resume_continues_from_the_last_checkpoint(
     ravdess_dir, ravdess_cache, tmp_path, caplog
 ):
@@ -102,6 +103,7 @@ def test_flags_that_would_train_garbage_are_refused(flags, message, ravdess_dir,
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_hub_token_is_never_written_into_the_run(ravdess_dir, ravdess_cache, tmp_path):
     out = tmp_path / "run"
     secret = "hf_doNotWriteMe0123456789"
@@ -201,15 +203,12 @@ def test_decoding_reports_every_bad_clip(tmp_path):
 
 
 def test_predict_reports_bad_files_and_classifies_the_rest(tmp_path, capsys):
-    import torch
 
     from ser_hf.cli import main as cli
-    from ser_hf.models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 
-    torch.manual_seed(0)
-    model = MelCNNForAudioClassification(MelCNNConfig(channels=[4, 4, 4, 4], n_mels=32, num_labels=2))
-    model.save_pretrained(tmp_path / "m")
-    MelCNNFeatureExtractor().save_pretrained(tmp_path / "m")
+    from .conftest import save_tiny_melcnn
+
+    save_tiny_melcnn(tmp_path / "m", ("LABEL_0", "LABEL_1"), channels=(4, 4, 4, 4))
     clips = tmp_path / "clips"
     clips.mkdir()
     sf.write(clips / "ok.wav", 0.1 * np.sin(np.arange(16000) / 5).astype(np.float32), 16000)

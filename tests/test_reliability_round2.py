@@ -54,6 +54,7 @@ def test_export_refuses_broken_clips_listing_every_one_and_writes_nothing(tmp_pa
         check_decodes([*paths, str(root / "Male02" / "ml02_ang (1).wav")])
 
 
+@pytest.mark.slow
 def test_an_output_folder_has_one_writer_at_a_time(tmp_path, caplog):
     import json
     import socket
@@ -119,14 +120,9 @@ def test_a_corpus_names_all_five_kinds_of_bad_clip_at_load(tmp_path):
 
 @pytest.fixture
 def tiny_model(tmp_path):
-    import torch
+    from .conftest import save_tiny_melcnn
 
-    from ser_hf.models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
-
-    torch.manual_seed(0)
-    model = MelCNNForAudioClassification(MelCNNConfig(channels=[4, 4, 4, 4], n_mels=32, num_labels=2))
-    model.save_pretrained(tmp_path / "m")
-    MelCNNFeatureExtractor().save_pretrained(tmp_path / "m")
+    save_tiny_melcnn(tmp_path / "m", ("LABEL_0", "LABEL_1"), channels=(4, 4, 4, 4))
     return tmp_path / "m"
 
 
@@ -181,6 +177,7 @@ def test_every_argument_field_is_recipe_or_named_as_not(tmp_path):
     assert recipe_of(*other) == recipe  # where the data and the run live is not the recipe
 
 
+@pytest.mark.slow
 def test_resume_folds_keeps_only_folds_of_the_whole_same_recipe(tmp_path):
     from ser_hf.training import main as train
 
@@ -206,6 +203,7 @@ def test_resume_folds_keeps_only_folds_of_the_whole_same_recipe(tmp_path):
     assert len(result["folds"]) == 6
 
 
+@pytest.mark.slow
 def test_a_seeds_grid_on_one_fold_resumes_and_errors_suggest_flags_that_exist(tmp_path, capsys):
     from ser_hf.cli import main as cli
     from ser_hf.training import RunExistsError
@@ -265,6 +263,7 @@ def test_a_full_disk_leaves_no_export_that_looks_finished(tmp_path, monkeypatch)
     assert summary["out"] == str(out) and (out / "README.md").exists() and summary["num_clips"] == 24
 
 
+@pytest.mark.slow
 def test_a_checkpoint_cut_short_is_never_resumed_from_and_a_failed_save_names_its_folder(tmp_path, monkeypatch, caplog):
     import torch
 
@@ -313,6 +312,7 @@ def test_export_flags_are_checked_before_any_work(tmp_path, capsys, monkeypatch)
     assert cli([*base, "--to", str(tmp_path / "z"), "--verify_counts", "false"]) == 0
 
 
+@pytest.mark.slow
 def test_compare_refuses_systems_of_another_corpus_and_warns_about_missing_folds(tmp_path, capsys):
     import shutil
 
