@@ -181,3 +181,16 @@ def test_same_command_and_seed_give_the_same_model_and_scores(ravdess_dir, ravde
     assert ma["confusion_matrix"] == mb["confusion_matrix"] and ma["ua"] == mb["ua"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert any(not torch.equal(wa[k], wc[k]) for k in wa if wa[k].is_floating_point())
+
+
+def test_a_job_trains_with_its_own_copy_of_the_parsed_arguments(tmp_path):
+    from ser_hf.multicorpus import CorpusSelection
+    from ser_hf.training.command import TrainingJob
+
+    _, data_args, training_args = parse_args([str(CONFIG), "--data_dir", "x", "--output_dir", "o", "--seed", "7"])
+    args = TrainingJob(43, Path("o/seed_43")).training_args(training_args)
+    assert (args.seed, args.output_dir) == (43, "o/seed_43")
+    assert (training_args.seed, training_args.output_dir) == (7, "o")  # the parsed flags stay as parsed
+    assert data_args.selection == CorpusSelection(("ravdess",), {"ravdess": "x"})
+    _, multi, _ = parse_args([str(CONFIG), "--corpus", "ravdess,urdu", "--data_dir", "urdu=u,ravdess=r"])
+    assert multi.selection.multi and multi.selection.dirs == {"ravdess": "r", "urdu": "u"}

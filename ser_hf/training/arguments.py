@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -15,7 +16,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from ..corpora import CORPORA, MANUAL_ONLY
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
-from ..multicorpus import corpus_list, data_dirs, is_multi
+from ..multicorpus import CorpusSelection, corpus_list, data_dirs
 from ..specs import read_layered_yaml
 
 MODELS = ("mel_cnn", "pretrained")
@@ -255,6 +256,11 @@ class DataArguments:
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a run already in output_dir."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for decoding."})
 
+    @cached_property
+    def selection(self) -> CorpusSelection:
+        """``--corpus`` / ``--data_dir`` as a typed value, parsed once (after the checks of ``__post_init__``)."""
+        return CorpusSelection.parse(self.corpus, self.data_dir)
+
     def __post_init__(self):
         if self.dataset is not None:
             if self.data_dir is not None:
@@ -425,6 +431,4 @@ def input_dirs(data_args: DataArguments) -> dict[str, str | None]:
     """``{corpus: data folder}`` of a run's input (``{"dataset": export}`` for ``--dataset``), for its record."""
     if data_args.dataset:
         return {"dataset": data_args.dataset}
-    if is_multi(data_args.corpus):
-        return data_dirs(corpus_list(data_args.corpus), data_args.data_dir)
-    return {data_args.corpus: data_args.data_dir}
+    return dict(data_args.selection.dirs)

@@ -6,8 +6,10 @@ grid layout of :mod:`ser_hf.grid`, keeping finished runs with ``--resume_folds``
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from transformers import TrainingArguments
@@ -29,10 +31,7 @@ from ..lock import output_dir_lock
 from ..logs import configure_logging
 from ..metrics import format_mean_std
 from ..multicorpus import (
-    corpus_list,
-    data_dirs,
     decode_corpora,
-    is_multi,
     load_corpora,
     make_multi_split,
     multi_num_folds,
@@ -49,6 +48,23 @@ from .fold import resolve_resume_checkpoint, run_fold
 from .recipe import recipe_of, reuse_fold, run_settings
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One run the command trains: its seed and output folder (the fold and the corpora come with the parsed
+    flags, ``data_args.fold`` / ``data_args.selection``). The parsed flags stay as parsed: each job trains with its
+    own copy of the ``TrainingArguments`` (:meth:`training_args`)."""
+
+    seed: int
+    output_dir: Path
+
+    def training_args(self, parsed: TrainingArguments) -> TrainingArguments:
+        """A copy of ``parsed`` with this job's output folder and seed (``parsed`` is not changed)."""
+        args = copy.copy(parsed)
+        args.output_dir, args.seed = str(self.output_dir), self.seed
+        return args
+
 
 PUBLISH_DIR = "publish_dir"
 """Key of :func:`train`'s result naming the run to publish when ``--push_to_hub`` is set (the last seed's, with
@@ -69,14 +85,14 @@ def main(argv: list[str] | None = None) -> dict:
     with output_dir_lock(training_args.output_dir) if first else contextlib.nullcontext():
         if data_args.seeds:
             resume = data_args.resume_folds
-            return run_seeds(
-                argv, data_args.seeds, Path(training_args.output_dir), data_args.overwrite_output_dir or resume
-            )
-        return train(model_args, data_args, training_args)
+            return run_seeds(model_args, data_args, training_args, data_args.overwrite_output_dir or resume)
+        job = TrainingJob(training_args.seed, Path(training_args.output_dir))
+        return train(model_args, data_args, job.training_args(training_args))
 
 
-def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: bool = False) -> dict:
-    """``--seeds``: the same command once per seed into ``root/seed_S``, then ``root/seeds_results.json``.
+def run_seeds(model_args, data_args, training_args: TrainingArguments, overwrite: bool = False) -> dict:
+    """``--seeds``: the same command once per seed into ``root/seed_S`` (``root``: ``--output_dir``; one
+    :class:`TrainingJob` per seed), then ``root/seeds_results.json``.
 
     Returns:
         :class:`ser_hf.grid.SeedGrid` of the runs, as a dict.
@@ -86,17 +102,15 @@ def run_seeds(argv: list[str] | None, seeds: list[int], root: Path, overwrite: b
             ``--overwrite_output_dir`` nor ``--all_folds --resume_folds``, which keeps every finished fold).
         ValueError: a seed given twice.
     """
+    seeds, root = data_args.seeds, Path(training_args.output_dir)
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {seeds}: each seed once")
     if (root / SEEDS_RESULTS).exists() and not overwrite:
         raise RunExistsError(f"{root} already holds seeds_results.json; choose another --output_dir")
     per_seed: dict[int, dict[int, dict]] = {}
     for seed in seeds:
-        model_args, data_args, training_args = parse_args(argv)
-        data_args.seeds = None
-        training_args.seed = seed
-        training_args.output_dir = str(seed_dir(root, seed))
-        result = train(model_args, data_args, training_args)
+        job = TrainingJob(seed, seed_dir(root, seed))
+        result = train(model_args, data_args, job.training_args(training_args))
         per_seed[seed] = result["folds"] if data_args.all_folds else {data_args.fold: result}
         publish_dir = result.get(PUBLISH_DIR)
     grid = SeedGrid.of(per_seed)
@@ -185,10 +199,9 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
         "--metadata": data_args.metadata,
         "--resume_from_checkpoint": resume_checkpoint,
     }
-    if is_multi(data_args.corpus):  # NAME=DIR,NAME=DIR: each folder protected
+    if data_args.selection.multi:  # NAME=DIR,NAME=DIR: each folder protected
         del protected["--data_dir"]
-        names = corpus_list(data_args.corpus)
-        protected |= {f"--data_dir {n}=": d for n, d in data_dirs(names, data_args.data_dir).items()}
+        protected |= {f"--data_dir {n}=": d for n, d in data_args.selection.dirs.items()}
     # resuming accepts fold directories (a finished cross-validation is read back, fold by fold, through the
     # same recipe check)
     if training_args.process_index == 0 and not data_args.resume_folds:
@@ -225,7 +238,7 @@ def corpus_and_splits(data_args: DataArguments, training_args: TrainingArguments
             training_args.seed,
         )
         return decoded, label_names, {split.fold: split}
-    if is_multi(data_args.corpus):
+    if data_args.selection.multi:
         return multi_corpus_splits(data_args, training_args)
     corpus, decoded, label_names = load_decoded(data_args)
     speakers = corpus["speaker"]
@@ -250,10 +263,10 @@ def corpus_and_splits(data_args: DataArguments, training_args: TrainingArguments
 
 def multi_corpus_splits(data_args: DataArguments, training_args: TrainingArguments):
     """:func:`corpus_and_splits` for several corpora; each split records the clips kept and dropped per corpus."""
-    names = corpus_list(data_args.corpus)
+    names = list(data_args.selection.names)
     multi = load_corpora(
         names,
-        data_dirs(names, data_args.data_dir),
+        data_args.selection.dirs,
         data_args.labels,
         data_args.cache_dir,
         data_args.verify_counts,
@@ -306,8 +319,8 @@ def fold_or_kept(model_args, data_args, training_args, decoded, label_names, spl
     if resume and out.exists() and training_args.process_index == 0:
         logger.warning("--resume_folds: replacing the unfinished run in %s", out)
         remove_run(out, protected)
-    training_args.output_dir = str(out)
-    return run_fold(model_args, data_args, training_args, decoded, label_names, split)
+    job = TrainingJob(training_args.seed, out)
+    return run_fold(model_args, data_args, job.training_args(training_args), decoded, label_names, split)
 
 
 def cross_validate(
