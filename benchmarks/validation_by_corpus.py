@@ -4,7 +4,7 @@ recorded (``runtime.validation``).
 
 Runs trained since ``runtime.validation_per_corpus`` exists carry these numbers in ``metrics.json``; this script
 computes them for any multi-corpus run, older ones included, with the same function
-(:func:`ser_hf.training.fold.scores_by_corpus`). Validation speakers were never trained on, and with
+(:func:`ser_hf.evaluation.scores_by_corpus`). Validation speakers were never trained on, and with
 ``--select_best_by last`` they chose nothing either.
 
     D=../shared/data; ALL=ravdess=$D/ravdess-16k,emovo=$D/emovo-16k,eyase=$D/eyase-16k,urdu=$D/urdu-16k
@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     import numpy as np
 
     from ser_hf.data import select_side
+    from ser_hf.evaluation import scores_by_corpus
     from ser_hf.inference import load_classifier
     from ser_hf.multicorpus import data_dirs, decode_corpora, load_corpora
     from ser_hf.run import RunRecord
-    from ser_hf.training.fold import scores_by_corpus
 
     records = {run: RunRecord.load(run) for run in args.runs}
     decoded_by = {}  # (corpora, labels) -> decoded clips, shared by runs of the same corpora and labels

@@ -32,7 +32,7 @@ from .evaluation_report import PREDICTIONS_FILE, EvaluationReport, is_report_dir
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
 from .labels import CANONICAL, shared_label_plan
-from .metrics import compute_ser_metrics, plot_confusion_matrix, unweighted_average_recall
+from .metrics import compute_ser_metrics, per_group_scores, plot_confusion_matrix, unweighted_average_recall
 from .models.summary import describe_preprocessing
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,22 @@ def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16)
     for idx in length_batches([len(w) for w in waves], batch_size):
         probs[idx] = batch_probabilities(model, feature_extractor, [waves[i] for i in idx])
     return probs
+
+
+def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) -> dict[str, dict]:
+    """:func:`ser_hf.metrics.per_group_scores` of ``model`` on one side (e.g. the validation side of a multi-corpus
+    run) through its feature extractor ``fe``, as ``pipeline()`` runs it: ``{corpus: {wa, ua, macro_f1, clips}}``, plus
+    ``mean`` ``{ua, wa, macro_f1}``, the unweighted mean over the corpora (each corpus counts once, as the
+    in-corpus comparisons count them).
+
+    Args:
+        side: rows ``{"input_values": (num_samples,) float32 at fe's rate, "label": int}``.
+        corpora: the corpus of every row, shape ``(num_rows,)``.
+    """
+    waves = [np.asarray(w, dtype=np.float32) for w in side["input_values"]]
+    pred = predict_probabilities(model, fe, waves, batch_size).argmax(-1)
+    out = per_group_scores(pred, np.asarray(side["label"]), corpora, model.config.num_labels)
+    return out | {"mean": {k: float(np.mean([v[k] for v in out.values()])) for k in ("ua", "wa", "macro_f1")}}
 
 
 def scored_speakers(corpus, speakers, saved, trained, fold, split, protocol) -> tuple[list[str], str]:

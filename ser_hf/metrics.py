@@ -153,3 +153,39 @@ def plot_confusion_matrix(cm, label_names: list[str], path, title: str = "") -> 
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def test_side_scores(pred, ref, side, num_labels: int) -> dict:
+    """:func:`ser_hf.metrics.compute_ser_metrics` of a test side; when it spans several corpora (a ``corpus``
+    column), also ``per_corpus`` and ``per_language`` (:func:`per_group_scores`; ``und``, ISO 639 undetermined,
+    for a user's folder, which has no language).
+
+    Args:
+        pred / ref: class indices, shape ``(num_clips,)``.
+        side: the test side's rows, in the order of ``pred``, with their ``corpus`` / ``language`` columns if any.
+    """
+    test = compute_ser_metrics(pred, ref, num_labels)
+    if "corpus" in side.column_names:
+        test["per_corpus"] = per_group_scores(pred, ref, side["corpus"], num_labels)
+        if "language" in side.column_names:
+            test["per_language"] = per_group_scores(pred, ref, [x or "und" for x in side["language"]], num_labels)
+    return test
+
+
+def per_group_scores(pred, ref, groups: list[str], num_labels: int) -> dict[str, dict]:
+    """WA / UA / macro-F1 and clip count of each group of clips (the corpus of each clip, or its language) of a
+    side spanning several corpora, over the labels that group has (a corpus without, say, ``calm`` is not scored
+    on it; a wrong ``calm`` answer still counts as wrong). Two corpora of one language (RAVDESS and EmoV-DB, EYASE
+    and ANAD) make one language group.
+
+    Args:
+        pred / ref: class indices, shape ``(num_clips,)``.
+        groups: the group of every clip (a corpus name or a language code), shape ``(num_clips,)``.
+    """
+    out = {}
+    groups = np.asarray(groups)
+    for name in sorted(set(groups.tolist())):
+        rows = groups == name
+        scores = compute_ser_metrics(pred[rows], ref[rows], num_labels)  # UA and macro-F1 over classes present
+        out[name] = {k: scores[k] for k in ("wa", "ua", "macro_f1")} | {"clips": int(rows.sum())}
+    return out

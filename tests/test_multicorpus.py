@@ -559,7 +559,7 @@ def test_the_multi_corpus_mel_cnn_config_weighs_classes_within_each_corpus_and_o
 
 
 def test_scores_per_group_pool_the_corpora_of_one_language():
-    from ser_hf.training.fold import per_group_scores
+    from ser_hf.metrics import per_group_scores
 
     # labels 0-2; RAVDESS and EmoV-DB are both English: one "en" row over their 5 clips, UA over its classes
     pred = np.array([0, 1, 1, 2, 0, 2])

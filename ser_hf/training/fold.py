@@ -16,7 +16,7 @@ from transformers import TrainerState, TrainingArguments, set_seed
 
 from ..data import AudioCollator, WaveformAugment, data_identity, featurize, select_side, training_lengths
 from ..environment import machine_facts
-from ..metrics import compute_ser_metrics, plot_confusion_matrix, trainer_compute_metrics
+from ..metrics import plot_confusion_matrix, test_side_scores, trainer_compute_metrics
 from ..models import MelCNNConfig, MelCNNFeatureExtractor, MelCNNForAudioClassification
 from ..models.pretrained import apply_finetune_mode, export_merged, is_adapter_model, load_backbone, save_adapter
 from ..models.summary import count_parameters, describe_model, describe_preprocessing
@@ -131,7 +131,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     description = save_shipped(trainer, model_args, fe, out, test_waves, runtime)
 
     # what users get: the saved checkpoint, loaded back, through its own feature extractor
-    from ..evaluation import predict_probabilities
+    from ..evaluation import predict_probabilities, scores_by_corpus
     from ..inference import load_classifier
 
     shipped, shipped_fe = load_classifier(str(out), device=str(training_args.device))
@@ -203,60 +203,6 @@ def add_loss_weights(sides: dict, corpus_of: dict, label_names: list[str]) -> No
     for s in ("train", "validation"):
         w = [table.get((c, int(y)), 1.0) for c, y in zip(corpus_of[s], sides[s]["label"])]
         sides[s] = sides[s].add_column("loss_weight", w).with_format("numpy")
-
-
-def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) -> dict[str, dict]:
-    """:func:`per_group_scores` of ``model`` on one side (e.g. the validation side of a multi-corpus run) through
-    its feature extractor ``fe``, as ``pipeline()`` runs it: ``{corpus: {wa, ua, macro_f1, clips}}``, plus
-    ``mean`` ``{ua, wa, macro_f1}``, the unweighted mean over the corpora (each corpus counts once, as the
-    in-corpus comparisons count them).
-
-    Args:
-        side: rows ``{"input_values": (num_samples,) float32 at fe's rate, "label": int}``.
-        corpora: the corpus of every row, shape ``(num_rows,)``.
-    """
-    from ..evaluation import predict_probabilities
-
-    waves = [np.asarray(w, dtype=np.float32) for w in side["input_values"]]
-    pred = predict_probabilities(model, fe, waves, batch_size).argmax(-1)
-    out = per_group_scores(pred, np.asarray(side["label"]), corpora, model.config.num_labels)
-    return out | {"mean": {k: float(np.mean([v[k] for v in out.values()])) for k in ("ua", "wa", "macro_f1")}}
-
-
-def test_side_scores(pred, ref, side, num_labels: int) -> dict:
-    """:func:`ser_hf.metrics.compute_ser_metrics` of a test side; when it spans several corpora (a ``corpus``
-    column), also ``per_corpus`` and ``per_language`` (:func:`per_group_scores`; ``und``, ISO 639 undetermined,
-    for a user's folder, which has no language).
-
-    Args:
-        pred / ref: class indices, shape ``(num_clips,)``.
-        side: the test side's rows, in the order of ``pred``, with their ``corpus`` / ``language`` columns if any.
-    """
-    test = compute_ser_metrics(pred, ref, num_labels)
-    if "corpus" in side.column_names:
-        test["per_corpus"] = per_group_scores(pred, ref, side["corpus"], num_labels)
-        if "language" in side.column_names:
-            test["per_language"] = per_group_scores(pred, ref, [x or "und" for x in side["language"]], num_labels)
-    return test
-
-
-def per_group_scores(pred, ref, groups: list[str], num_labels: int) -> dict[str, dict]:
-    """WA / UA / macro-F1 and clip count of each group of clips (the corpus of each clip, or its language) of a
-    side spanning several corpora, over the labels that group has (a corpus without, say, ``calm`` is not scored
-    on it; a wrong ``calm`` answer still counts as wrong). Two corpora of one language (RAVDESS and EmoV-DB, EYASE
-    and ANAD) make one language group.
-
-    Args:
-        pred / ref: class indices, shape ``(num_clips,)``.
-        groups: the group of every clip (a corpus name or a language code), shape ``(num_clips,)``.
-    """
-    out = {}
-    groups = np.asarray(groups)
-    for name in sorted(set(groups.tolist())):
-        rows = groups == name
-        scores = compute_ser_metrics(pred[rows], ref[rows], num_labels)  # UA and macro-F1 over classes present
-        out[name] = {k: scores[k] for k in ("wa", "ua", "macro_f1")} | {"clips": int(rows.sum())}
-    return out
 
 
 def make_trainer(
