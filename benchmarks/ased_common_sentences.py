@@ -14,9 +14,9 @@ import sys
 
 import numpy as np
 
-from ser_hf.evaluation_report import read_predictions
 from ser_hf.grid import fold_dirs
 from ser_hf.metrics import mean_std, unweighted_average_recall
+from ser_hf.reports.evaluation_report import read_predictions
 
 COMMON = ("01", "02")
 

@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
         # the function behind `ser-hf multicorpus-report`, not the CLI: the CLI imports ser_hf.hub, which needs
         # huggingface_hub 2.x (httpx2), and the image has 1.x
         report = (
-            "import sys; from ser_hf.multicorpus_report import MulticorpusReportSpec, multicorpus_report; "
+            "import sys; from ser_hf.reports.multicorpus import MulticorpusReportSpec, multicorpus_report; "
             "multicorpus_report(MulticorpusReportSpec.from_yaml(sys.argv[1]), sys.argv[2], command=sys.argv[3], "
             "overwrite=True)"
         )

@@ -10,7 +10,7 @@ a process of its own (so that its peak RSS is its own) over the run's test clips
 - the largest absolute logit difference of fp32 and int8 against PyTorch;
 - test UA of each backend (argmax over all the model's labels, as the run's own record scores it) beside the
   record's UA; for int8 the UA difference to PyTorch with its paired speaker-bootstrap 95 % CI
-  (:func:`ser_hf.compare.paired_bootstrap_ua`);
+  (:func:`ser_hf.reports.compare.paired_bootstrap_ua`);
 - real-time factor (wall seconds per second of audio, model loading excluded), peak RSS (MiB, the process's
   maximum resident set, model loading included) and model size on disk.
 """
@@ -95,7 +95,7 @@ def peak_rss_mib() -> float:
 
 def ua_with_interval(ids, speakers, refs, pred_a, pred_b, labels) -> dict:
     """UA of both prediction sets and the paired speaker-bootstrap CI of UA(b) - UA(a)."""
-    from ser_hf.compare import FoldResult, paired_bootstrap_ua
+    from ser_hf.reports.compare import FoldResult, paired_bootstrap_ua
 
     def result(pred):
         lines = [{"id": i, "speaker": s, "reference": r, "prediction": labels[p]}

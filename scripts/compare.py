@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fold-by-fold comparison report of trained systems (the logic is ser_hf.compare; same flags as
+"""Fold-by-fold comparison report of trained systems (the logic is ser_hf.reports.compare; same flags as
 ``ser-hf compare``).
 
     python scripts/compare.py --system mel_cnn=runs/ravdess_melcnn_cv --system whisper_lora=runs/whisper_lora \\

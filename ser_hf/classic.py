@@ -193,7 +193,7 @@ def write_test_report(out: Path, corpus: str, rows, test_idx, test: dict, probs,
             num_labels)``; inference_s: seconds the MLP took (the clips' feature extraction time is added).
     """
     from .evaluation import group_ua, inference_timing, write_evaluation_report
-    from .evaluation_report import EvaluationReport
+    from .reports.evaluation_report import EvaluationReport
 
     labels = np.asarray(rows["label"])[test_idx]
     feature_s = float(np.sum(np.asarray(rows["feature_s"])[test_idx]))

@@ -210,7 +210,7 @@ def evaluate_main(argv: list[str]) -> int:
     parser.add_argument("--cache_dir", default=None, help="datasets cache folder")
     args = parser.parse_args(argv)
     from .evaluation import evaluate_checkpoint
-    from .evaluation_report import EVALUATION_FILE
+    from .reports.evaluation_report import EVALUATION_FILE
 
     kwargs = {"metadata": args.metadata} if args.metadata else {}
     report = evaluate_checkpoint(
@@ -245,7 +245,7 @@ def evaluate_main(argv: list[str]) -> int:
 
 
 def compare_main(argv: list[str]) -> int:
-    """``ser-hf compare``: see :mod:`ser_hf.compare`."""
+    """``ser-hf compare``: see :mod:`ser_hf.reports.compare`."""
     parser = argparse.ArgumentParser(prog="ser-hf compare", description="Fold-by-fold comparison of trained systems.")
     parser.add_argument("--system", type=_system, action="append", required=True, help="NAME=RUN_DIR (repeat)")
     parser.add_argument("--corpus", required=True, choices=corpus_names(), help="the corpus the systems trained on")
@@ -264,7 +264,7 @@ def compare_main(argv: list[str]) -> int:
     add_overwrite_report(parser)
     add_verify_counts(parser)
     args = parser.parse_args(argv)
-    from .compare import compare_systems, update_readme
+    from .reports.compare import compare_systems, update_readme
 
     names = [n for n, _ in args.system]
     if len(set(names)) != len(names):
@@ -294,7 +294,7 @@ def compare_main(argv: list[str]) -> int:
 
 
 def cross_corpus_main(argv: list[str]) -> int:
-    """``ser-hf cross-corpus``: see :mod:`ser_hf.crosscorpus`."""
+    """``ser-hf cross-corpus``: see :mod:`ser_hf.reports.crosscorpus`."""
     parser = argparse.ArgumentParser(
         prog="ser-hf cross-corpus", description="Score each system's checkpoint on the other corpora."
     )
@@ -312,7 +312,7 @@ def cross_corpus_main(argv: list[str]) -> int:
     add_overwrite_report(parser)
     args = parser.parse_args(argv)
     from .corpora import NAMED_CORPORA
-    from .crosscorpus import cross_corpus
+    from .reports.crosscorpus import cross_corpus
 
     for name, _ in args.corpus:
         if name not in NAMED_CORPORA:
@@ -339,7 +339,7 @@ def cross_corpus_main(argv: list[str]) -> int:
 
 
 def multicorpus_report_main(argv: list[str]) -> int:
-    """``ser-hf multicorpus-report``: see :mod:`ser_hf.multicorpus_report`."""
+    """``ser-hf multicorpus-report``: see :mod:`ser_hf.reports.multicorpus`."""
     parser = argparse.ArgumentParser(
         prog="ser-hf multicorpus-report",
         description="In-corpus (all corpora vs each alone) and leave-one-corpus-out reports from one YAML spec.",
@@ -351,7 +351,7 @@ def multicorpus_report_main(argv: list[str]) -> int:
     add_overwrite_report(parser)
     add_verify_counts(parser)
     args = parser.parse_args(argv)
-    from .multicorpus_report import MulticorpusReportSpec, multicorpus_report
+    from .reports.multicorpus import MulticorpusReportSpec, multicorpus_report
 
     summary = multicorpus_report(
         MulticorpusReportSpec.from_yaml(args.spec),

@@ -28,12 +28,12 @@ import torch
 from .corpora import decode_channel, load_corpus
 from .data import clip_list_fingerprint, decode_dataset, length_batches
 from .environment import machine_facts
-from .evaluation_report import PREDICTIONS_FILE, EvaluationReport, is_report_dir
 from .folds import LeakageError, SplitDefinition, make_split
 from .inference import batch_probabilities, load_classifier
 from .labels import CANONICAL, shared_label_plan
 from .metrics import compute_ser_metrics, per_group_scores, plot_confusion_matrix, unweighted_average_recall
 from .models.summary import describe_preprocessing
+from .reports.evaluation_report import PREDICTIONS_FILE, EvaluationReport, is_report_dir
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def evaluate_checkpoint(
     labels: list[str] | None = None,
     **corpus_kwargs,
 ) -> EvaluationReport:
-    """Score a checkpoint on a corpus and write the report folder (:mod:`ser_hf.evaluation_report`:
+    """Score a checkpoint on a corpus and write the report folder (:mod:`ser_hf.reports.evaluation_report`:
     ``evaluation.json``, ``predictions.jsonl``, ``confusion_matrix.png``).
 
     Args:
@@ -278,7 +278,7 @@ def evaluate_checkpoint(
         **corpus_kwargs: builder config fields (``metadata=...`` for a folder corpus).
 
     Returns:
-        The :class:`ser_hf.evaluation_report.EvaluationReport` written to ``evaluation.json``: WA, UA, macro-F1,
+        The :class:`ser_hf.reports.evaluation_report.EvaluationReport` written to ``evaluation.json``: WA, UA, macro-F1,
         per-class precision / recall / F1, confusion matrix (shared labels, model order), per-speaker and
         per-gender UA, shared and dropped labels, the leakage check, clip counts, and inference timing (``rtf``:
         wall seconds per second of audio, after decoding). ``predictions.jsonl`` beside it holds one line per

@@ -6,7 +6,8 @@
    (``model.safetensors`` only, never pickles), ``config.json`` with ``id2label``, the feature extractor,
    the mel-CNN's modeling code (for ``trust_remote_code=True`` users without ser_hf), ``metrics.json``,
    ``split.json``, ``confusion_matrix.png`` and ``README.md``: the card rendered from
-   ``model_cards/template.md`` with :func:`ser_hf.card.build_model_card`, holding only numbers measured by the run.
+   ``model_cards/template.md`` with :func:`ser_hf.reports.card.build_model_card`, holding only numbers measured by
+   the run.
 2. :func:`validate_upload_folder` re-reads the card and its metadata (model-index included) and, in a fresh
    Python process in which ``ser_hf`` and ``peft`` cannot be imported, loads the folder with
    ``pipeline("audio-classification")`` and classifies a clip.
@@ -32,7 +33,7 @@ from huggingface_hub import HfApi, ModelCard, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from . import card
+from .reports import card
 from .run import RunRecord, RunRecordError
 
 UPLOADED = ("config.json", "model.safetensors", "preprocessor_config.json", "metrics.json", "split.json")
@@ -55,7 +56,7 @@ def build_model_card(
     loco: list[dict] | None = None,
     deploy: dict | None = None,
 ):
-    """:func:`ser_hf.card.build_model_card`, for publishing.
+    """:func:`ser_hf.reports.card.build_model_card`, for publishing.
 
     Raises:
         PushError: the run is not a finished ser_hf run (no readable record).
@@ -371,7 +372,7 @@ def push_to_hub(
 
     Args:
         loco_summary: a ``ser-hf multicorpus-report`` ``summary.json``: the card adds the leave-one-corpus-out
-            results of the same recipe (:func:`ser_hf.card.same_recipe_rows`).
+            results of the same recipe (:func:`ser_hf.reports.card.same_recipe_rows`).
         onnx / space: an ONNX export of the run to upload with it, a Space to link (:func:`prepare_upload_folder`).
         output_dir: where the upload folder is written. Default: ``RUN_DIR.hub`` beside the run for a dry
             run, a temporary folder otherwise.
@@ -403,7 +404,7 @@ def push_to_hub(
     try:
         loco = None
         if loco_summary is not None:
-            from .multicorpus_report import read_loco_rows
+            from .reports.multicorpus import read_loco_rows
 
             loco = read_loco_rows(loco_summary)
         files = prepare_upload_folder(run, output_dir, repo_id, base_model, license, loco, onnx, space)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ser_hf.classic import ClassicSettings, main, utterance_features
-from ser_hf.compare import collect_fold
 from ser_hf.grid import fold_dirs
 from ser_hf.metrics import unweighted_average_recall
+from ser_hf.reports.compare import collect_fold
 from ser_hf.run import RunRecord
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from ser_hf.cli import main as cli
-from ser_hf.compare import FoldResult, best_system, paired_bootstrap_ua
-from ser_hf.compare_report import README_BEGIN, README_END
 from ser_hf.grid import fold_dirs
 from ser_hf.metrics import unweighted_average_recall
+from ser_hf.reports.compare import FoldResult, best_system, paired_bootstrap_ua
+from ser_hf.reports.compare_report import README_BEGIN, README_END
 from ser_hf.training import main as train
 
 from .conftest import TINY_MELCNN, quick_run_args
@@ -252,7 +252,7 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
 
 
 def test_an_interval_over_one_test_speaker_is_not_printed_as_one():
-    from ser_hf.compare_report import interval
+    from ser_hf.reports.compare_report import interval
 
     assert interval({"num_units": 1, "ci95_low": 0.1, "ci95_high": 0.1}) == "(no interval: one test speaker)"
     assert interval({"num_units": 6, "ci95_low": -0.0141, "ci95_high": 0.0857}) == "[-0.014, +0.086]"

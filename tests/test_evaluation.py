@@ -8,8 +8,8 @@ import pytest
 
 from ser_hf.cli import main as cli
 from ser_hf.evaluation import evaluate_checkpoint, group_ua
-from ser_hf.evaluation_report import EvaluationReport
 from ser_hf.folds import LeakageError
+from ser_hf.reports.evaluation_report import EvaluationReport
 from ser_hf.training import main as train
 
 from .conftest import TINY_MELCNN, quick_run_args

@@ -209,7 +209,7 @@ def test_emovo_originals_decode_their_first_channel_everywhere(tmp_path):
 
 @pytest.mark.parametrize("name", ["eyase", "emovo", "urdu"])
 def test_corpus_facts_reach_model_and_dataset_cards(name):
-    from ser_hf.card import corpus_card_facts
+    from ser_hf.reports.card import corpus_card_facts
 
     info = corpus_info(name)
     assert info.license_id == "other" and "research" in info.terms.lower() and info.citation.startswith("@")

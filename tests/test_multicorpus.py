@@ -214,7 +214,7 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
     assert np.isfinite(record.ua)
 
     # compare scores a multi-corpus run on one member's test side (the speakers of that corpus's fold 1) ...
-    from ser_hf.compare import compare_systems
+    from ser_hf.reports.compare import compare_systems
 
     report = compare_systems(
         {"multi": str(folds_run)},
@@ -234,7 +234,7 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
 
 @pytest.mark.slow  # trains tiny models end to end
 def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_reference(trees, tmp_path):
-    from ser_hf.crosscorpus import cross_corpus
+    from ser_hf.reports.crosscorpus import cross_corpus
     from ser_hf.training import main as train
 
     runs = {"eyase_only": tmp_path / "eyase_only", "loco_urdu": tmp_path / "loco", "loco_3": tmp_path / "loco3"}
@@ -273,7 +273,7 @@ def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_re
     assert again["shared_labels"] == ["angry", "happy", "sad"] and again["num_clips"] == urdu3["num_clips"]
     assert diff3["labels"] == urdu3["shared_labels"] and diff3["reference_ua"] == pytest.approx(again["ua"])
     assert diff3["ua"] == urdu3["ua"] and diff3["ua_difference"] == pytest.approx(urdu3["ua"] - again["ua"])
-    from ser_hf.multicorpus_report import loco_rows
+    from ser_hf.reports.multicorpus import loco_rows
 
     row3 = {r["system"]: r for r in loco_rows(report)}["loco_3"]  # the summary reads both on the common labels
     assert row3["labels"] == diff3["labels"] and row3["clips"] == again["num_clips"] == diff3["num_clips"]
@@ -307,7 +307,7 @@ def test_model_card_of_a_multi_corpus_run_lists_every_corpus_and_the_most_restri
 
 
 def test_report_spec_names_what_is_wrong(tmp_path):
-    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec
 
     dirs = {"eyase": "E", "urdu": "U"}
     with pytest.raises(ValueError, match="data_dir: unknown corpus 'klingon'"):
@@ -381,7 +381,7 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
     assert json.loads((out / "summary.json").read_text())["in_corpus"] == summary["in_corpus"]
     # the card of the multi-corpus checkpoint carries the leave-one-corpus-out result of its recipe
     from ser_hf.hub import build_model_card
-    from ser_hf.multicorpus_report import read_loco_rows
+    from ser_hf.reports.multicorpus import read_loco_rows
 
     card = str(build_model_card(multi / "fold_1", "user/multi", loco=read_loco_rows(out / "summary.json")))
     ua, ref = 100 * loco["ua"], 100 * loco["reference_ua"]
@@ -392,7 +392,7 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
 
 
 def test_readme_names_the_labels_a_reference_was_scored_again_on():
-    from ser_hf.multicorpus_report import readme_lines
+    from ser_hf.reports.multicorpus import readme_lines
 
     boot = {"ua_difference": 0.1, "ci95_low": 0.05, "ci95_high": 0.15}
     row = {"system": "loco4", "corpus": "emovo", "clips": 336, "reference_ua": 0.4, "ua": 0.5, "bootstrap": boot}
@@ -407,7 +407,7 @@ def test_readme_names_the_labels_a_reference_was_scored_again_on():
 
 
 def test_loco_runs_that_differ_only_by_seed_get_a_mean_and_std_over_seeds():
-    from ser_hf.multicorpus_report import loco_seed_lines, loco_seed_rows
+    from ser_hf.reports.multicorpus import loco_seed_lines, loco_seed_rows
 
     def row(system, seed, corpus="urdu", ua=0.5, run_labels=("angry", "sad"), labels=None):
         model = {"model_type": "whisper", "base_model": "tiny", "run_labels": list(run_labels), "labels": labels}
@@ -438,7 +438,7 @@ REPORT_SPECS = Path(__file__).parents[1] / "configs" / "reports"  # the committe
 
 
 def test_the_committed_report_spec_parses():
-    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec
 
     spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
     families = {f.name: set(f.single) for f in spec.in_corpus}
@@ -451,7 +451,7 @@ def test_the_committed_report_spec_parses():
 
 
 def test_the_committed_mel_cnn_spec_parses_and_its_families_differ_by_their_flags_only():
-    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec
 
     spec = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
     natural = spec.in_corpus[0]
@@ -472,7 +472,7 @@ def test_the_committed_mel_cnn_spec_parses_and_its_families_differ_by_their_flag
 
 
 def test_the_committed_four_label_spec_adds_only_the_labels_to_the_leave_one_corpus_out_commands():
-    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec
 
     base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
     four = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "loco_four_labels.yaml")
@@ -492,7 +492,7 @@ def test_the_committed_four_label_spec_adds_only_the_labels_to_the_leave_one_cor
 
 
 def test_the_committed_loco_seed_spec_repeats_the_tiny_commands_with_seed_43():
-    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec
 
     base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus.yaml")
     seeds = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "loco_seeds.yaml")
@@ -512,7 +512,7 @@ def test_the_committed_loco_seed_spec_repeats_the_tiny_commands_with_seed_43():
 
 
 def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds():
-    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec
 
     base = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn.yaml")
     seeds = MulticorpusReportSpec.from_yaml(REPORT_SPECS / "multicorpus_melcnn_seeds.yaml")
@@ -543,7 +543,7 @@ def test_the_committed_seed_spec_repeats_the_mel_cnn_commands_over_three_seeds()
 
 
 def test_the_multi_corpus_mel_cnn_config_weighs_classes_within_each_corpus_and_old_runs_say_false(tmp_path):
-    from ser_hf.multicorpus_report import MulticorpusReportSpec
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec
     from ser_hf.training.arguments import parse_args
 
     config = str(REPORT_SPECS.parent / "multicorpus_melcnn.yaml")

@@ -118,7 +118,7 @@ def test_a_turevdb_fold_without_some_classes_is_scored_on_the_classes_it_has(tmp
 
 
 def test_per_class_recall_over_folds_skips_a_class_a_fold_lacks():
-    from ser_hf.compare import mean_recall_per_class
+    from ser_hf.reports.compare import mean_recall_per_class
 
     recalls = [[0.5, 0.25, 1.0, None], [None, None, 0.5, 1.0], None]
     assert mean_recall_per_class(recalls, ["calm", "happy", "sad", "angry"]) == {

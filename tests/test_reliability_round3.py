@@ -238,7 +238,7 @@ SPEC_ERRORS = {
 
 def test_a_left_out_corpus_without_data_dir_is_named_before_any_evaluation(tmp_path):
     from ser_hf.folds import SplitDefinition
-    from ser_hf.multicorpus_report import MulticorpusReportSpec, multicorpus_report
+    from ser_hf.reports.multicorpus import MulticorpusReportSpec, multicorpus_report
     from ser_hf.run import RunRecord
 
     def fake_run(path, corpus, **extra):
@@ -302,7 +302,7 @@ def eyase_run(tmp_path):
 @pytest.mark.slow
 def test_cross_corpus_reuses_a_stored_evaluation_only_for_the_clips_and_checkpoint_it_scored(tmp_path, eyase_run):
     from ser_hf.corpora import CorpusError
-    from ser_hf.crosscorpus import cross_corpus
+    from ser_hf.reports.crosscorpus import cross_corpus
 
     run, root = eyase_run
     kwargs = {"cache_dir": tmp_path / "c", "verify_counts": False}
@@ -329,7 +329,7 @@ def test_cross_corpus_reuses_a_stored_evaluation_only_for_the_clips_and_checkpoi
 
 @pytest.mark.slow
 def test_runs_and_reports_name_their_machine_and_compare_warns_across_processors(tmp_path, eyase_run):
-    from ser_hf.compare import compare_systems
+    from ser_hf.reports.compare import compare_systems
 
     run, root = eyase_run
     machine = json.loads((run / "metrics.json").read_text())["runtime"]["machine"]

@@ -59,7 +59,7 @@ def test_a_record_saved_and_loaded_keeps_its_typed_sections(tmp_path):
 
 
 def test_an_evaluation_report_round_trips_and_older_report_folders_still_load(tmp_path):
-    from ser_hf.evaluation_report import EvaluationReport, is_report_dir
+    from ser_hf.reports.evaluation_report import EvaluationReport, is_report_dir
 
     report = EvaluationReport(
         wa=0.5, ua=0.4, macro_f1=0.3, label_names=["neutral", "angry"], confusion_matrix=[[1, 0], [1, 1]],
@@ -121,8 +121,8 @@ def test_cross_validation_summarises_each_corpus_every_fold_scored_and_round_tri
 
 
 def test_the_card_gives_each_corpus_its_cross_validation_ua_beside_this_checkpoints():
-    from ser_hf.card import per_corpus_rows
     from ser_hf.folds import make_split
+    from ser_hf.reports.card import per_corpus_rows
 
     split = make_split("ravdess", [f"Actor_{a:02d}" for a in range(1, 25)], "folds", 0)
     test = {"wa": 1, "ua": 1, "macro_f1": 1, "per_corpus": {"ravdess": {"ua": 0.691, "clips": 240}}}

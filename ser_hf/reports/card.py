@@ -11,11 +11,11 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .grid import cross_validation_of
-from .metrics import format_mean_std
-from .run import ModelDescription, RunRecord
+from ..grid import cross_validation_of
+from ..metrics import format_mean_std
+from ..run import ModelDescription, RunRecord
 
-TEMPLATE = Path(__file__).with_name("model_card_template.md")  # a link to model_cards/template.md
+TEMPLATE = Path(__file__).parents[1] / "model_card_template.md"  # a link to model_cards/template.md
 SCORES = (("ua", "recall", "UA"), ("wa", "accuracy", "WA"), ("macro_f1", "f1", "macro-F1"))
 """Each reported score: record key, Hub metric type, name on the card."""
 
@@ -25,7 +25,7 @@ def corpus_card_facts(corpus: str) -> dict:
     (:func:`ser_hf.corpora.corpus_info`): ``name``, ``dataset_id``, ``license`` (Hub id), ``license_name`` /
     ``license_link`` for corpora without a standard license, ``language``, ``description`` (with the license terms),
     ``language_note``, ``citation``, ``protocol``; ``{}`` for a user's folder."""
-    from .corpora import corpus_info
+    from ..corpora import corpus_info
 
     if "+" in corpus:
         return multi_corpus_card_facts(corpus.split("+"))
@@ -213,7 +213,7 @@ def card_facts(
     """Everything the card says, as facts: ``(card_data, fields)``, ``fields`` being the template's variables.
 
     ``loco``: leave-one-corpus-out rows of a ``ser-hf multicorpus-report`` summary
-    (:func:`ser_hf.multicorpus_report.read_loco_rows`); the card lists those of the same model type and base model
+    (:func:`ser_hf.reports.multicorpus.read_loco_rows`); the card lists those of the same model type and base model
     as this run (the same recipe, trained without one corpus). ``deploy``: ``{"onnx": family or None, "space":
     Space repo id or None}``: the card shows the ONNX / transformers.js usage and links the Space.
 

@@ -4,12 +4,12 @@
 
 It writes
 
-- ``in_corpus/<family>/<corpus>/`` (a :func:`ser_hf.compare.compare_systems` report per model family and corpus):
-  the multi-corpus run against the single-corpus run of that corpus, on the folds both have. Fold K of a
+- ``in_corpus/<family>/<corpus>/`` (a :func:`ser_hf.reports.compare.compare_systems` report per model family and
+  corpus): the multi-corpus run against the single-corpus run of that corpus, on the folds both have. Fold K of a
   multi-corpus run takes each corpus's own speaker-independent fold K (:mod:`ser_hf.multicorpus`), so both
   systems are scored on the same test speakers, each on the corpus's own labels;
-- ``loco/`` (a :func:`ser_hf.crosscorpus.cross_corpus` report): each leave-one-corpus-out run on every clip of the
-  corpus it left out, against a reference system (e.g. the RAVDESS-only checkpoint) on the same clips;
+- ``loco/`` (a :func:`ser_hf.reports.crosscorpus.cross_corpus` report): each leave-one-corpus-out run on every
+  clip of the corpus it left out, against a reference system (e.g. the RAVDESS-only checkpoint) on the same clips;
 - ``README.md``: both summaries, with paired speaker-bootstrap 95 % CIs (Field & Welsh 2007), and the command.
 
 Every evaluation is cached in the run folders (``eval_<corpus>_<scope>/``), so regenerating the folder after a
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..environment import describe_machine, machine_facts
+from ..metrics import format_mean_std, mean_std
+from ..run import RunRecord
+from ..specs import read_layered_yaml
 from .compare_report import check_report_dir, interval
-from .environment import describe_machine, machine_facts
-from .metrics import format_mean_std, mean_std
-from .run import RunRecord
-from .specs import read_layered_yaml
 
 README = "README.md"
 
@@ -81,7 +81,7 @@ class MulticorpusReportSpec:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        from .corpora import CORPORA
+        from ..corpora import CORPORA
 
         self.in_corpus = [f if isinstance(f, ModelFamily) else ModelFamily(**f) for f in self.in_corpus]
         known = [c for c in CORPORA if c != "folder"]
@@ -198,7 +198,7 @@ def loco_rows(report: dict) -> list[dict]:
     """The leave-one-corpus-out summary from the cross-corpus report: per run, the left-out corpus, the
     reference's UA and the run's UA on it (same clips, shared labels) and the paired difference; ``labels``: the
     labels both were scored on where their label sets differ (the one with more scored again on the common ones,
-    :func:`ser_hf.crosscorpus.add_differences`; UAs and clips are then those), else ``None``."""
+    :func:`ser_hf.reports.crosscorpus.add_differences`; UAs and clips are then those), else ``None``."""
     ref = next(r for r in report["systems"] if r["system"] == report["reference"])
     rows = []
     for r in report["systems"]:
@@ -406,7 +406,7 @@ def multicorpus_report(
 
     Raises:
         FileExistsError: a report is already there and ``overwrite`` is off (checked before any evaluation);
-        FileNotFoundError: a run directory without runs; ValueError: see :func:`ser_hf.compare.compare_systems`.
+        FileNotFoundError: a run directory without runs; ValueError: see :func:`ser_hf.reports.compare.compare_systems`.
     """
     from .compare import compare_systems
     from .crosscorpus import cross_corpus

@@ -1,6 +1,7 @@
 """The report of ``ser-hf compare``: ``report.json``, ``report.md`` (summary table, per-fold table, paired
 differences with their bootstrap intervals, cited published results) and ``ua_per_fold.png``, and the generated
-results block of the README (:func:`update_readme`). The numbers come from :func:`ser_hf.compare.compare_systems`.
+results block of the README (:func:`update_readme`). The numbers come from
+:func:`ser_hf.reports.compare.compare_systems`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import json
 import logging
 from pathlib import Path
 
-from .environment import describe_machine
-from .metrics import format_mean_std
+from ..environment import describe_machine
+from ..metrics import format_mean_std
 
 logger = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..environment import machine_facts, machine_key
+from ..grid import fold_dirs
+from ..metrics import mean_std, unweighted_average_recall
+from ..run import RunRecord
 from .compare_report import METRICS, check_report_dir, update_readme, write_report  # noqa: F401  (re-exported)
-from .environment import machine_facts, machine_key
 from .evaluation_report import EvaluationReport, read_predictions
-from .grid import fold_dirs
-from .metrics import mean_std, unweighted_average_recall
-from .run import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class FoldResult:
 
 def collect_fold(run_dir: Path, fold: int, corpus: str, data_dir: str, **eval_kwargs) -> FoldResult:
     """Evaluate (once) and load one fold of one system."""
-    from .evaluation import evaluation_of
+    from ..evaluation import evaluation_of
 
     metrics = evaluation_of(run_dir, corpus, data_dir, "test", **eval_kwargs)
     training = RunRecord.load(run_dir)
@@ -297,7 +297,7 @@ def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
 def published_results(corpus: str) -> list[dict]:
     """The cited results of the corpus module (:attr:`ser_hf.corpora.CorpusInfo.published`, shown beside ours),
     ``[]`` where it has none."""
-    from .corpora import corpus_info
+    from ..corpora import corpus_info
 
     info = corpus_info(corpus)
     return [] if info is None else [dict(row) for row in info.published]

@@ -8,7 +8,7 @@ system left out).
 
 A system is a run directory of ``scripts/finetune.py`` (a cross-validation root or one run). Its checkpoint is
 the run with the highest validation UA (on its own corpus's validation speakers, never a test side: the one
-ser_hf would publish, as :func:`ser_hf.compare.best_system` picks it). That checkpoint is scored
+ser_hf would publish, as :func:`ser_hf.reports.compare.best_system` picks it). That checkpoint is scored
 
 - on every clip of each other corpus (``--split all``: none of those speakers was seen), and
 - on its own fold's test side of its training corpus (the in-corpus reference for the same checkpoint); for a
@@ -29,9 +29,9 @@ import json
 import logging
 from pathlib import Path
 
-from .environment import describe_machine, machine_facts
+from ..environment import describe_machine, machine_facts
+from ..run import RunRecord
 from .evaluation_report import read_predictions
-from .run import RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def chosen_checkpoint(root: str | Path) -> tuple[Path, float | None]:
     Raises:
         FileNotFoundError: ``root`` holds no run (from :func:`ser_hf.grid.fold_dirs`).
     """
-    from .grid import fold_dirs
+    from ..grid import fold_dirs
 
     runs = [d for _, dirs in sorted(fold_dirs(root).items()) for d in dirs]
     scored = [(RunRecord.load(d).validation_ua, d) for d in runs]
@@ -66,7 +66,7 @@ def scope_of(record: RunRecord, corpus: str) -> str | None:
 
 def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000, rescore=None) -> None:
     """Add ``vs_reference`` to every cell whose clips the ``reference`` system's cell can be paired with: UA
-    difference with a paired speaker-bootstrap 95 % CI (:func:`ser_hf.compare.paired_bootstrap_ua`).
+    difference with a paired speaker-bootstrap 95 % CI (:func:`ser_hf.reports.compare.paired_bootstrap_ua`).
 
     Two models with different label sets score different clips of a corpus (each only the labels it shares
     with it). With ``rescore(run_dir, corpus, scope, labels) -> EvaluationReport``, each side whose labels are
@@ -77,8 +77,8 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000,
     Raises:
         ValueError: ``reference`` is not one of the systems.
     """
+    from ..evaluation import default_report_dir
     from .compare import FoldResult, paired_bootstrap_ua
-    from .evaluation import default_report_dir
 
     by_name = {r["system"]: r for r in rows}
     if reference not in by_name:
@@ -118,7 +118,7 @@ def system_row(name: str, root: str, corpora: dict[str, str], **eval_kwargs) -> 
     """One system's row of the cross-corpus report: its chosen checkpoint (:func:`chosen_checkpoint`) scored on
     each corpus it did not train on whole (:func:`scope_of`), through
     :func:`ser_hf.evaluation.evaluation_of` (computed once, then read back while the clips and checkpoint match)."""
-    from .evaluation import evaluation_of
+    from ..evaluation import evaluation_of
 
     run, val_ua = chosen_checkpoint(root)
     record = RunRecord.load(run)
@@ -177,7 +177,7 @@ def cross_corpus(
         raise FileExistsError(
             f"{out} already holds a cross-corpus report; choose another --output_dir or pass --overwrite_output_dir"
         )
-    from .evaluation import evaluation_of
+    from ..evaluation import evaluation_of
 
     rows = [system_row(name, root, corpora, **eval_kwargs) for name, root in systems.items()]
     if reference is not None:
