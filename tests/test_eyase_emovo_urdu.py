@@ -310,7 +310,7 @@ def test_cross_corpus_report_scores_each_checkpoint_on_the_other_corpora(tmp_pat
     assert (runs["eyase"] / "eval_emovo_all" / "evaluation.json").is_file()  # written once, beside the checkpoint
     assert cli(["cross-corpus", *argv]) == 2  # never replaces a report unasked
     err = capsys.readouterr().err
-    assert "already holds a cross-corpus report; choose another --output_dir or pass --overwrite_output_dir" in err
+    assert "already holds report.json, report.md; choose another --output_dir, or pass --overwrite_output_dir" in err
     (tmp_path / "report" / "mine.txt").write_text("notes")
     assert cli(["cross-corpus", *argv[:2], *argv[4:], "--overwrite_output_dir"]) == 0  # eyase_cnn alone
     again = json.loads((tmp_path / "report" / "report.json").read_text())

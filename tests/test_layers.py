@@ -32,9 +32,9 @@ LAYERS = [
         "specs",
         "onnx_backend",
         "reports",
-        "reports.evaluation_report",
-    ],  # fmt: skip
-    ["corpora", "models", "reports.compare_report"],
+        "reports.folder",
+    ],
+    ["corpora", "models", "reports.compare_report", "reports.evaluation_report"],
     ["folds", "reports.index"],
     ["data", "run"],
     ["export", "grid", "inference", "multicorpus"],

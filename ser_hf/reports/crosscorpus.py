@@ -25,15 +25,18 @@ system's cell carries its UA difference to NAME on the same clips with a paired 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from ..environment import describe_machine, machine_facts
 from ..run import RunRecord
 from .evaluation_report import read_predictions
+from .folder import ReportFolder
 
 logger = logging.getLogger(__name__)
+
+REPORT_FILES = ("report.json", "report.md")
+"""The files a cross-corpus report consists of."""
 
 
 def chosen_checkpoint(root: str | Path) -> tuple[Path, float | None]:
@@ -172,11 +175,8 @@ def cross_corpus(
     """
     if not systems or not corpora:
         raise ValueError("give at least one --system NAME=RUN_DIR and one --corpus NAME=DATA_DIR")
-    out = Path(output_dir)
-    if not overwrite and ((out / "report.json").exists() or (out / "report.md").exists()):
-        raise FileExistsError(
-            f"{out} already holds a cross-corpus report; choose another --output_dir or pass --overwrite_output_dir"
-        )
+    folder = ReportFolder(output_dir, REPORT_FILES)
+    folder.check(overwrite)
     from ..evaluation import evaluation_of
 
     rows = [system_row(name, root, corpora, **eval_kwargs) for name, root in systems.items()]
@@ -193,9 +193,8 @@ def cross_corpus(
         "reference": reference,
         "machine": machine_facts(),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "report.md").write_text("\n".join(report_lines(report)) + "\n")
+    folder.write_json("report.json", report)
+    folder.write_text("report.md", "\n".join(report_lines(report)) + "\n")
     return report
 
 

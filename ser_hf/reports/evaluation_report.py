@@ -19,6 +19,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .folder import ReportFolder
+
 EVALUATION_FILE = "evaluation.json"
 LEGACY_EVALUATION_FILE = "metrics.json"  # report folders written before EVALUATION_FILE
 PREDICTIONS_FILE = "predictions.jsonl"
@@ -114,8 +116,7 @@ class EvaluationReport:
         folder = Path(folder)
         if is_report_dir(folder):
             raise FileExistsError(f"{folder} already holds an evaluation report; pass another --output_dir")
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / EVALUATION_FILE).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        ReportFolder(folder, (EVALUATION_FILE,)).write_json(EVALUATION_FILE, self.to_dict())
         self.output_dir = str(folder)
 
     @classmethod

@@ -30,6 +30,7 @@ from ..metrics import format_mean_std, mean_std
 from ..run import RunRecord
 from ..specs import read_layered_yaml
 from .compare_report import check_report_dir, interval
+from .folder import ReportFolder
 
 README = "README.md"
 
@@ -415,8 +416,8 @@ def multicorpus_report(
     targets = [out / "in_corpus" / f.name / c for f in spec.in_corpus for c in f.single] + [out / "loco"]
     for target in targets:
         check_report_dir(target, overwrite)
-    if not overwrite and any((out / name).exists() for name in (README, "summary.json")):
-        raise FileExistsError(f"{out} already holds {README} or summary.json; pass --overwrite_output_dir")
+    folder = ReportFolder(out, ("summary.json", README))
+    folder.check(overwrite)
     check_loco_corpora(spec)
     summary = {"command": command, "in_corpus": [], "loco": [], "loco_seeds": [], "loco_reference": None}
     summary["machine"] = machine_facts()
@@ -438,7 +439,6 @@ def multicorpus_report(
         )  # fmt: skip
         summary["loco"] = loco_rows(report)
         summary["loco_seeds"] = loco_seed_rows(summary["loco"])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / README).write_text("\n".join(readme_lines(summary)))
+    folder.write_json("summary.json", summary)
+    folder.write_text(README, "\n".join(readme_lines(summary)))
     return summary
