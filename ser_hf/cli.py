@@ -283,12 +283,12 @@ def compare_main(argv: list[str]) -> int:
         cache_dir=args.cache_dir,
         **({} if args.verify_counts else {"verify_counts": False}),
     )
-    for warning in report["warnings"]:
+    for warning in report.warnings:
         print(f"ser-hf compare: warning: {warning}", file=sys.stderr)
     if args.readme:
         update_readme(Path(args.readme), report, args.output_dir)
-    for s in report["systems"]:
-        print(f"{s['name']}: UA {s['ua']['mean']:.4f} over folds {s['folds']}")
+    for s in report.systems:
+        print(f"{s.name}: UA {s.ua.mean:.4f} over folds {s.folds}")
     print(f"report: {args.output_dir}/report.md")
     return 0
 

@@ -34,12 +34,12 @@ def test_bootstrap_of_identical_and_of_opposite_systems():
     wrong = ["b", "c", "a", "b", "c", "a"] * 5
     a = [fake_fold(0, refs, refs), fake_fold(1, refs, wrong)]
     same = paired_bootstrap_ua(a, a, num_bootstrap=200)
-    assert same["ua_difference"] == 0 and same["ci95_low"] == 0 and same["ci95_high"] == 0
+    assert same.ua_difference == 0 and same.ci95_low == 0 and same.ci95_high == 0
     b = [fake_fold(0, refs, wrong), fake_fold(1, refs, refs)]
     swapped = paired_bootstrap_ua(a, b, num_bootstrap=200)  # each wins one fold: pooled UA equal
-    assert swapped["ua_difference"] == pytest.approx(0) and swapped["ci95_low"] < 0 < swapped["ci95_high"]
+    assert swapped.ua_difference == pytest.approx(0) and swapped.ci95_low < 0 < swapped.ci95_high
     better = paired_bootstrap_ua([fake_fold(0, refs, wrong)], [fake_fold(0, refs, refs)], num_bootstrap=200)
-    assert better["ua_difference"] == 1 and better["ci95_low"] == 1 and better["num_clips"] == 30
+    assert better.ua_difference == 1 and better.ci95_low == 1 and better.num_clips == 30
     with pytest.raises(ValueError, match="share no fold"):
         paired_bootstrap_ua([fake_fold(0, refs, refs)], [fake_fold(3, refs, refs)])
 
@@ -52,7 +52,7 @@ def test_bootstrap_refuses_uneven_seeds_and_says_per_fold_counts_and_what_to_do(
         paired_bootstrap_ua(one_seed, uneven, num_bootstrap=10)
     # on the folds every seed has, the same runs compare
     out = paired_bootstrap_ua(one_seed[:1], uneven[:2], num_bootstrap=10)
-    assert out["seeds"] == [1, 2] and out["ua_difference"] == 0
+    assert out.seeds == [1, 2] and out.ua_difference == 0
 
 
 def test_speaker_bootstrap_respects_that_clips_of_one_speaker_are_not_independent():
@@ -64,9 +64,9 @@ def test_speaker_bootstrap_respects_that_clips_of_one_speaker_are_not_independen
     a, b = [fake_fold(0, refs, a_pred, speakers)], [fake_fold(0, refs, refs, speakers)]
     by_clip = paired_bootstrap_ua(a, b, num_bootstrap=2000, resample="clips")
     by_speaker = paired_bootstrap_ua(a, b, num_bootstrap=2000, resample="speakers")
-    assert by_clip["ua_difference"] == by_speaker["ua_difference"] == pytest.approx(1 / 3)
-    assert by_clip["ci95_low"] > 0.15  # clips: a confident win
-    assert by_speaker["ci95_low"] == 0 and by_speaker["num_units"] == 3 and by_speaker["resample"] == "speakers"
+    assert by_clip.ua_difference == by_speaker.ua_difference == pytest.approx(1 / 3)
+    assert by_clip.ci95_low > 0.15  # clips: a confident win
+    assert by_speaker.ci95_low == 0 and by_speaker.num_units == 3 and by_speaker.resample == "speakers"
     with pytest.raises(ValueError, match="resample 'actors' is not one of speakers, clips"):
         paired_bootstrap_ua(a, b, resample="actors")
 
@@ -78,10 +78,10 @@ def test_one_test_speaker_per_fold_is_resampled_across_folds_not_within():
     a = [fake_fold(k, refs, refs if k else wrong, [f"spk{k}"] * 20) for k in range(3)]
     b = [fake_fold(k, refs, wrong if k == 2 else refs, [f"spk{k}"] * 20) for k in range(3)]
     result = paired_bootstrap_ua(a, b, num_bootstrap=500)
-    assert result["strata"] == "pooled over folds" and result["num_units"] == 3
-    assert result["ci95_low"] < result["ua_difference"] < result["ci95_high"]  # b wins one speaker, loses one
+    assert result.strata == "pooled over folds" and result.num_units == 3
+    assert result.ci95_low < result.ua_difference < result.ci95_high  # b wins one speaker, loses one
     two = [fake_fold(0, refs, refs, ["s1", "s2"] * 10)]
-    assert paired_bootstrap_ua(two, two, num_bootstrap=50)["strata"] == "within folds"
+    assert paired_bootstrap_ua(two, two, num_bootstrap=50).strata == "within folds"
 
 
 def test_bootstrap_averages_each_systems_seeds_on_every_resample():
@@ -105,8 +105,8 @@ def test_bootstrap_averages_each_systems_seeds_on_every_resample():
         return unweighted_average_recall(np.array(pred), np.array(ref))
 
     expected = np.mean([pooled_ua(b, s) for s in range(3)]) - np.mean([pooled_ua(a, s) for s in range(2)])
-    assert got["ua_difference"] == pytest.approx(expected) and got["seeds"] == [2, 3]
-    assert got["ci95_low"] < expected < got["ci95_high"] and got["num_units"] == 8
+    assert got.ua_difference == pytest.approx(expected) and got.seeds == [2, 3]
+    assert got.ci95_low < expected < got.ci95_high and got.num_units == 8
 
 
 def test_best_system_is_ranked_on_the_folds_every_system_has():
@@ -118,11 +118,11 @@ def test_best_system_is_ranked_on_the_folds_every_system_has():
     six = [run(k, ua, "six") for k, ua in enumerate([0.50, 0.52, 0.90, 0.90, 0.90, 0.90])]
     two = [run(0, 0.60, "two"), run(1, 0.58, "two")]
     best = best_system({"six": six, "two": two})
-    assert best["name"] == "two" and best["folds"] == [0, 1] and best["validation_ua"] == pytest.approx(0.59)
-    assert best["by_system"]["six"] == pytest.approx(0.51) and best["run_dir"] == "two/fold_0"
+    assert best.name == "two" and best.folds == [0, 1] and best.validation_ua == pytest.approx(0.59)
+    assert best.by_system["six"] == pytest.approx(0.51) and best.run_dir == "two/fold_0"
     # no fold in common: each system's own mean decides
     best = best_system({"six": six, "other": [run(7, 0.7, "other")]})
-    assert best["name"] == "six" and best["folds"] is None and best["run_dir"] == "six/fold_2"
+    assert best.name == "six" and best.folds is None and best.run_dir == "six/fold_2"
 
 
 def test_fold_dirs_needs_finished_runs(tmp_path):

@@ -33,6 +33,7 @@ LAYERS = [
         "onnx_backend",
         "reports",
         "reports.folder",
+        "reports.rows",
     ],
     ["corpora", "models", "reports.compare_report", "reports.evaluation_report"],
     ["folds", "reports.index"],

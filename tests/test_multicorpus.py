@@ -226,7 +226,7 @@ def test_training_on_several_corpora_records_the_sides_per_corpus_and_scores_eac
         verify_counts=False,
     )
     scored = json.loads((folds_run / "eval_eyase_test" / "evaluation.json").read_text())
-    assert scored["speakers"] == ["Male01"] and scored["num_clips"] == 4 and report["systems"]
+    assert scored["speakers"] == ["Male01"] and scored["num_clips"] == 4 and report.systems
     # ... and refuses a leave-one-corpus-out run on a corpus it trained on whole
     with pytest.raises(ValueError, match="was trained on 'eyase\\+emovo\\+urdu', all of it, so it has no test side"):
         compare_systems({"loco": str(run)}, "eyase", str(trees["eyase"]), str(tmp_path / "cmp2"), verify_counts=False)

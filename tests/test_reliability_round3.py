@@ -342,7 +342,7 @@ def test_runs_and_reports_name_their_machine_and_compare_warns_across_processors
     (other / "metrics.json").write_text(json.dumps(record))
     kwargs = {"cache_dir": tmp_path / "c", "verify_counts": False, "num_bootstrap": 50}
     report = compare_systems({"amd": str(run), "intel": str(other)}, "eyase", str(root), str(tmp_path / "r"), **kwargs)
-    assert any("trained on different machines" in w and "Intel(R) Xeon" in w for w in report["warnings"])
+    assert any("trained on different machines" in w and "Intel(R) Xeon" in w for w in report.warnings)
     text = (tmp_path / "r" / "report.md").read_text()
     assert f"Evaluated on: {machine['cpu']}" in text and "intel: Intel(R) Xeon" in text
     evaluation = json.loads((run / "eval_eyase_test" / "evaluation.json").read_text())

@@ -8,16 +8,29 @@ from ser_hf.reports.index import HEADLINE_BEGIN, HEADLINE_END, headline_lines, i
 
 
 def compare_report(folder, corpus, best="b", ua=0.61):
+    """A ``report.json`` of two systems over folds 0-1 (the shape ``ser-hf compare`` writes)."""
+    from ser_hf.reports.rows import BestSystem, CompareReport, Stat, SystemSummary
+
+    def system(name):
+        stat = Stat(mean=ua, std=0.02, per_fold={0: ua - 0.02, 1: ua + 0.02})
+        return SystemSummary(
+            name=name, folds=[0, 1], num_folds=2, seeds_per_fold={0: [42], 1: [42]}, ua=stat, wa=stat, macro_f1=stat,
+            per_class_recall={}, validation_ua=None, parameters=None, model={}, preprocessing={},
+            train_wall_time_s_per_run=None, train_wall_time_s=1.0, train_device=["cpu"], train_threads=[1],
+            inference_rtf=0.01, inference_device=["cpu (1 threads)"], run_dirs=[],
+        )  # fmt: skip
+
+    best_system = BestSystem(
+        name=best, validation_ua=0.5, folds=[0, 1], by_system={"a": 0.4, best: 0.5}, run_dir="r", run_validation_ua=0.5,
+        run_fold=0,
+    )  # fmt: skip
+    report = CompareReport(
+        corpus=corpus, command=f"ser-hf compare --corpus {corpus}", reference="a", systems=[system("a"), system(best)],
+        paired={}, best_system=best_system, published=[],
+        machine={"cpu": "Some CPU", "threads": 1, "gpu": None, "versions": {}},
+    )  # fmt: skip
     folder.mkdir(parents=True)
-    system = {"folds": [0, 1], "seeds_per_fold": {"0": [42], "1": [42]}, "ua": {"mean": ua, "std": 0.02}}
-    report = {
-        "corpus": corpus,
-        "command": f"ser-hf compare --corpus {corpus}",
-        "systems": [{"name": "a", **system}, {"name": best, **system}],
-        "best_system": {"name": best, "validation_ua": 0.5},
-        "machine": {"cpu": "Some CPU", "threads": 1, "gpu": None, "versions": {}},
-    }
-    (folder / "report.json").write_text(json.dumps(report))
+    (folder / "report.json").write_text(json.dumps(report.to_dict()))
 
 
 def test_the_headline_reads_each_corpus_report_and_names_the_caveats(tmp_path):

@@ -35,6 +35,7 @@ from ..metrics import mean_std, unweighted_average_recall
 from ..run import RunRecord
 from .compare_report import METRICS, check_report_dir, update_readme, write_report  # noqa: F401  (re-exported)
 from .evaluation_report import EvaluationReport, read_predictions
+from .rows import BestSystem, Bootstrap, CitedResult, CompareReport, MeanStd, Paired, Stat, SystemSummary
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def paired_bootstrap_ua(
     num_bootstrap: int = 10000,
     seed: int = 0,
     resample: str = "speakers",
-) -> dict[str, float]:
+) -> Bootstrap:
     """Paired bootstrap 95 % CI of UA(b) - UA(a) over the folds both systems have (percentile interval, Efron &
     Tibshirani 1993).
 
@@ -172,18 +173,18 @@ def paired_bootstrap_ua(
             np.concatenate([fold[j] for fold in units for j in rng.integers(0, len(fold), len(fold))])
         )
     lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return {
-        "ua_difference": point,
-        "ci95_low": float(lo),
-        "ci95_high": float(hi),
-        "num_bootstrap": num_bootstrap,
-        "resample": resample,
-        "num_units": sum(len(fold) for fold in units),
-        "num_clips": len(ref),
-        "seeds": [len(pa_), len(pb_)],
-        "share_above_zero": float((diffs > 0).mean()),
-        "strata": "pooled over folds" if pooled else "within folds",
-    }
+    return Bootstrap(
+        ua_difference=point,
+        ci95_low=float(lo),
+        ci95_high=float(hi),
+        num_bootstrap=num_bootstrap,
+        resample=resample,
+        num_units=sum(len(fold) for fold in units),
+        num_clips=len(ref),
+        seeds=[len(pa_), len(pb_)],
+        share_above_zero=float((diffs > 0).mean()),
+        strata="pooled over folds" if pooled else "within folds",
+    )
 
 
 def _by_fold(results: list[FoldResult]) -> dict[int, list[FoldResult]]:
@@ -210,53 +211,61 @@ def mean_recall_per_class(recalls: list[list[float | None] | None], labels: list
     return {c: None if np.isnan(m) else round(float(m), 4) for c, m in zip(labels, means, strict=True)}
 
 
-def summarize_system(name: str, runs: list[FoldResult]) -> dict:
+def summarize_system(name: str, runs: list[FoldResult]) -> SystemSummary:
     """One system's numbers: per fold the mean over its seeds, then mean +- std (ddof=1) over folds of WA, UA and
     macro-F1; with several seeds also mean +- std over seeds of each seed's mean over folds; per-class recall
     (mean over every run); validation UA of the shipped checkpoints (what chooses the best system); parameters,
     training wall time per fold and device, inference RTF."""
     folds = _by_fold(runs)
-    out = {"name": name, "folds": list(folds), "num_folds": len(folds), "seeds_per_fold": {}}
-    for k, rs in folds.items():
-        out["seeds_per_fold"][k] = [r.training.training.seed for r in rs]
-    for key in METRICS:
+    n_seeds = {len(rs) for rs in folds.values()}
+
+    def stat(key: str) -> Stat:
         per_fold = {k: float(np.mean([getattr(r.metrics, key) for r in rs])) for k, rs in folds.items()}
-        out[key] = {**mean_std(per_fold.values()), "per_fold": per_fold}
-        n_seeds = {len(rs) for rs in folds.values()}
+        out = Stat(**mean_std(per_fold.values()), per_fold=per_fold)
         if len(n_seeds) == 1 and min(n_seeds) > 1:
             per_seed = [np.mean([getattr(rs[j].metrics, key) for rs in folds.values()]) for j in range(min(n_seeds))]
-            out[key]["over_seeds"] = mean_std(per_seed)
-            out[key]["per_fold_std_over_seeds"] = {
+            out.over_seeds = MeanStd(**mean_std(per_seed))
+            out.per_fold_std_over_seeds = {
                 k: mean_std([getattr(r.metrics, key) for r in rs])["std"] for k, rs in folds.items()
             }
+        return out
+
     labels = runs[0].metrics.label_names or runs[0].training.label_names  # the labels scored
-    out["per_class_recall"] = mean_recall_per_class([r.metrics.per_class_recall for r in runs], labels)
-    vals = [r.training.validation_ua for r in runs]
-    out["validation_ua"] = mean_std([v for v in vals if v is not None]) if any(v is not None for v in vals) else None
+    vals = [r.training.validation_ua for r in runs if r.training.validation_ua is not None]
     t0 = runs[0].training
-    out["parameters"] = t0.parameters or None
-    out["model"] = t0.model.to_dict()
-    out["preprocessing"] = t0.preprocessing.to_dict()
     # a resumed run counts when its record holds the whole training's time (ser_hf >= resume_point), not a part
     walls = [
         r.training.runtime.train_wall_time_s
         for r in runs
         if not r.training.runtime.resumed_from_epoch or r.training.runtime.resumed_wall_time_s is not None
     ]
-    out["train_wall_time_s_per_run"] = mean_std(walls) if walls and all(walls) else None
-    out["train_wall_time_s"] = float(sum(r.training.runtime.train_wall_time_s or 0.0 for r in runs))
-    out["train_resumed_runs"] = len(runs) - len(walls)
-    out["train_device"] = sorted({str(r.training.runtime.device) for r in runs})
-    out["train_threads"] = sorted({r.training.runtime.threads for r in runs}, key=str)
-    out["train_machines"] = sorted({machine_key(r.training.runtime.machine) or "unrecorded" for r in runs})
     inf = [r.metrics.inference for r in runs]
-    out["inference_rtf"] = float(sum(i["wall_s"] for i in inf) / sum(i["audio_s"] for i in inf))
-    out["inference_device"] = sorted({f"{i['device']} ({i['threads']} threads)" for i in inf})
-    out["run_dirs"] = [str(r.run_dir) for r in runs]
-    return out
+    return SystemSummary(
+        name=name,
+        folds=list(folds),
+        num_folds=len(folds),
+        seeds_per_fold={k: [r.training.training.seed for r in rs] for k, rs in folds.items()},
+        ua=stat("ua"),
+        wa=stat("wa"),
+        macro_f1=stat("macro_f1"),
+        per_class_recall=mean_recall_per_class([r.metrics.per_class_recall for r in runs], labels),
+        validation_ua=MeanStd(**mean_std(vals)) if vals else None,
+        parameters=t0.parameters or None,
+        model=t0.model.to_dict(),
+        preprocessing=t0.preprocessing.to_dict(),
+        train_wall_time_s_per_run=MeanStd(**mean_std(walls)) if walls and all(walls) else None,
+        train_wall_time_s=float(sum(r.training.runtime.train_wall_time_s or 0.0 for r in runs)),
+        train_resumed_runs=len(runs) - len(walls),
+        train_device=sorted({str(r.training.runtime.device) for r in runs}),
+        train_threads=sorted({r.training.runtime.threads for r in runs}, key=str),
+        train_machines=sorted({machine_key(r.training.runtime.machine) or "unrecorded" for r in runs}),
+        inference_rtf=float(sum(i["wall_s"] for i in inf) / sum(i["audio_s"] for i in inf)),
+        inference_device=sorted({f"{i['device']} ({i['threads']} threads)" for i in inf}),
+        run_dirs=[str(r.run_dir) for r in runs],
+    )
 
 
-def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
+def best_system(results: dict[str, list[FoldResult]]) -> BestSystem | None:
     """The system with the highest mean validation UA of its shipped checkpoints (never the test side), and its
     run with the highest validation UA (the checkpoint to publish); ``None`` when no run records validation.
 
@@ -283,24 +292,24 @@ def best_system(results: dict[str, list[FoldResult]]) -> dict | None:
     by_system = {n: mean_ua(n) for n in scored}
     name = max(by_system, key=by_system.get)
     value, run = max(scored[name], key=lambda vr: vr[0])
-    return {
-        "name": name,
-        "validation_ua": by_system[name],
-        "folds": shared or None,
-        "by_system": by_system,
-        "run_dir": str(run.run_dir),
-        "run_validation_ua": float(value),
-        "run_fold": run.fold,
-    }
+    return BestSystem(
+        name=name,
+        validation_ua=by_system[name],
+        folds=shared or None,
+        by_system=by_system,
+        run_dir=str(run.run_dir),
+        run_validation_ua=float(value),
+        run_fold=run.fold,
+    )
 
 
-def published_results(corpus: str) -> list[dict]:
+def published_results(corpus: str) -> list[CitedResult]:
     """The cited results of the corpus module (:attr:`ser_hf.corpora.CorpusInfo.published`, shown beside ours),
     ``[]`` where it has none."""
     from ..corpora import corpus_info
 
     info = corpus_info(corpus)
-    return [] if info is None else [dict(row) for row in info.published]
+    return [] if info is None else [CitedResult.from_dict(dict(row)) for row in info.published]
 
 
 def check_systems_corpus(dirs: dict[str, dict[int, list[Path]]], corpus: str) -> None:
@@ -323,7 +332,9 @@ def check_systems_corpus(dirs: dict[str, dict[int, list[Path]]], corpus: str) ->
                 )
 
 
-def paired_differences(results: dict[str, list[FoldResult]], reference: str, num_bootstrap, seed, resample) -> dict:
+def paired_differences(
+    results: dict[str, list[FoldResult]], reference: str, num_bootstrap, seed, resample
+) -> dict[str, Paired]:
     """Per system against ``reference``, on the folds both have: the per-fold WA / UA / macro-F1 differences
     (means over seeds) and :func:`paired_bootstrap_ua`."""
     ref = _by_fold(results[reference])
@@ -337,16 +348,16 @@ def paired_differences(results: dict[str, list[FoldResult]], reference: str, num
         def fold_mean(runs, key):
             return float(np.mean([getattr(r.metrics, key) for r in runs]))
 
-        paired[name] = {
-            "folds": common,
+        paired[name] = Paired(
+            folds=common,
             **{
                 f"{key}_difference_per_fold": [fold_mean(mine[k], key) - fold_mean(ref[k], key) for k in common]
                 for key in METRICS
             },
-            "bootstrap": paired_bootstrap_ua(
+            bootstrap=paired_bootstrap_ua(
                 [r for k in common for r in ref[k]], [r for k in common for r in mine[k]], num_bootstrap, seed, resample
             ),
-        }
+        )
     return paired
 
 
@@ -385,7 +396,7 @@ def compare_systems(
     resample: str = "speakers",
     overwrite: bool = False,
     **eval_kwargs,
-) -> dict:
+) -> CompareReport:
     """Collect (evaluating where needed) every fold of every system and write the comparison report.
 
     Args:
@@ -424,17 +435,16 @@ def compare_systems(
         )
         logger.warning(warnings[-1])
     warnings += machine_warnings(results)
-    report = {
-        "corpus": corpus,
-        "command": command,
-        "machine": machine_facts(),
-        "reference": reference,
-        "systems": [summarize_system(n, r) for n, r in results.items()],
-        "paired": {},
-        "best_system": best_system(results),
-        "published": published_results(corpus),
-        "warnings": warnings,
-    }
-    report["paired"] = paired_differences(results, reference, num_bootstrap, seed, resample)
+    report = CompareReport(
+        corpus=corpus,
+        command=command,
+        machine=machine_facts(),
+        reference=reference,
+        systems=[summarize_system(n, r) for n, r in results.items()],
+        paired=paired_differences(results, reference, num_bootstrap, seed, resample),
+        best_system=best_system(results),
+        published=published_results(corpus),
+        warnings=warnings,
+    )
     write_report(report, Path(output_dir))
     return report

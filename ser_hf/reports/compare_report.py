@@ -10,8 +10,8 @@ import logging
 from pathlib import Path
 
 from ..environment import describe_machine
-from ..metrics import format_mean_std
 from .folder import ReportFolder
+from .rows import Bootstrap, CompareReport, MeanStd, Stat, interval_text
 
 logger = logging.getLogger(__name__)
 
@@ -19,33 +19,29 @@ METRICS = ("ua", "wa", "macro_f1")
 """The scores every comparison reports."""
 
 
-def _strata_words(bootstrap: dict) -> str:
-    """How the bootstrap drew its units, in the report's words."""
-    if bootstrap.get("strata") == "pooled over folds":
-        return "across folds (one test speaker per fold: a draw within a fold could not vary)"
-    return "within folds"
+def interval(bootstrap: dict | Bootstrap) -> str:
+    """A bootstrap's 95 % CI as ``[lo, hi]`` (:func:`ser_hf.reports.rows.interval_text`), for a typed bootstrap or
+    the ``vs_reference`` mapping of a cross-corpus report's JSON."""
+    if isinstance(bootstrap, Bootstrap):
+        return bootstrap.interval()
+    return interval_text(bootstrap.get("num_units", 2), bootstrap["ci95_low"], bootstrap["ci95_high"])
 
 
-def interval(bootstrap: dict) -> str:
-    """A bootstrap's 95 % CI as ``[lo, hi]``, or why there is none: with one resampling unit (one test speaker)
-    every resample is the sample itself, so the percentile interval would have zero width and mean nothing."""
-    if bootstrap.get("num_units", 2) < 2:
-        return "(no interval: one test speaker)"
-    return f"[{bootstrap['ci95_low']:+.3f}, {bootstrap['ci95_high']:+.3f}]"
+def _fmt(stats: MeanStd | Stat | None, digits: int = 3) -> str:
+    if stats is None:
+        return "-"
+    return (stats.summary if isinstance(stats, Stat) else stats).text(digits)
 
 
-def _fmt(stats: dict | None, digits: int = 3) -> str:
-    return "-" if not stats else format_mean_std(stats, digits=digits)
-
-
-def summary_lines(report: dict) -> list[str]:
+def summary_lines(report: CompareReport) -> list[str]:
     """The report's headline tables in Markdown (systems, UA per fold, cited results): ``report.md`` starts with
     them and ``ser-hf compare --readme README.md`` copies them verbatim into the README."""
-    systems = report["systems"]
-    n_folds = max(len(s["folds"]) for s in systems)
-    lines = [f"**Warning**: {w}." for w in report.get("warnings", [])] + ([""] if report.get("warnings") else [])
+    systems = report.systems
+    n_folds = max(len(s.folds) for s in systems)
+    warnings = report.warnings or []
+    lines = [f"**Warning**: {w}." for w in warnings] + ([""] if warnings else [])
     lines += [
-        f"Test sides of the {report['corpus']} speaker-independent folds. Per fold the mean over the system's seeds; "
+        f"Test sides of the {report.corpus} speaker-independent folds. Per fold the mean over the system's seeds; "
         "then mean +- sample std (ddof=1) over folds. *UA over seeds*: mean +- std over seeds of each seed's "
         f"{n_folds}-fold mean. *Validation UA*: the shipped checkpoints' validation sides (what picks the best "
         "system).",
@@ -55,51 +51,48 @@ def summary_lines(report: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in systems:
-        p = s["parameters"] or {}
+        p = s.parameters or {}
         params = f"{p.get('trainable', 0):,} / {p.get('total', 0):,}" if p else "-"
-        n_seeds = sorted({len(v) for v in s["seeds_per_fold"].values()})
-        wall = s.get("train_wall_time_s_per_run")
-        wall = "-" if not wall else f"{wall['mean']:.0f} s"
-        if s.get("train_resumed_runs"):
-            n = s["train_resumed_runs"]
+        wall = "-" if not s.train_wall_time_s_per_run else f"{s.train_wall_time_s_per_run.mean:.0f} s"
+        if s.train_resumed_runs:
+            n = s.train_resumed_runs
             wall += f" ({n} resumed {'run' if n == 1 else 'runs'} left out)"
         lines.append(
-            f"| {s['name']} | {s['num_folds']} x {'/'.join(map(str, n_seeds))} | "
-            + " | ".join(_fmt(s[k]) for k in METRICS)
-            + f" | {_fmt(s['ua'].get('over_seeds'))} | {_fmt(s.get('validation_ua'))} | {params} | "
-            f"{wall} ({'; '.join(s['train_device'])}, "
-            f"{'/'.join(map(str, s['train_threads']))} threads) | {s['inference_rtf']:.4f} |"
+            f"| {s.name} | {s.num_folds} x {'/'.join(map(str, s.num_seeds))} | "
+            + " | ".join(_fmt(s.stat(k)) for k in METRICS)
+            + f" | {_fmt(s.ua.over_seeds)} | {_fmt(s.validation_ua)} | {params} | "
+            f"{wall} ({'; '.join(s.train_device)}, "
+            f"{'/'.join(map(str, s.train_threads))} threads) | {s.inference_rtf:.4f} |"
         )
-    folds = sorted({f for s in systems for f in s["folds"]})
+    folds = sorted({f for s in systems for f in s.folds})
     lines += ["", "UA per fold (mean +- std over seeds where several):", ""]
-    lines += ["| fold | " + " | ".join(s["name"] for s in systems) + " |", "|---" * (len(systems) + 1) + "|"]
+    lines += ["| fold | " + " | ".join(s.name for s in systems) + " |", "|---" * (len(systems) + 1) + "|"]
     for f in folds:
         cells = []
         for s in systems:
-            if f not in s["ua"]["per_fold"]:
+            if f not in s.ua.per_fold:
                 cells.append("-")
                 continue
-            std = s["ua"].get("per_fold_std_over_seeds", {}).get(f)
-            cells.append(f"{s['ua']['per_fold'][f]:.3f}" + (f" +- {std:.3f}" if std is not None else ""))
+            std = (s.ua.per_fold_std_over_seeds or {}).get(f)
+            cells.append(f"{s.ua.per_fold[f]:.3f}" + (f" +- {std:.3f}" if std is not None else ""))
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
-    if report.get("best_system"):
-        b = report["best_system"]
+    if report.best_system:
+        b = report.best_system
         lines += [
             "",
-            f"Best system by validation UA (never test): **{b['name']}** (validation UA {b['validation_ua']:.3f}"
-            + (f" on the folds every system has, {b['folds']}" if b.get("folds") else "")
+            f"Best system by validation UA (never test): **{b.name}** (validation UA {b.validation_ua:.3f}"
+            + (f" on the folds every system has, {b.folds}" if b.folds else "")
             + "; "
-            + ", ".join(f"{n} {v:.3f}" for n, v in b.get("by_system", {}).items() if n != b["name"])
-            + f"); its fold with the best validation UA: `{b['run_dir']}`.",
+            + ", ".join(f"{n} {v:.3f}" for n, v in b.by_system.items() if n != b.name)
+            + f"); its fold with the best validation UA: `{b.run_dir}`.",
         ]
-    cited = report.get("published") or []
-    if cited:
+    if report.published:
         lines += ["", "Published results, cited (not measured here):", ""]
         lines += ["| system | UA | accuracy | protocol | source |", "|---|---|---|---|---|"]
-        for c in cited:
-            ua = f"{c['ua']:.3f}" if "ua" in c else "-"
-            acc = f"{c['accuracy']:.3f}" if "accuracy" in c else "-"
-            lines.append(f"| {c['system']} | {ua} | {acc} | {c['protocol']} | {c['source']} |")
+        for c in report.published:
+            ua = f"{c.ua:.3f}" if c.ua is not None else "-"
+            acc = f"{c.accuracy:.3f}" if c.accuracy is not None else "-"
+            lines.append(f"| {c.system} | {ua} | {acc} | {c.protocol} | {c.source} |")
     return lines
 
 
@@ -117,7 +110,7 @@ def check_report_dir(out: str | Path, overwrite: bool = False) -> None:
     ReportFolder(out, REPORT_FILES).check(overwrite)
 
 
-def write_report(report: dict, out: Path) -> None:
+def write_report(report: CompareReport, out: Path) -> None:
     """``report.json``, ``report.md`` and ``ua_per_fold.png`` in ``out``."""
     import matplotlib
 
@@ -125,56 +118,49 @@ def write_report(report: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     folder = ReportFolder(out, REPORT_FILES)
-    folder.write_json("report.json", report)
-    systems = report["systems"]
-    lines = [f"# {report['corpus']}: system comparison", "", f"Generated by `{report['command']}`.", ""]
+    folder.write_json("report.json", report.to_dict())
+    systems = report.systems
+    lines = [f"# {report.corpus}: system comparison", "", f"Generated by `{report.command}`.", ""]
     lines += summary_lines(report)
-    labels = list(next((s["per_class_recall"] for s in systems if s["per_class_recall"]), {}))
+    labels = list(next((s.per_class_recall for s in systems if s.per_class_recall), {}))
     if labels:
         lines += ["", "Per-class recall (mean over the folds and seeds whose test side has the class):", ""]
         lines += ["| system | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
         for s in systems:
-            lines.append(
-                f"| {s['name']} | "
-                + " | ".join(
-                    "-" if s["per_class_recall"].get(c) is None else f"{s['per_class_recall'][c]:.3f}" for c in labels
-                )
-                + " |"
-            )
-    ref = report["reference"]
-    for name, comp in report["paired"].items():
-        b = comp["bootstrap"]
+            recall = s.per_class_recall
+            cells = " | ".join("-" if recall.get(c) is None else f"{recall[c]:.3f}" for c in labels)
+            lines.append(f"| {s.name} | {cells} |")
+    for name, comp in report.paired.items():
+        b = comp.bootstrap
         lines += [
             "",
-            f"**{name} minus {ref}** on folds {comp['folds']}: per-fold UA differences "
-            + ", ".join(f"{d:+.3f}" for d in comp["ua_difference_per_fold"])
-            + f"; pooled UA difference {b['ua_difference']:+.3f}, paired bootstrap 95 % CI "
-            f"{interval(b)} ({b['num_bootstrap']} resamples of the {b['num_units']} "
-            f"test {b['resample']} {_strata_words(b)}, all clips of a drawn speaker together; {b['num_clips']} clips; "
-            f"seeds {b['seeds'][1]} vs {b['seeds'][0]}, averaged).",
+            f"**{name} minus {report.reference}** on folds {comp.folds}: per-fold UA differences "
+            + ", ".join(f"{d:+.3f}" for d in comp.ua_difference_per_fold)
+            + f"; pooled UA difference {b.ua_difference:+.3f}, paired bootstrap 95 % CI "
+            f"{b.interval()} ({b.num_bootstrap} resamples of the {b.num_units} "
+            f"test {b.resample} {b.strata_words()}, all clips of a drawn speaker together; {b.num_clips} clips; "
+            f"seeds {b.seeds[1]} vs {b.seeds[0]}, averaged).",
         ]
     lines += ["", "![UA per fold](ua_per_fold.png)", ""]
     lines += [
-        f"Evaluated on: {describe_machine(report.get('machine'))}. Trained on: "
-        + "; ".join(f"{s['name']}: {', '.join(s.get('train_machines') or ['unrecorded'])}" for s in systems)
+        f"Evaluated on: {describe_machine(report.machine)}. Trained on: "
+        + "; ".join(f"{s.name}: {', '.join(s.train_machines or ['unrecorded'])}" for s in systems)
         + ".",
         "",
     ]
     folder.write_text("report.md", "\n".join(lines))
 
-    folds = sorted({f for s in systems for f in s["folds"]})
+    folds = sorted({f for s in systems for f in s.folds})
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(folds) * len(systems) / 2, 3.2))
     width = 0.8 / len(systems)
     for i, s in enumerate(systems):
-        xs = [folds.index(f) + i * width for f in s["folds"]]
-        ax.bar(
-            xs, [s["ua"]["per_fold"][f] for f in s["folds"]], width, label=f"{s['name']} ({format_mean_std(s['ua'])})"
-        )
+        xs = [folds.index(f) + i * width for f in s.folds]
+        ax.bar(xs, [s.ua.per_fold[f] for f in s.folds], width, label=f"{s.name} ({s.ua.summary.text()})")
     ax.set_xticks([k + 0.4 - width / 2 for k in range(len(folds))], [f"fold {f}" for f in folds])
     ax.set_ylabel("test UA")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(f"{report['corpus']}: UA per fold")
+    ax.set_title(f"{report.corpus}: UA per fold")
     fig.tight_layout()
     with folder.atomic("ua_per_fold.png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
@@ -185,7 +171,7 @@ README_BEGIN = "<!-- results: generated by ser-hf compare --readme; do not edit 
 README_END = "<!-- end of generated results -->"
 
 
-def update_readme(readme: Path, report: dict, report_dir: str) -> None:
+def update_readme(readme: Path, report: CompareReport, report_dir: str) -> None:
     """Replace the README's generated block (between :data:`README_BEGIN` and :data:`README_END`) with the report's
     :func:`summary_lines`, so no number there is typed by hand.
 
@@ -197,6 +183,6 @@ def update_readme(readme: Path, report: dict, report_dir: str) -> None:
         raise ValueError(f"{readme} lacks the marker lines {README_BEGIN!r} and {README_END!r}")
     head, rest = text.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
-    block = [README_BEGIN, "", f"Generated from `{report_dir}/report.json` by `{report['command']}`.", ""]
+    block = [README_BEGIN, "", f"Generated from `{report_dir}/report.json` by `{report.command}`.", ""]
     block += summary_lines(report) + ["", README_END]
     readme.write_text(head + "\n".join(block) + tail)

@@ -109,7 +109,7 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000,
                 for r, c in ((ref, ref_cell), (row, cell))
             )
             try:
-                cell["vs_reference"] = paired_bootstrap_ua([a], [b], num_bootstrap=num_bootstrap)
+                cell["vs_reference"] = paired_bootstrap_ua([a], [b], num_bootstrap=num_bootstrap).to_dict()
             except ValueError as err:  # scored on other clips: no paired difference
                 logger.warning("%s vs %s on %s: no paired difference (%s)", row["system"], reference, corpus, err)
                 continue

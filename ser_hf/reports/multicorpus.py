@@ -31,6 +31,7 @@ from ..run import RunRecord
 from ..specs import read_layered_yaml
 from .compare_report import check_report_dir, interval
 from .folder import ReportFolder
+from .rows import CompareReport, SystemSummary
 
 README = "README.md"
 
@@ -173,25 +174,23 @@ def check_spec(raw, path) -> None:
             raise bad(f"in_corpus[{i}]", fam, shape + " (strings)")
 
 
-def in_corpus_row(report: dict, family: str) -> dict:
+def in_corpus_row(report: CompareReport, family: str) -> dict:
     """One corpus's line of the in-corpus summary from its compare report (reference = the single-corpus run):
     mean UA of both systems over the folds both have, the mean per-fold difference and the pooled bootstrap."""
-    single, multi = report["systems"]
-    paired = report["paired"][multi["name"]]
-    folds = paired["folds"]
+    single, multi = report.systems
+    paired = report.paired[multi.name]
 
-    def mean(system):  # over the shared folds (a system's per_fold keys are ints, or str once read from JSON)
-        per_fold = {int(k): v for k, v in system["ua"]["per_fold"].items()}
-        return float(np.mean([per_fold[k] for k in folds]))
+    def mean(system: SystemSummary) -> float:  # over the shared folds
+        return float(np.mean([system.ua.per_fold[k] for k in paired.folds]))
 
     return {
         "family": family,
-        "corpus": report["corpus"],
-        "folds": folds,
+        "corpus": report.corpus,
+        "folds": paired.folds,
         "single_ua": mean(single),
         "multi_ua": mean(multi),
-        "mean_difference": float(np.mean(paired["ua_difference_per_fold"])),
-        "bootstrap": paired["bootstrap"],
+        "mean_difference": float(np.mean(paired.ua_difference_per_fold)),
+        "bootstrap": paired.bootstrap.to_dict(),
     }
 
 
