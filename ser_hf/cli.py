@@ -362,10 +362,10 @@ def multicorpus_report_main(argv: list[str]) -> int:
         cache_dir=args.cache_dir,
         **({} if args.verify_counts else {"verify_counts": False}),
     )
-    for r in summary["in_corpus"]:
-        print(f"{r['family']} {r['corpus']}: alone {r['single_ua']:.3f}, all corpora {r['multi_ua']:.3f}")
-    for r in summary["loco"]:
-        print(f"{r['system']} on {r['corpus']}: {r['ua']:.3f} (reference {r['reference_ua']:.3f})")
+    for r in summary.in_corpus:
+        print(f"{r.family} {r.corpus}: alone {r.single_ua:.3f}, all corpora {r.multi_ua:.3f}")
+    for r in summary.loco:
+        print(f"{r.system} on {r.corpus}: {r.ua:.3f} (reference {r.reference_ua:.3f})")
     print(f"report: {args.output_dir}/README.md")
     return 0
 

@@ -53,7 +53,7 @@ def build_model_card(
     repo_id: str,
     base_model: str | None = None,
     license: str | None = None,
-    loco: list[dict] | None = None,
+    loco: tuple[str, list] | None = None,
     deploy: dict | None = None,
 ):
     """:func:`ser_hf.reports.card.build_model_card`, for publishing.
@@ -73,7 +73,7 @@ def prepare_upload_folder(
     repo_id: str,
     base_model: str | None = None,
     license: str | None = None,
-    loco: list[dict] | None = None,
+    loco: tuple[str, list] | None = None,
     onnx: str | Path | None = None,
     space: str | None = None,
 ) -> list[str]:

@@ -275,9 +275,9 @@ def test_cross_corpus_report_scores_a_left_out_corpus_against_a_single_corpus_re
     assert diff3["ua"] == urdu3["ua"] and diff3["ua_difference"] == pytest.approx(urdu3["ua"] - again["ua"])
     from ser_hf.reports.multicorpus import loco_rows
 
-    row3 = {r["system"]: r for r in loco_rows(report)}["loco_3"]  # the summary reads both on the common labels
-    assert row3["labels"] == diff3["labels"] and row3["clips"] == again["num_clips"] == diff3["num_clips"]
-    assert row3["reference_ua"] == pytest.approx(again["ua"]) and row3["ua"] == urdu3["ua"]
+    row3 = {r.system: r for r in loco_rows(report)}["loco_3"]  # the summary reads both on the common labels
+    assert row3.labels == diff3["labels"] and row3.clips == again["num_clips"] == diff3["num_clips"]
+    assert row3.reference_ua == pytest.approx(again["ua"]) and row3.ua == urdu3["ua"]
     md = (tmp_path / "report" / "report.md").read_text()
     assert "trained on all of it" in md and "UA minus that of **eyase_only** on the same clips" in md
     assert "| loco_urdu (eyase + emovo + urdu, urdu left out) | **" in md and " on 3 labels, CI [" in md
@@ -393,12 +393,22 @@ def test_multicorpus_report_compares_on_the_same_test_speakers_and_against_the_r
 
 def test_readme_names_the_labels_a_reference_was_scored_again_on():
     from ser_hf.reports.multicorpus import readme_lines
+    from ser_hf.reports.rows import Bootstrap, LocoRow, MulticorpusSummary
 
-    boot = {"ua_difference": 0.1, "ci95_low": 0.05, "ci95_high": 0.15}
-    row = {"system": "loco4", "corpus": "emovo", "clips": 336, "reference_ua": 0.4, "ua": 0.5, "bootstrap": boot}
-    summary = {"command": "c", "in_corpus": [], "loco_reference": "ref"}
-    plain = "\n".join(readme_lines({**summary, "loco": [{**row, "labels": None}]}))
-    lines = readme_lines({**summary, "loco": [{**row, "labels": ["angry", "happy", "neutral", "sad"]}]})
+    boot = Bootstrap(
+        ua_difference=0.1, ci95_low=0.05, ci95_high=0.15, num_bootstrap=50, resample="speakers", num_units=6,
+        num_clips=336, seeds=[1, 1], share_above_zero=1.0,
+    )  # fmt: skip
+
+    def summary(labels):
+        row = LocoRow(
+            system="loco4", run_dir="r", model_type="whisper", base_model="tiny", corpus="emovo", clips=336,
+            reference_ua=0.4, ua=0.5, labels=labels, bootstrap=boot,
+        )  # fmt: skip
+        return MulticorpusSummary(command="c", loco=[row], loco_reference="ref")
+
+    plain = "\n".join(readme_lines(summary(None)))
+    lines = readme_lines(summary(["angry", "happy", "neutral", "sad"]))
     assert "| loco4 | emovo (336) | 0.400 | 0.500 | +0.100 [+0.050, +0.150] |" in lines and "scored again" not in plain
     assert (
         "- loco4: it and ref share different labels with emovo; both scored on the 4 they have in common (angry, "
@@ -408,10 +418,13 @@ def test_readme_names_the_labels_a_reference_was_scored_again_on():
 
 def test_loco_runs_that_differ_only_by_seed_get_a_mean_and_std_over_seeds():
     from ser_hf.reports.multicorpus import loco_seed_lines, loco_seed_rows
+    from ser_hf.reports.rows import LocoRow
 
     def row(system, seed, corpus="urdu", ua=0.5, run_labels=("angry", "sad"), labels=None):
-        model = {"model_type": "whisper", "base_model": "tiny", "run_labels": list(run_labels), "labels": labels}
-        return {"system": system, "seed": seed, "corpus": corpus, "clips": 400, "reference_ua": 0.4, "ua": ua} | model
+        return LocoRow(
+            system=system, run_dir="r", seed=seed, corpus=corpus, clips=400, reference_ua=0.4, ua=ua,
+            model_type="whisper", base_model="tiny", run_labels=list(run_labels), labels=labels, bootstrap=None,
+        )  # fmt: skip
 
     rows = [
         row("a42", 42, ua=0.52),
@@ -420,11 +433,9 @@ def test_loco_runs_that_differ_only_by_seed_get_a_mean_and_std_over_seeds():
         row("four42", 42, ua=0.6, run_labels=("sad",)),  # another label set: another group, of one seed
     ]
     (mean,) = loco_seed_rows(rows)
-    assert mean["systems"] == ["a42", "a43"] and mean["seeds"] == [42, 43] and mean["corpus"] == "urdu"
-    assert mean["ua"]["mean"] == pytest.approx(0.49) and mean["ua"]["std"] == pytest.approx(
-        np.std([0.52, 0.46], ddof=1)
-    )
-    assert mean["difference"] == pytest.approx({"mean": 0.09, "std": mean["ua"]["std"]})
+    assert mean.systems == ["a42", "a43"] and mean.seeds == [42, 43] and mean.corpus == "urdu"
+    assert mean.ua.mean == pytest.approx(0.49) and mean.ua.std == pytest.approx(np.std([0.52, 0.46], ddof=1))
+    assert mean.difference.mean == pytest.approx(0.09) and mean.difference.std == pytest.approx(mean.ua.std)
     lines = loco_seed_lines([mean])
     assert "| urdu (400) | a42, a43 | 42, 43 | 0.400 | 0.490 +- 0.042 | +0.090 +- 0.042 |" in lines
     below = loco_seed_rows([row("b42", 42, ua=0.36), row("b43", 43, ua=0.37)])

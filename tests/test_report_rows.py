@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ser_hf.reports.rows import CompareReport
+from ser_hf.reports.rows import CompareReport, MulticorpusSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARE_REPORTS = sorted(
@@ -30,3 +30,12 @@ def test_an_unknown_system_is_named_with_the_ones_there_are():
     report = CompareReport.from_dict(json.loads(COMPARE_REPORTS[0].read_text()))
     with pytest.raises(KeyError, match="no system 'nope' in the .* report; systems:"):
         report.system("nope")
+
+
+SUMMARIES = sorted((ROOT / "docs" / "results").glob("*/summary.json"))
+
+
+@pytest.mark.parametrize("path", SUMMARIES, ids=lambda p: p.parent.name)
+def test_every_multicorpus_summary_round_trips_byte_for_byte(path):
+    text = path.read_text()
+    assert json.dumps(MulticorpusSummary.from_dict(json.loads(text)).to_dict(), indent=2) + "\n" == text

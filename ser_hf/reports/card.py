@@ -14,6 +14,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ..grid import cross_validation_of
 from ..metrics import format_mean_std
 from ..run import ModelDescription, RunRecord
+from .rows import LocoRow
 
 TEMPLATE = Path(__file__).parents[1] / "model_card_template.md"  # a link to model_cards/template.md
 SCORES = (("ua", "recall", "UA"), ("wa", "accuracy", "WA"), ("macro_f1", "f1", "macro-F1"))
@@ -207,12 +208,12 @@ def card_facts(
     repo_id: str,
     base_model: str | None = None,
     license: str | None = None,
-    loco: list[dict] | None = None,
+    loco: tuple[str, list[LocoRow]] | None = None,
     deploy: dict | None = None,
 ):
     """Everything the card says, as facts: ``(card_data, fields)``, ``fields`` being the template's variables.
 
-    ``loco``: leave-one-corpus-out rows of a ``ser-hf multicorpus-report`` summary
+    ``loco``: the reference's name and the leave-one-corpus-out rows of a ``ser-hf multicorpus-report`` summary
     (:func:`ser_hf.reports.multicorpus.read_loco_rows`); the card lists those of the same model type and base model
     as this run (the same recipe, trained without one corpus). ``deploy``: ``{"onnx": family or None, "space":
     Space repo id or None}``: the card shows the ONNX / transformers.js usage and links the Space.
@@ -261,7 +262,7 @@ def card_facts(
         "per_corpus": per_corpus_rows(record, cv),
         "language_note": info.get("language_note", ""),
         "citations": citations,
-        "loco": same_recipe_rows(loco or [], model),
+        "loco": same_recipe_rows(loco, model),
         "onnx": (deploy or {}).get("onnx"),
         "space": (deploy or {}).get("space"),
         **results_table(record, cv),
@@ -280,12 +281,16 @@ def per_corpus_rows(record: RunRecord, cv: dict | None) -> list[tuple[str, str, 
     return [(name, pct(s["ua"]), s["clips"], over_folds(name)) for name, s in record.test.get("per_corpus", {}).items()]
 
 
-def same_recipe_rows(rows: list[dict], model: ModelDescription) -> list[dict]:
-    """The leave-one-corpus-out rows of runs with the model's type and base model, with UAs as percentages."""
+def same_recipe_rows(loco: tuple[str, list[LocoRow]] | None, model: ModelDescription) -> list[dict]:
+    """The template's leave-one-corpus-out rows: those of runs with the model's type and base model, with the
+    reference's name and UAs as percentages."""
+    if not loco:
+        return []
+    reference, rows = loco
     return [
-        {**r, "ua_pct": pct(r["ua"]), "reference_ua_pct": pct(r["reference_ua"])}
+        {**r.to_dict(), "reference": reference, "ua_pct": pct(r.ua), "reference_ua_pct": pct(r.reference_ua)}
         for r in rows
-        if r.get("model_type") == model.kind and r.get("base_model") == model.base_model_name
+        if r.model_type == model.kind and r.base_model == model.base_model_name
     ]
 
 
@@ -294,7 +299,7 @@ def build_model_card(
     repo_id: str,
     base_model: str | None = None,
     license: str | None = None,
-    loco: list[dict] | None = None,
+    loco: tuple[str, list[LocoRow]] | None = None,
     deploy: dict | None = None,
 ):
     """Render the model card of a run: :func:`card_facts` through ``model_cards/template.md``.

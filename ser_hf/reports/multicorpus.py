@@ -26,12 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from ..environment import describe_machine, machine_facts
-from ..metrics import format_mean_std, mean_std
+from ..metrics import mean_std
 from ..run import RunRecord
 from ..specs import read_layered_yaml
-from .compare_report import check_report_dir, interval
+from .compare_report import check_report_dir
 from .folder import ReportFolder
-from .rows import CompareReport, SystemSummary
+from .rows import (
+    Bootstrap,
+    CompareReport,
+    InCorpusRow,
+    LocoRow,
+    LocoSeedRow,
+    MeanStd,
+    MulticorpusSummary,
+    SystemSummary,
+)
 
 README = "README.md"
 
@@ -174,7 +183,7 @@ def check_spec(raw, path) -> None:
             raise bad(f"in_corpus[{i}]", fam, shape + " (strings)")
 
 
-def in_corpus_row(report: CompareReport, family: str) -> dict:
+def in_corpus_row(report: CompareReport, family: str) -> InCorpusRow:
     """One corpus's line of the in-corpus summary from its compare report (reference = the single-corpus run):
     mean UA of both systems over the folds both have, the mean per-fold difference and the pooled bootstrap."""
     single, multi = report.systems
@@ -183,18 +192,18 @@ def in_corpus_row(report: CompareReport, family: str) -> dict:
     def mean(system: SystemSummary) -> float:  # over the shared folds
         return float(np.mean([system.ua.per_fold[k] for k in paired.folds]))
 
-    return {
-        "family": family,
-        "corpus": report.corpus,
-        "folds": paired.folds,
-        "single_ua": mean(single),
-        "multi_ua": mean(multi),
-        "mean_difference": float(np.mean(paired.ua_difference_per_fold)),
-        "bootstrap": paired.bootstrap.to_dict(),
-    }
+    return InCorpusRow(
+        family=family,
+        corpus=report.corpus,
+        folds=paired.folds,
+        single_ua=mean(single),
+        multi_ua=mean(multi),
+        mean_difference=float(np.mean(paired.ua_difference_per_fold)),
+        bootstrap=paired.bootstrap,
+    )
 
 
-def loco_rows(report: dict) -> list[dict]:
+def loco_rows(report: dict) -> list[LocoRow]:
     """The leave-one-corpus-out summary from the cross-corpus report: per run, the left-out corpus, the
     reference's UA and the run's UA on it (same clips, shared labels) and the paired difference; ``labels``: the
     labels both were scored on where their label sets differ (the one with more scored again on the common ones,
@@ -209,25 +218,25 @@ def loco_rows(report: dict) -> list[dict]:
         both = cell.get("vs_reference") or {}  # UAs on the common labels, where the two label sets differ
         record = RunRecord.load(r["run_dir"])
         rows.append(
-            {
-                "system": r["system"],
-                "run_dir": r["run_dir"],
-                "model_type": record.model.kind,
-                "base_model": record.model.base_model_name,
-                "run_labels": list(record.label_names),
-                "seed": record.training.seed,
-                "corpus": corpus,
-                "clips": both["num_clips"] if both.get("labels") else cell["num_clips"],
-                "reference_ua": both.get("reference_ua", ref_cell["ua"]),
-                "ua": both.get("ua", cell["ua"]),
-                "labels": both.get("labels"),
-                "bootstrap": cell.get("vs_reference"),
-            }
+            LocoRow(
+                system=r["system"],
+                run_dir=r["run_dir"],
+                model_type=record.model.kind,
+                base_model=record.model.base_model_name,
+                run_labels=list(record.label_names),
+                seed=record.training.seed,
+                corpus=corpus,
+                clips=both["num_clips"] if both.get("labels") else cell["num_clips"],
+                reference_ua=both.get("reference_ua", ref_cell["ua"]),
+                ua=both.get("ua", cell["ua"]),
+                labels=both.get("labels"),
+                bootstrap=Bootstrap.from_dict(cell.get("vs_reference")),
+            )
         )
     return rows
 
 
-def loco_seed_rows(rows: list[dict]) -> list[dict]:
+def loco_seed_rows(rows: list[LocoRow]) -> list[LocoSeedRow]:
     """Mean +- sample std over seeds (:func:`ser_hf.metrics.mean_std`) of the leave-one-corpus-out rows that differ
     only by seed: the same left-out corpus, model type, base model, label set of the run and labels scored on.
     Only groups with at least two seeds get a row ``{corpus, model_type, base_model, run_labels, labels, seeds,
@@ -238,54 +247,52 @@ def loco_seed_rows(rows: list[dict]) -> list[dict]:
     Raises:
         ValueError: a group holds two rows of one seed (named).
     """
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[tuple, list[LocoRow]] = {}
     for r in rows:
-        key = (
-            r["corpus"],
-            r["model_type"],
-            r["base_model"],
-            tuple(r.get("run_labels") or ()),
-            tuple(r["labels"] or ()),
-        )
+        key = (r.corpus, r.model_type, r.base_model, tuple(r.run_labels or ()), tuple(r.labels or ()))
         groups.setdefault(key, []).append(r)
     out = []
     for (corpus, kind, base, run_labels, labels), group in groups.items():
         if len(group) < 2:
             continue
-        seeds = [r.get("seed") for r in group]
+        seeds = [r.seed or None for r in group]  # a row of an older summary has no seed
         if None in seeds or len(set(seeds)) < len(seeds):
-            names = ", ".join(f"{r['system']} (seed {r.get('seed')})" for r in group)
+            names = ", ".join(f"{r.system} (seed {r.seed or None})" for r in group)
             raise ValueError(f"leave-one-corpus-out runs {names} differ by nothing but need distinct seeds")
         out.append(
-            {
-                "corpus": corpus, "model_type": kind, "base_model": base, "run_labels": list(run_labels),
-                "labels": list(labels) or None, "seeds": seeds, "systems": [r["system"] for r in group],
-                "clips": group[0]["clips"], "reference_ua": group[0]["reference_ua"],  # same clips, same labels
-                "ua": mean_std(r["ua"] for r in group),
-                "difference": mean_std(r["ua"] - r["reference_ua"] for r in group),
-            }
+            LocoSeedRow(
+                corpus=corpus, model_type=kind, base_model=base, run_labels=list(run_labels),
+                labels=list(labels) or None, seeds=seeds, systems=[r.system for r in group],
+                clips=group[0].clips, reference_ua=group[0].reference_ua,  # same clips, same labels
+                ua=MeanStd(**mean_std(r.ua for r in group)),
+                difference=MeanStd(**mean_std(r.ua - r.reference_ua for r in group)),
+            )
         )  # fmt: skip
     return out
 
 
-def read_loco_rows(summary: str | Path) -> list[dict]:
-    """The leave-one-corpus-out rows of a ``summary.json`` this module wrote, each with the reference's name (for
-    model cards: ``ser-hf push --loco_summary``).
+def read_loco_rows(summary: str | Path) -> tuple[str, list[LocoRow]]:
+    """The reference's name and the leave-one-corpus-out rows of a ``summary.json`` this module wrote (for model
+    cards: ``ser-hf push --loco_summary``).
 
     Raises:
-        FileNotFoundError / ValueError: the file is missing or holds no leave-one-corpus-out rows (named).
+        FileNotFoundError / ValueError: the file is missing, is not a summary, or holds no leave-one-corpus-out rows
+            (named).
     """
-    data = json.loads(Path(summary).read_text())
-    if not data.get("loco"):
+    try:
+        data = MulticorpusSummary.from_dict(json.loads(Path(summary).read_text()))
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{summary}: not a ser-hf multicorpus-report summary.json ({err!r})") from None
+    if not data.loco:
         raise ValueError(f"{summary}: no leave-one-corpus-out rows (is it a ser-hf multicorpus-report summary.json?)")
-    return [{**row, "reference": data["loco_reference"]} for row in data["loco"]]
+    return data.loco_reference, data.loco
 
 
-def _ci(b: dict | None) -> str:
-    return "-" if not b else f"{b['ua_difference']:+.3f} {interval(b)}"
+def _ci(b: Bootstrap | None) -> str:
+    return "-" if not b else f"{b.ua_difference:+.3f} {b.interval()}"
 
 
-def loco_seed_lines(rows: list[dict]) -> list[str]:
+def loco_seed_lines(rows: list[LocoSeedRow]) -> list[str]:
     """The README's table of :func:`loco_seed_rows` (nothing when no run was repeated over seeds)."""
     if not rows:
         return []
@@ -298,23 +305,23 @@ def loco_seed_lines(rows: list[dict]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        sign = "+" if r["difference"]["mean"] >= 0 else ""  # format_mean_std writes the minus itself
+        sign = "+" if r.difference.mean >= 0 else ""  # the text writes the minus itself
         lines.append(
-            f"| {r['corpus']} ({r['clips']}) | {', '.join(r['systems'])} | {', '.join(map(str, r['seeds']))} | "
-            f"{r['reference_ua']:.3f} | {format_mean_std(r['ua'])} | {sign}{format_mean_std(r['difference'])} |"
+            f"| {r.corpus} ({r.clips}) | {', '.join(r.systems)} | {', '.join(map(str, r.seeds))} | "
+            f"{r.reference_ua:.3f} | {r.ua.text()} | {sign}{r.difference.text()} |"
         )
     return lines
 
 
-def readme_lines(summary: dict) -> list[str]:
+def readme_lines(summary: MulticorpusSummary) -> list[str]:
     """The generated ``README.md`` of the results folder."""
     lines = [
         "# Several corpora at once",
         "",
-        f"Generated by `{summary['command']}` (from the runs named in the spec; every number below is in the "
+        f"Generated by `{summary.command}` (from the runs named in the spec; every number below is in the "
         "linked reports, with the training device, threads and wall time of each run).",
     ]
-    if summary["in_corpus"]:
+    if summary.in_corpus:
         lines += [
             "",
             "## In-corpus: one model trained on all corpora against each corpus alone",
@@ -327,44 +334,43 @@ def readme_lines(summary: dict) -> list[str]:
             "| pooled difference [95 % CI] |",
             "|---|---|---|---|---|---|---|",
         ]
-        for r in summary["in_corpus"]:
+        for r in summary.in_corpus:
             lines.append(
-                f"| [{r['family']}](in_corpus/{r['family']}/{r['corpus']}/report.md) | {r['corpus']} | "
-                f"{', '.join(map(str, r['folds']))} | {r['single_ua']:.3f} | {r['multi_ua']:.3f} | "
-                f"{r['mean_difference']:+.3f} | {_ci(r['bootstrap'])} |"
+                f"| [{r.family}](in_corpus/{r.family}/{r.corpus}/report.md) | {r.corpus} | "
+                f"{', '.join(map(str, r.folds))} | {r.single_ua:.3f} | {r.multi_ua:.3f} | "
+                f"{r.mean_difference:+.3f} | {_ci(r.bootstrap)} |"
             )
-    if summary["loco"]:
+    if summary.loco:
         lines += [
             "",
             "## Leave one corpus out",
             "",
             f"Each run trained and validated on the other corpora, scored on every clip of the corpus it left out, "
-            f"against **{summary['loco_reference']}** on the same clips; on the labels model and corpus share "
+            f"against **{summary.loco_reference}** on the same clips; on the labels model and corpus share "
             "(probabilities renormalised over them). Report: [loco/report.md](loco/report.md).",
             "",
-            f"| system | left out (clips) | {summary['loco_reference']} | left-out run | difference [95 % CI] |",
+            f"| system | left out (clips) | {summary.loco_reference} | left-out run | difference [95 % CI] |",
             "|---|---|---|---|---|",
         ]
-        for r in summary["loco"]:
+        for r in summary.loco:
             lines.append(
-                f"| {r['system']} | {r['corpus']} ({r['clips']}) | {r['reference_ua']:.3f} | {r['ua']:.3f} | "
-                f"{_ci(r['bootstrap'])} |"
+                f"| {r.system} | {r.corpus} ({r.clips}) | {r.reference_ua:.3f} | {r.ua:.3f} | {_ci(r.bootstrap)} |"
             )
         rescored = [
-            f"- {r['system']}: it and {summary['loco_reference']} share different labels with {r['corpus']}; both "
-            f"scored on the {len(r['labels'])} they have in common ({', '.join(r['labels'])}), so that both score the "
+            f"- {r.system}: it and {summary.loco_reference} share different labels with {r.corpus}; both "
+            f"scored on the {len(r.labels)} they have in common ({', '.join(r.labels)}), so that both score the "
             "same clips."
-            for r in summary["loco"]
-            if r.get("labels")
+            for r in summary.loco
+            if r.labels
         ]
         lines += ["", *rescored] if rescored else []
-        lines += loco_seed_lines(summary.get("loco_seeds") or [])
-    if summary.get("notes"):
-        lines += ["", *[f"- {note}" for note in summary["notes"]]]
-    if summary.get("commands"):
-        lines += ["", "## The runs", "", "```bash", *summary["commands"], "```"]
-    if summary.get("machine"):
-        lines += ["", f"Report evaluated on: {describe_machine(summary['machine'])}."]
+        lines += loco_seed_lines(summary.loco_seeds or [])
+    if summary.notes:
+        lines += ["", *[f"- {note}" for note in summary.notes]]
+    if summary.commands:
+        lines += ["", "## The runs", "", "```bash", *summary.commands, "```"]
+    if summary.machine:
+        lines += ["", f"Report evaluated on: {describe_machine(summary.machine)}."]
     return lines + [""]
 
 
@@ -393,7 +399,7 @@ def multicorpus_report(
     num_bootstrap: int = 2000,
     overwrite: bool = False,
     **eval_kwargs,
-) -> dict:
+) -> MulticorpusSummary:
     """Write the in-corpus reports, the leave-one-corpus-out report and the folder's ``README.md``.
 
     Args:
@@ -418,9 +424,9 @@ def multicorpus_report(
     folder = ReportFolder(out, ("summary.json", README))
     folder.check(overwrite)
     check_loco_corpora(spec)
-    summary = {"command": command, "in_corpus": [], "loco": [], "loco_seeds": [], "loco_reference": None}
-    summary["machine"] = machine_facts()
-    summary |= {"commands": list(spec.commands), "notes": list(spec.notes)}
+    summary = MulticorpusSummary(
+        command=command, machine=machine_facts(), commands=list(spec.commands), notes=list(spec.notes)
+    )
     for family in spec.in_corpus:
         for corpus, single in family.single.items():
             systems = {f"{corpus}_only": single, "all_corpora": family.multi}
@@ -428,16 +434,16 @@ def multicorpus_report(
                 systems, corpus, spec.data_dir[corpus], str(out / "in_corpus" / family.name / corpus),
                 num_bootstrap=num_bootstrap, command=command, overwrite=overwrite, **eval_kwargs,
             )  # fmt: skip
-            summary["in_corpus"].append(in_corpus_row(report, family.name))
+            summary.in_corpus.append(in_corpus_row(report, family.name))
     if spec.loco:
         (ref_name,) = spec.loco_reference
-        summary["loco_reference"] = ref_name
+        summary.loco_reference = ref_name
         report = cross_corpus(
             {**spec.loco_reference, **spec.loco}, spec.data_dir, str(out / "loco"), command=command,
             reference=ref_name, num_bootstrap=num_bootstrap, overwrite=overwrite, **eval_kwargs,
         )  # fmt: skip
-        summary["loco"] = loco_rows(report)
-        summary["loco_seeds"] = loco_seed_rows(summary["loco"])
-    folder.write_json("summary.json", summary)
+        summary.loco = loco_rows(report)
+        summary.loco_seeds = loco_seed_rows(summary.loco)
+    folder.write_json("summary.json", summary.to_dict())
     folder.write_text(README, "\n".join(readme_lines(summary)))
     return summary

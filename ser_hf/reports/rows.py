@@ -16,6 +16,20 @@ OPTIONAL = {"optional": True}
 """Field metadata: the key is left out of the JSON when the value is ``None``."""
 
 
+class _Absent:
+    """A key that a report written by an older ser_hf does not have (as opposed to one holding ``null``)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT = _Absent()
+"""The value of a field whose key the JSON lacked; such a field is left out of the JSON again."""
+
+
 def _json(value):
     if hasattr(value, "to_dict"):
         return value.to_dict()
@@ -31,7 +45,7 @@ def to_json_dict(row) -> dict:
     return {
         f.name: _json(getattr(row, f.name))
         for f in fields(row)
-        if not (f.metadata.get("optional") and getattr(row, f.name) is None)
+        if getattr(row, f.name) is not ABSENT and not (f.metadata.get("optional") and getattr(row, f.name) is None)
     }
 
 
@@ -165,6 +179,10 @@ class Bootstrap:
     seeds: list[int]
     share_above_zero: float
     strata: str | None = field(default=None, metadata=OPTIONAL)
+    # a cross-corpus cell whose two models share different labels with the corpus: both scored again on these
+    labels: list[str] | None = field(default=None, metadata=OPTIONAL)
+    reference_ua: float | None = field(default=None, metadata=OPTIONAL)
+    ua: float | None = field(default=None, metadata=OPTIONAL)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Bootstrap | None:
@@ -280,6 +298,109 @@ class CompareReport:
             best_system=BestSystem.from_dict(d["best_system"]),
             published=[CitedResult.from_dict(c) for c in d["published"]],
             warnings=d.get("warnings"),
+        )
+
+    def to_dict(self) -> dict:
+        return to_json_dict(self)
+
+
+@dataclass(kw_only=True)
+class InCorpusRow:
+    """One corpus of the multi-corpus in-corpus summary: the multi-corpus run against that corpus alone, on the
+    folds both have (:func:`ser_hf.reports.multicorpus.in_corpus_row`)."""
+
+    family: str
+    corpus: str
+    folds: list[int]
+    single_ua: float
+    multi_ua: float
+    mean_difference: float
+    bootstrap: Bootstrap
+
+    @classmethod
+    def from_dict(cls, d: dict) -> InCorpusRow:
+        return cls(**{**d, "bootstrap": Bootstrap.from_dict(d["bootstrap"])})
+
+    def to_dict(self) -> dict:
+        return to_json_dict(self)
+
+
+@dataclass(kw_only=True)
+class LocoRow:
+    """One leave-one-corpus-out run against the reference on every clip of the corpus it left out
+    (:func:`ser_hf.reports.multicorpus.loco_rows`); ``labels``: the labels both were scored on where their label sets
+    differ, else ``None``."""
+
+    system: str
+    run_dir: str
+    model_type: str | None
+    base_model: str | None
+    run_labels: list[str] | _Absent = ABSENT
+    seed: int | None | _Absent = ABSENT
+    corpus: str
+    clips: int
+    reference_ua: float
+    ua: float
+    labels: list[str] | None | _Absent = ABSENT
+    bootstrap: Bootstrap | None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LocoRow:
+        return cls(**{**d, "bootstrap": Bootstrap.from_dict(d["bootstrap"])})
+
+    def to_dict(self) -> dict:
+        return to_json_dict(self)
+
+
+@dataclass(kw_only=True)
+class LocoSeedRow:
+    """Mean +- std over seeds of the leave-one-corpus-out rows that differ only by seed
+    (:func:`ser_hf.reports.multicorpus.loco_seed_rows`)."""
+
+    corpus: str
+    model_type: str | None
+    base_model: str | None
+    run_labels: list[str]
+    labels: list[str] | None
+    seeds: list[int]
+    systems: list[str]
+    clips: int
+    reference_ua: float
+    ua: MeanStd
+    difference: MeanStd
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LocoSeedRow:
+        return cls(**{**d, "ua": MeanStd.from_dict(d["ua"]), "difference": MeanStd.from_dict(d["difference"])})
+
+    def to_dict(self) -> dict:
+        return to_json_dict(self)
+
+
+@dataclass(kw_only=True)
+class MulticorpusSummary:
+    """A ``ser-hf multicorpus-report`` ``summary.json``."""
+
+    command: str
+    in_corpus: list[InCorpusRow] = field(default_factory=list)
+    loco: list[LocoRow] = field(default_factory=list)
+    loco_seeds: list[LocoSeedRow] | _Absent = field(default_factory=list)
+    loco_reference: str | None = None
+    machine: dict | None = field(default=None, metadata=OPTIONAL)
+    commands: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MulticorpusSummary:
+        return cls(
+            command=d["command"],
+            in_corpus=[InCorpusRow.from_dict(r) for r in d["in_corpus"]],
+            loco=[LocoRow.from_dict(r) for r in d["loco"]],
+            loco_seeds=[LocoSeedRow.from_dict(r) for r in d["loco_seeds"]] if "loco_seeds" in d else ABSENT,
+            loco_reference=d["loco_reference"],
+            machine=d.get("machine"),
+            commands=d.get("commands", []),
+            notes=d.get("notes", []),
         )
 
     def to_dict(self) -> dict:
