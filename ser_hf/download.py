@@ -58,6 +58,7 @@ URDU_URL = os.environ.get(
     "SER_HF_URDU_URL", "https://github.com/siddiquelatif/URDU-Dataset/archive/refs/heads/master.zip"
 )
 URDU_FILE = "URDU-Dataset-master.zip"
+GITHUB = os.environ.get("SER_HF_GITHUB", "https://github.com")
 
 
 class DownloadError(RuntimeError):
@@ -280,12 +281,13 @@ def download_emovdb(to: str | Path, progress: bool = True, archives: list[str] |
     return to / "emovdb", missing
 
 
-def download_urdu(to: str | Path, progress: bool = True) -> tuple[Path, list[str]]:
-    """Download and extract URDU-Dataset; returns the extracted folder (the builder finds ``Angry/`` ... ``Sad/``
-    inside it) and ``[]`` (nothing missing). Integrity: the zip's CRC-32 per member while extracting (a mismatch raises
-    :class:`DownloadError`), then the builder's counts when it is loaded."""
-    to = Path(to)
-    archive = fetch(URDU_URL, to / URDU_FILE, None, progress)
+def check_zip(archive: Path) -> None:
+    """Read every member of a zip archive against its CRC-32 (archives published without a checksum).
+
+    Raises:
+        DownloadError: the file is not a readable zip, or a member fails its CRC-32 (delete the archive and
+            download again).
+    """
     try:
         with zipfile.ZipFile(archive) as z:
             bad = z.testzip()
@@ -293,14 +295,54 @@ def download_urdu(to: str | Path, progress: bool = True) -> tuple[Path, list[str
         raise DownloadError(f"{archive}: not a readable zip archive ({err}); delete it and download again") from None
     if bad is not None:
         raise DownloadError(f"{archive}: member {bad!r} fails its CRC-32 check; delete the archive and download again")
+
+
+def download_urdu(to: str | Path, progress: bool = True) -> tuple[Path, list[str]]:
+    """Download and extract URDU-Dataset; returns the extracted folder (the builder finds ``Angry/`` ... ``Sad/``
+    inside it) and ``[]`` (nothing missing). Integrity: the zip's CRC-32 per member (:func:`check_zip`), then the
+    builder's counts when it is loaded."""
+    to = Path(to)
+    archive = fetch(URDU_URL, to / URDU_FILE, None, progress)
+    check_zip(archive)
     safe_extract(archive, to / "urdu")
     return to / "urdu", []
+
+
+def download_github(repo: str, commit: str, name: str, subdir: str, to: str | Path, progress: bool = True):
+    """Download a corpus published as a GitHub repository, pinned to one commit: the archive
+    ``https://github.com/<repo>/archive/<commit>.zip`` (resumable), every member checked against its CRC-32
+    (:func:`check_zip`; GitHub publishes no checksum), then safely extracted into ``to/<name>``. The builder checks
+    the documented clip counts when the corpus is loaded.
+
+    Args:
+        repo: ``owner/name`` on GitHub.
+        commit: the full commit the corpus module pins (its counts were checked at that commit).
+        name: the corpus's registry name (the archive and folder names).
+        subdir: the corpus folder inside the repository (``""``: its root).
+
+    Returns:
+        ``(corpus folder, [])``.
+
+    Raises:
+        DownloadError: download, CRC or archive layout failure (named, with what to do).
+    """
+    to = Path(to)
+    archive = fetch(f"{GITHUB}/{repo}/archive/{commit}.zip", to / f"{name}-{commit[:12]}.zip", None, progress)
+    check_zip(archive)
+    safe_extract(archive, to / name)
+    folder = to / name / f"{repo.split('/')[1]}-{commit}" / subdir
+    if not folder.is_dir():
+        raise DownloadError(f"{archive}: the archive has no folder {folder.relative_to(to / name)}; delete it and "
+                            "download again")  # fmt: skip
+    return folder, []
 
 
 __all__ = [
     "DownloadError",
     "UnsafeArchiveError",
+    "check_zip",
     "download_emovdb",
+    "download_github",
     "download_ravdess",
     "download_urdu",
     "fetch",

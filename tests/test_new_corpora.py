@@ -126,3 +126,57 @@ def test_per_class_recall_over_folds_skips_a_class_a_fold_lacks():
     }  # fmt: skip
     assert mean_recall_per_class([[None, 1.0]], ["calm", "sad"]) == {"calm": None, "sad": 1.0}
     assert mean_recall_per_class([], ["calm"]) == {}
+
+
+WRITERS = {"nemo": write_nemo, "ased": write_ased, "turevdb": write_turevdb}
+
+
+@pytest.mark.parametrize("name", ["nemo", "ased", "turevdb"])
+def test_download_fetches_the_pinned_github_archive_resumes_and_refuses_a_corrupt_one(name, tmp_path, monkeypatch):
+    """``ser-hf download NAME`` offline: a local server stands for github.com and serves a zip of a synthetic tree
+    laid out as the repository at its pinned commit."""
+    import io
+    import zipfile
+
+    import ser_hf.download as dl
+    from ser_hf.cli import main as cli
+    from ser_hf.corpora import REGISTRY, fetch_corpus
+
+    from .test_download import Server
+
+    module = {"nemo": nemo, "ased": ased, "turevdb": turevdb}[name]
+    repo, commit, _, subdir = module.SOURCE
+    tree = WRITERS[name](tmp_path / "tree")
+    top = f"{repo.split('/')[1]}-{commit}"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:  # stored: a flipped byte is found by the CRC alone
+        for p in sorted(tree.rglob("*")):
+            if p.is_file():
+                z.write(p, "/".join(filter(None, [top, subdir, p.relative_to(tree).as_posix()])))
+        z.writestr(f"{top}/README.md", "not corpus audio")
+    url = f"/{repo}/archive/{commit}.zip"
+    server = Server()
+    try:
+        server.files[url] = buf.getvalue()
+        server.drop_once.add(url)  # the first try is cut halfway: the next one resumes
+        monkeypatch.setattr(dl, "GITHUB", server.url)
+        assert cli(["download", name, "--to", str(tmp_path / "d"), "--no_progress"]) == 2  # cut: kept to resume
+        assert cli(["download", name, "--to", str(tmp_path / "d"), "--no_progress"]) == 0
+        assert [r for r in server.requests if r[0] == url][-1][1] is not None  # resumed with a Range request
+        folder = tmp_path / "d" / name / top / subdir
+        ds = load_corpus(name, folder, cache_dir=tmp_path / "c", verify_counts=False)
+        assert len(ds) == sum(1 for p in tree.rglob("*.wav"))
+        # first use without --data_dir goes the same way and finds the corpus folder inside the download
+        fetched = tmp_path / "cache" / "ser_hf_corpora" / name / top / subdir
+        assert fetch_corpus(name, tmp_path / "cache", progress=False) == fetched
+        asked = len(server.requests)
+        assert fetch_corpus(name, tmp_path / "cache", progress=False) == fetched  # read back, not downloaded again
+        assert len(server.requests) == asked
+        data = bytearray(buf.getvalue())
+        data[200] ^= 0xFF  # inside the first member's audio
+        server.files[url] = bytes(data)
+        assert cli(["download", name, "--to", str(tmp_path / "bad"), "--no_progress"]) == 2
+        assert not (tmp_path / "bad" / name).exists()
+        assert REGISTRY[name].fetchable
+    finally:
+        server.httpd.shutdown()

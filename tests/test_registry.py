@@ -14,8 +14,15 @@ def test_every_named_corpus_brings_its_facts_from_its_module():
         assert info.languages and info.license and info.citation, name
         assert info.download is not None or info.manual_steps, f"{name}: neither a download nor manual steps"
         assert (name in CORPUS_FOLDS) == (info.folds is not None), name
-    assert {n for n in NAMED_CORPORA if REGISTRY[n].fetchable} == {"ravdess", "emovdb", "urdu"}
-    assert set(MANUAL_ONLY) == {"anad", "eyase", "emovo", "nemo", "ased", "turevdb"}
+    assert {n for n in NAMED_CORPORA if REGISTRY[n].fetchable} == {
+        "ravdess",
+        "emovdb",
+        "urdu",
+        "nemo",
+        "ased",
+        "turevdb",
+    }
+    assert set(MANUAL_ONLY) == {"anad", "eyase", "emovo"}
     assert CORPUS_FOLDS["emovdb"] == [["bea"], ["jenie"], ["josh"], ["sam"]]
 
 

@@ -115,14 +115,16 @@ def fetch_corpus(name: str, cache_dir: str | os.PathLike | None = None, progress
     if corpus is None or not corpus.fetchable:
         raise ValueError(f"corpus {name!r} has nothing to download: pass --data_dir (the folder holding it)")
     target = root / name
-    if (target / dl.COMPLETE_MARKER).exists():
-        return target
+    marker = target / dl.COMPLETE_MARKER
+    if marker.exists():  # "folder: <corpus folder inside target>"; a marker of an older ser_hf: target itself
+        text = marker.read_text().strip()
+        return target / text.removeprefix("folder: ") if text.startswith("folder: ") else target
     logger.warning("corpus %s is not in %s yet: downloading it once (resumable, checksum-verified)", name, root)
     folder, missing = corpus.info.download(root, progress)
     if missing:
         raise dl.DownloadError(f"{name} archives {missing} are not on the server; {folder} is incomplete")
-    (target / dl.COMPLETE_MARKER).write_text("downloaded by ser_hf\n")
-    return target
+    marker.write_text(f"folder: {Path(folder).relative_to(target).as_posix()}\n")
+    return Path(folder)
 
 
 def decode_channel(name: str) -> int | None:

@@ -28,11 +28,13 @@ speakers. EmoBox (Ma et al. 2024) has no ASED folds.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 import datasets
 
+from ..download import download_github
 from .common import ClipsBuilder, CorpusError, CorpusInfo
 
 EMOTIONS = ["neutral", "fearful", "happy", "sad", "angry"]
@@ -58,6 +60,10 @@ FOLDS = [
 ]
 """Test speakers of each fold (5 female + 8 male; the first two validate the fold before)."""
 _NAME = re.compile(r"^([nfhsa])(\d)-(\d{2})-(\d{2})-(0[12])-(\d{2})$", re.IGNORECASE)
+
+SOURCE = ("wgwangang/ASED_V1", "3feb6d25ec1a88d770594c88d2c4e6cae5c0d046", "ased", "")
+"""Where ``ser-hf download ased`` fetches the corpus: GitHub repository, the commit whose counts were checked, the
+registry name and the corpus folder inside the repository (:func:`ser_hf.download.download_github`)."""
 
 INFO = CorpusInfo(
     name="ASED",
@@ -93,10 +99,7 @@ INFO = CorpusInfo(
         "female and male speakers select the checkpoint, 50 speakers train",
     },
     folds=FOLDS,
-    manual_steps=(
-        "ASED (Retta et al. 2023) is public: git clone https://github.com/wgwangang/ASED_V1 (about 240 MB).",
-        "01Neutral/n1-01-01-02-05.wav ...  02Fearful/  03Happy/  04Sad/  05Angry/   (2,474 files)",
-    ),
+    download=functools.partial(download_github, *SOURCE),
     caveat="25 of its 27 sentences are spoken in one emotion only, so the text gives the label away: scores over "
     "all clips overstate emotion recognition; benchmarks/ased_common_sentences.py scores the 2 common sentences alone.",
 )

@@ -18,11 +18,13 @@ test side scores all six classes. EmoBox (Ma et al. 2024) has no nEMO folds.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 import datasets
 
+from ..download import download_github
 from .common import ClipsBuilder, CorpusError, CorpusInfo
 
 EMOTIONS = ["neutral", "happy", "sad", "angry", "fearful", "surprised"]
@@ -49,6 +51,10 @@ FOLDS = [["EB0"], ["WR0"], ["KD0"], ["KS0"], ["IC0"], ["TP0"], ["MK0"], ["SM0"],
 """Test speaker of each fold (leave one speaker out, genders alternating; the next fold's speaker validates)."""
 _NAME = re.compile(r"^([A-Z]{2}\d)_([a-z]+)_(\d+)$")
 
+SOURCE = ("amu-cai/nEMO", "66de9999a8f2f605eb5f64841790aa5cb0877782", "nemo", "")
+"""Where ``ser-hf download nemo`` fetches the corpus: GitHub repository, the commit whose counts were checked, the
+registry name and the corpus folder inside the repository (:func:`ser_hf.download.download_github`)."""
+
 INFO = CorpusInfo(
     name="nEMO",
     dataset_id="amu-cai/nEMO",
@@ -72,11 +78,7 @@ INFO = CorpusInfo(
         "next fold's speaker selects the checkpoint, 7 train",
     },
     folds=FOLDS,
-    manual_steps=(
-        "nEMO (Christop 2024, CC BY-NC-SA 4.0) is public: git clone https://github.com/amu-cai/nEMO (3.1 h of "
-        "audio, about 520 MB), or download the Hub dataset amu-cai/nEMO.",
-        "data.tsv  samples/EB0_anger_1.wav ... (4,481 files)",
-    ),
+    download=functools.partial(download_github, *SOURCE),
 )
 
 

@@ -25,11 +25,13 @@ TurEV-DB folds.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 import datasets
 
+from ..download import download_github
 from .common import ClipsBuilder, CorpusError, CorpusInfo
 
 EMOTIONS = ["calm", "happy", "sad", "angry"]
@@ -43,6 +45,10 @@ EMOTION_COUNTS = {"angry": 487, "calm": 408, "happy": 357, "sad": 483}
 FOLDS = [["1234"], ["1358"], ["1984"], ["6783"], ["7895"], ["1157"]]
 """Test speaker of each fold (leave one speaker out; the next fold's speaker validates)."""
 _NAME = re.compile(r"^(\d{4})_(kz|sk|mt|hl)_(.+)$")
+
+SOURCE = ("Xeonen/TurEV-DB", "be9873eccbc40538acbeb5e67c718bda96763cf3", "turevdb", "Sound Source")
+"""Where ``ser-hf download turevdb`` fetches the corpus: GitHub repository, the commit whose counts were checked, the
+registry name and the corpus folder inside the repository (:func:`ser_hf.download.download_github`)."""
 
 INFO = CorpusInfo(
     name="TurEV-DB",
@@ -69,11 +75,7 @@ INFO = CorpusInfo(
         "selects the checkpoint, 4 train (speaker 1157 has only angry and sad clips)",
     },
     folds=FOLDS,
-    manual_steps=(
-        "TurEV-DB (Canpolat et al. 2020, CC BY-NC-ND 4.0) is public: git clone https://github.com/Xeonen/TurEV-DB "
-        "and use its 'Sound Source' folder as the corpus folder (the rest is not corpus audio).",
-        "Angry/1234_kz_acik.wav ...  Calm/  Happy/  Sad/   (1,735 files)",
-    ),
+    download=functools.partial(download_github, *SOURCE),
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..corpora import CORPORA, MANUAL_ONLY
+from ..corpora import CORPORA, MANUAL_ONLY, NAMED_CORPORA
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
 from ..multicorpus import CorpusSelection, corpus_list, data_dirs
@@ -34,6 +34,9 @@ def _is_hub_id(name: str) -> bool:
     except HFValidationError:
         return False
     return name.count("/") == 1 and not Path(name).exists()
+
+
+FETCHABLE = [name for name in NAMED_CORPORA if name not in MANUAL_ONLY]
 
 
 @dataclass
@@ -287,8 +290,8 @@ class DataArguments:
             self.data_dir = folder.strip()
         elif self.data_dir is None and self.dataset is None and self.corpus in (*MANUAL_ONLY, "folder"):
             raise ValueError(
-                f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (RAVDESS, EmoV-DB and URDU "
-                "are fetched on first use without it)"
+                f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (the corpora that "
+                f"`ser-hf download` fetches are fetched on first use without it: {', '.join(FETCHABLE)})"
             )
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol {self.protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
