@@ -332,8 +332,8 @@ def cross_corpus_main(argv: list[str]) -> int:
         cache_dir=args.cache_dir,
         **({} if args.verify_counts else {"verify_counts": False}),
     )
-    for row in report["systems"]:
-        print(row["system"], " ".join(f"{c}={s['ua']:.3f}" if s else f"{c}=trained" for c, s in row["scores"].items()))
+    for row in report.systems:
+        print(row.system, " ".join(f"{c}={s.ua:.3f}" if s else f"{c}=trained" for c, s in row.scores.items()))
     print(f"report: {args.output_dir}/report.md")
     return 0
 

@@ -252,7 +252,7 @@ def test_compare_report_from_run_directories(checkpoint, ravdess_dir, tmp_path):
 
 
 def test_an_interval_over_one_test_speaker_is_not_printed_as_one():
-    from ser_hf.reports.compare_report import interval
+    from ser_hf.reports.rows import interval_text
 
-    assert interval({"num_units": 1, "ci95_low": 0.1, "ci95_high": 0.1}) == "(no interval: one test speaker)"
-    assert interval({"num_units": 6, "ci95_low": -0.0141, "ci95_high": 0.0857}) == "[-0.014, +0.086]"
+    assert interval_text(1, 0.1, 0.1) == "(no interval: one test speaker)"
+    assert interval_text(6, -0.0141, 0.0857) == "[-0.014, +0.086]"

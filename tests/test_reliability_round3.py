@@ -306,12 +306,12 @@ def test_cross_corpus_reuses_a_stored_evaluation_only_for_the_clips_and_checkpoi
 
     run, root = eyase_run
     kwargs = {"cache_dir": tmp_path / "c", "verify_counts": False}
-    first = cross_corpus({"a": str(run)}, {"eyase": str(root)}, str(tmp_path / "r1"), **kwargs)
+    first = cross_corpus({"a": str(run)}, {"eyase": str(root)}, str(tmp_path / "r1"), **kwargs).to_dict()
     cell = first["systems"][0]["scores"]["eyase"]
     assert cell["num_clips"] == 8 and first["machine"]["cpu"]
     copy = tmp_path / "copy"  # the same clips elsewhere: reused
     shutil.copytree(root, copy)
-    again = cross_corpus({"a": str(run)}, {"eyase": str(copy)}, str(tmp_path / "r2"), **kwargs)
+    again = cross_corpus({"a": str(run)}, {"eyase": str(copy)}, str(tmp_path / "r2"), **kwargs).to_dict()
     assert again["systems"][0]["scores"]["eyase"] == cell
     # fewer clips (before: the stored evaluation of the other folder was reported), or another corpus's folder
     for path in copy.rglob("* (2).wav"):

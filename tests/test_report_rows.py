@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ser_hf.reports.rows import CompareReport, MulticorpusSummary
+from ser_hf.reports.rows import CompareReport, CrossCorpusReport, MulticorpusSummary
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPARE_REPORTS = sorted(
@@ -39,3 +39,16 @@ SUMMARIES = sorted((ROOT / "docs" / "results").glob("*/summary.json"))
 def test_every_multicorpus_summary_round_trips_byte_for_byte(path):
     text = path.read_text()
     assert json.dumps(MulticorpusSummary.from_dict(json.loads(text)).to_dict(), indent=2) + "\n" == text
+
+
+CROSS_REPORTS = sorted(
+    p for p in (ROOT / "docs" / "results").rglob("report.json") if "corpus" not in json.loads(p.read_text())
+)
+
+
+@pytest.mark.parametrize("path", CROSS_REPORTS, ids=lambda p: str(p.parent.relative_to(ROOT / "docs" / "results")))
+def test_every_cross_corpus_report_round_trips_byte_for_byte(path):
+    text = path.read_text()
+    report = CrossCorpusReport.from_dict(json.loads(text))
+    assert json.dumps(report.to_dict(), indent=2) + "\n" == text
+    assert report.system(report.systems[0].system) is report.systems[0]

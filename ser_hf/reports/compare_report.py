@@ -11,20 +11,12 @@ from pathlib import Path
 
 from ..environment import describe_machine
 from .folder import ReportFolder
-from .rows import Bootstrap, CompareReport, MeanStd, Stat, interval_text
+from .rows import CompareReport, MeanStd, Stat
 
 logger = logging.getLogger(__name__)
 
 METRICS = ("ua", "wa", "macro_f1")
 """The scores every comparison reports."""
-
-
-def interval(bootstrap: dict | Bootstrap) -> str:
-    """A bootstrap's 95 % CI as ``[lo, hi]`` (:func:`ser_hf.reports.rows.interval_text`), for a typed bootstrap or
-    the ``vs_reference`` mapping of a cross-corpus report's JSON."""
-    if isinstance(bootstrap, Bootstrap):
-        return bootstrap.interval()
-    return interval_text(bootstrap.get("num_units", 2), bootstrap["ci95_low"], bootstrap["ci95_high"])
 
 
 def _fmt(stats: MeanStd | Stat | None, digits: int = 3) -> str:

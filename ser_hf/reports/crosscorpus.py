@@ -32,6 +32,7 @@ from ..environment import describe_machine, machine_facts
 from ..run import RunRecord
 from .evaluation_report import read_predictions
 from .folder import ReportFolder
+from .rows import CrossCell, CrossCorpusReport, CrossSystem
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def scope_of(record: RunRecord, corpus: str) -> str | None:
     return "test" if view.test_speakers else None
 
 
-def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000, rescore=None) -> None:
+def add_differences(rows: list[CrossSystem], reference: str, num_bootstrap: int = 2000, rescore=None) -> None:
     """Add ``vs_reference`` to every cell whose clips the ``reference`` system's cell can be paired with: UA
     difference with a paired speaker-bootstrap 95 % CI (:func:`ser_hf.reports.compare.paired_bootstrap_ua`).
 
@@ -83,41 +84,41 @@ def add_differences(rows: list[dict], reference: str, num_bootstrap: int = 2000,
     from ..evaluation import default_report_dir
     from .compare import FoldResult, paired_bootstrap_ua
 
-    by_name = {r["system"]: r for r in rows}
+    by_name = {r.system: r for r in rows}
     if reference not in by_name:
         raise ValueError(f"--reference {reference!r} is not one of the systems {list(by_name)}")
     ref = by_name[reference]
 
-    def side(row, corpus, labels):  # the cell's predictions and UA, on ``labels`` only when given
-        cell = row["scores"][corpus]
-        ua = cell["ua"] if labels is None else rescore(row["run_dir"], corpus, cell["scope"], labels).ua
-        out = default_report_dir(row["run_dir"], corpus, None, cell["scope"], labels)
+    def side(row: CrossSystem, corpus: str, labels):  # the cell's predictions and UA, on ``labels`` only when given
+        cell = row.scores[corpus]
+        ua = cell.ua if labels is None else rescore(row.run_dir, corpus, cell.scope, labels).ua
+        out = default_report_dir(row.run_dir, corpus, None, cell.scope, labels)
         return FoldResult(0, out, None, None, read_predictions(out)), ua
 
     for row in rows:
-        for corpus, cell in row["scores"].items():
-            ref_cell = ref["scores"].get(corpus)
+        for corpus, cell in row.scores.items():
+            ref_cell = ref.scores.get(corpus)
             if row is ref or cell is None or ref_cell is None:
                 continue
-            common = [c for c in cell["shared_labels"] if c in ref_cell["shared_labels"]]
-            same = set(common) == set(cell["shared_labels"]) == set(ref_cell["shared_labels"])
+            common = [c for c in cell.shared_labels if c in ref_cell.shared_labels]
+            same = set(common) == set(cell.shared_labels) == set(ref_cell.shared_labels)
             if not same and (rescore is None or len(common) < 2):
-                logger.warning("%s vs %s on %s: other labels, no paired difference", row["system"], reference, corpus)
+                logger.warning("%s vs %s on %s: other labels, no paired difference", row.system, reference, corpus)
                 continue
             (a, ua_a), (b, ua_b) = (
-                side(r, corpus, None if set(c["shared_labels"]) == set(common) else common)
+                side(r, corpus, None if set(c.shared_labels) == set(common) else common)
                 for r, c in ((ref, ref_cell), (row, cell))
             )
             try:
-                cell["vs_reference"] = paired_bootstrap_ua([a], [b], num_bootstrap=num_bootstrap).to_dict()
+                cell.vs_reference = paired_bootstrap_ua([a], [b], num_bootstrap=num_bootstrap)
             except ValueError as err:  # scored on other clips: no paired difference
-                logger.warning("%s vs %s on %s: no paired difference (%s)", row["system"], reference, corpus, err)
+                logger.warning("%s vs %s on %s: no paired difference (%s)", row.system, reference, corpus, err)
                 continue
             if not same:
-                cell["vs_reference"] |= {"labels": common, "reference_ua": ua_a, "ua": ua_b}
+                cell.vs_reference.labels, cell.vs_reference.reference_ua, cell.vs_reference.ua = common, ua_a, ua_b
 
 
-def system_row(name: str, root: str, corpora: dict[str, str], **eval_kwargs) -> dict:
+def system_row(name: str, root: str, corpora: dict[str, str], **eval_kwargs) -> CrossSystem:
     """One system's row of the cross-corpus report: its chosen checkpoint (:func:`chosen_checkpoint`) scored on
     each corpus it did not train on whole (:func:`scope_of`), through
     :func:`ser_hf.evaluation.evaluation_of` (computed once, then read back while the clips and checkpoint match)."""
@@ -132,17 +133,18 @@ def system_row(name: str, root: str, corpora: dict[str, str], **eval_kwargs) -> 
             cells[corpus] = None
             continue
         m = evaluation_of(run, corpus, data_dir, scope, **eval_kwargs)
-        cells[corpus] = {"scope": scope, "ua": m.ua, "wa": m.wa, "macro_f1": m.macro_f1}
-        cells[corpus] |= {"shared_labels": m.shared_labels, "num_clips": m.num_clips}
-    return {
-        "system": name,
-        "run_dir": str(run),
-        "trained_on": record.split.corpus,
-        "fold": record.split.fold,
-        "left_out": record.split.extra.get("test_corpus") if record.split.protocol == "loco" else None,
-        "validation_ua": val_ua,
-        "scores": cells,
-    }
+        cells[corpus] = CrossCell(
+            scope=scope, ua=m.ua, wa=m.wa, macro_f1=m.macro_f1, shared_labels=m.shared_labels, num_clips=m.num_clips
+        )
+    return CrossSystem(
+        system=name,
+        run_dir=str(run),
+        trained_on=record.split.corpus,
+        fold=record.split.fold,
+        left_out=record.split.extra.get("test_corpus") if record.split.protocol == "loco" else None,
+        validation_ua=val_ua,
+        scores=cells,
+    )
 
 
 def cross_corpus(
@@ -154,7 +156,7 @@ def cross_corpus(
     num_bootstrap: int = 2000,
     overwrite: bool = False,
     **eval_kwargs,
-):
+) -> CrossCorpusReport:
     """Score every system's chosen checkpoint on every corpus of ``corpora`` and write the report.
 
     Args:
@@ -186,27 +188,21 @@ def cross_corpus(
             return evaluation_of(run_dir, corpus, corpora[corpus], scope, labels=labels, **eval_kwargs)
 
         add_differences(rows, reference, num_bootstrap, rescore)
-    report = {
-        "command": command,
-        "corpora": list(corpora),
-        "systems": rows,
-        "reference": reference,
-        "machine": machine_facts(),
-    }
-    folder.write_json("report.json", report)
+    report = CrossCorpusReport(
+        command=command, corpora=list(corpora), systems=rows, reference=reference, machine=machine_facts()
+    )
+    folder.write_json("report.json", report.to_dict())
     folder.write_text("report.md", "\n".join(report_lines(report)) + "\n")
     return report
 
 
-def report_lines(report: dict) -> list[str]:
+def report_lines(report: CrossCorpusReport) -> list[str]:
     """The Markdown of a cross-corpus report: one UA table (systems x corpora) and the labels each cell shares."""
-    from .compare_report import interval
-
-    corpora = report["corpora"]
+    corpora = report.corpora
     lines = [
         "# Cross-corpus transfer",
         "",
-        f"Generated by `{report['command']}`." if report.get("command") else "",
+        f"Generated by `{report.command}`." if report.command else "",
         "",
         "Each system's checkpoint is its run with the best validation UA (on its own corpus; never a test side). "
         "**Bold**: its own fold's test speakers (in-corpus; for a leave-one-corpus-out system, every clip of the "
@@ -217,40 +213,40 @@ def report_lines(report: dict) -> list[str]:
         "| system (trained on, fold) | " + " | ".join(f"UA on {c}" for c in corpora) + " |",
         "|---|" + "---|" * len(corpora),
     ]
-    for row in report["systems"]:
+    for row in report.systems:
         cells = []
         for c in corpora:
-            s = row["scores"][c]
+            s = row.scores[c]
             if s is None:
                 cells.append("trained on all of it")
                 continue
-            value = f"{s['ua']:.3f} (1/{len(s['shared_labels'])})"
-            diff = s.get("vs_reference")
+            value = f"{s.ua:.3f} (1/{len(s.shared_labels)})"
+            diff = s.vs_reference
             if diff:
-                on = f" on {len(diff['labels'])} labels" if diff.get("labels") else ""
-                value += f" [{diff['ua_difference']:+.3f}{on}, CI {interval(diff)}]"
-            cells.append(f"**{value}**" if s["scope"] == "test" else value)
-        trained = row["trained_on"].replace("+", " + ")
-        how = f"{trained}, {row['left_out']} left out" if row.get("left_out") else f"{trained}, fold {row['fold']}"
-        lines.append(f"| {row['system']} ({how}) | " + " | ".join(cells) + " |")
-    if report.get("reference"):
+                on = f" on {len(diff.labels)} labels" if diff.labels else ""
+                value += f" [{diff.ua_difference:+.3f}{on}, CI {diff.interval()}]"
+            cells.append(f"**{value}**" if s.scope == "test" else value)
+        trained = row.trained_on.replace("+", " + ")
+        how = f"{trained}, {row.left_out} left out" if row.left_out else f"{trained}, fold {row.fold}"
+        lines.append(f"| {row.system} ({how}) | " + " | ".join(cells) + " |")
+    if report.reference:
         lines += [
             "",
-            f"In square brackets: UA minus that of **{report['reference']}** on the same clips, with the paired "
+            f"In square brackets: UA minus that of **{report.reference}** on the same clips, with the paired "
             "speaker-bootstrap 95 % CI (speakers resampled with replacement; Field & Welsh 2007). Where the two "
             "models share different labels with the corpus, both are scored again on the labels they have in "
             "common ('on N labels'), so that they score the same clips.",
         ]
     lines += ["", "Shared labels and clips scored per cell:", ""]
-    for row in report["systems"]:
+    for row in report.systems:
         for c in corpora:
-            s = row["scores"][c]
+            s = row.scores[c]
             if s is None:
                 continue
             lines.append(
-                f"- {row['system']} on {c} ({s['scope']}): {', '.join(s['shared_labels'])}; {s['num_clips']} clips; "
-                f"WA {s['wa']:.3f}, macro-F1 {s['macro_f1']:.3f}"
+                f"- {row.system} on {c} ({s.scope}): {', '.join(s.shared_labels)}; {s.num_clips} clips; "
+                f"WA {s.wa:.3f}, macro-F1 {s.macro_f1:.3f}"
             )
-    lines += ["", "Checkpoints: " + "; ".join(f"{r['system']}: `{r['run_dir']}`" for r in report["systems"])]
-    lines += ["", f"Evaluated on: {describe_machine(report.get('machine'))}."]
+    lines += ["", "Checkpoints: " + "; ".join(f"{r.system}: `{r.run_dir}`" for r in report.systems)]
+    lines += ["", f"Evaluated on: {describe_machine(report.machine)}."]
     return lines

@@ -34,6 +34,7 @@ from .folder import ReportFolder
 from .rows import (
     Bootstrap,
     CompareReport,
+    CrossCorpusReport,
     InCorpusRow,
     LocoRow,
     LocoSeedRow,
@@ -203,34 +204,34 @@ def in_corpus_row(report: CompareReport, family: str) -> InCorpusRow:
     )
 
 
-def loco_rows(report: dict) -> list[LocoRow]:
+def loco_rows(report: CrossCorpusReport) -> list[LocoRow]:
     """The leave-one-corpus-out summary from the cross-corpus report: per run, the left-out corpus, the
     reference's UA and the run's UA on it (same clips, shared labels) and the paired difference; ``labels``: the
     labels both were scored on where their label sets differ (the one with more scored again on the common ones,
     :func:`ser_hf.reports.crosscorpus.add_differences`; UAs and clips are then those), else ``None``."""
-    ref = next(r for r in report["systems"] if r["system"] == report["reference"])
+    ref = report.system(report.reference)
     rows = []
-    for r in report["systems"]:
-        if r is ref or not r.get("left_out"):
+    for r in report.systems:
+        if r is ref or not r.left_out:
             continue
-        corpus = r["left_out"]
-        cell, ref_cell = r["scores"][corpus], ref["scores"][corpus]
-        both = cell.get("vs_reference") or {}  # UAs on the common labels, where the two label sets differ
-        record = RunRecord.load(r["run_dir"])
+        cell, ref_cell = r.scores[r.left_out], ref.scores[r.left_out]
+        both = cell.vs_reference  # with labels: both scored on the common labels, where the two label sets differ
+        rescored = both is not None and both.labels
+        record = RunRecord.load(r.run_dir)
         rows.append(
             LocoRow(
-                system=r["system"],
-                run_dir=r["run_dir"],
+                system=r.system,
+                run_dir=r.run_dir,
                 model_type=record.model.kind,
                 base_model=record.model.base_model_name,
                 run_labels=list(record.label_names),
                 seed=record.training.seed,
-                corpus=corpus,
-                clips=both["num_clips"] if both.get("labels") else cell["num_clips"],
-                reference_ua=both.get("reference_ua", ref_cell["ua"]),
-                ua=both.get("ua", cell["ua"]),
-                labels=both.get("labels"),
-                bootstrap=Bootstrap.from_dict(cell.get("vs_reference")),
+                corpus=r.left_out,
+                clips=both.num_clips if rescored else cell.num_clips,
+                reference_ua=both.reference_ua if rescored else ref_cell.ua,
+                ua=both.ua if rescored else cell.ua,
+                labels=both.labels if rescored else None,
+                bootstrap=both,
             )
         )
     return rows

@@ -405,3 +405,75 @@ class MulticorpusSummary:
 
     def to_dict(self) -> dict:
         return to_json_dict(self)
+
+
+@dataclass(kw_only=True)
+class CrossCell:
+    """One checkpoint on one corpus (:func:`ser_hf.reports.crosscorpus.system_row`): ``scope`` ``test`` (its own
+    unseen speakers) or ``all`` (a corpus it never saw), scored on the labels model and corpus share; ``vs_reference``:
+    the paired difference against the reference system on the same clips."""
+
+    scope: str
+    ua: float
+    wa: float
+    macro_f1: float
+    shared_labels: list[str]
+    num_clips: int
+    vs_reference: Bootstrap | None = field(default=None, metadata=OPTIONAL)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> CrossCell | None:
+        return None if d is None else cls(**{**d, "vs_reference": Bootstrap.from_dict(d.get("vs_reference"))})
+
+    def to_dict(self) -> dict:
+        return to_json_dict(self)
+
+
+@dataclass(kw_only=True)
+class CrossSystem:
+    """One system of a cross-corpus report: its chosen checkpoint and a cell per corpus (``None``: a corpus it
+    trained on whole)."""
+
+    system: str
+    run_dir: str
+    trained_on: str
+    fold: int | None
+    left_out: str | None
+    validation_ua: float | None
+    scores: dict[str, CrossCell | None]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CrossSystem:
+        return cls(**{**d, "scores": {c: CrossCell.from_dict(v) for c, v in d["scores"].items()}})
+
+    def to_dict(self) -> dict:
+        return to_json_dict(self)
+
+
+@dataclass(kw_only=True)
+class CrossCorpusReport:
+    """A ``ser-hf cross-corpus`` report (``report.json``)."""
+
+    command: str
+    corpora: list[str]
+    systems: list[CrossSystem]
+    reference: str | None
+    machine: dict | None = field(default=None, metadata=OPTIONAL)
+
+    def system(self, name: str) -> CrossSystem:
+        """The system called ``name``.
+
+        Raises:
+            KeyError: no such system (the message lists the systems).
+        """
+        for s in self.systems:
+            if s.system == name:
+                return s
+        raise KeyError(f"no system {name!r} in the cross-corpus report; systems: {[s.system for s in self.systems]}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CrossCorpusReport:
+        return cls(**{**d, "systems": [CrossSystem.from_dict(s) for s in d["systems"]]})
+
+    def to_dict(self) -> dict:
+        return to_json_dict(self)
