@@ -209,15 +209,15 @@ def test_emovo_originals_decode_their_first_channel_everywhere(tmp_path):
 
 @pytest.mark.parametrize("name", ["eyase", "emovo", "urdu"])
 def test_corpus_facts_reach_model_and_dataset_cards(name):
-    from ser_hf.reports.card import corpus_card_facts
+    from ser_hf.reports.card import CardCorpus
 
     info = corpus_info(name)
     assert info.license_id == "other" and "research" in info.terms.lower() and info.citation.startswith("@")
-    facts = corpus_card_facts(name)
-    assert facts["language"] == list(info.languages) and facts["license"] == "other"
-    assert info.terms in facts["description"] and facts["license_name"] == f"{name}-terms"
+    facts = CardCorpus.of(name)
+    assert facts.language == list(info.languages) and facts.license == "other"
+    assert info.terms in facts.description and facts.license_name == f"{name}-terms"
     assert "folds" in info.protocols
-    assert corpus_info("ravdess").license_id == "cc-by-nc-sa-4.0" and corpus_card_facts("folder") == {}
+    assert corpus_info("ravdess").license_id == "cc-by-nc-sa-4.0" and CardCorpus.of("folder") is None
 
 
 def test_export_of_a_research_only_corpus_states_its_terms(tmp_path):

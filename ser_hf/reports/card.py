@@ -6,7 +6,7 @@ measurement of the run.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -21,68 +21,92 @@ SCORES = (("ua", "recall", "UA"), ("wa", "accuracy", "WA"), ("macro_f1", "f1", "
 """Each reported score: record key, Hub metric type, name on the card."""
 
 
-def corpus_card_facts(corpus: str) -> dict:
-    """What a model card says of the training corpus, read from its corpus module
-    (:func:`ser_hf.corpora.corpus_info`): ``name``, ``dataset_id``, ``license`` (Hub id), ``license_name`` /
-    ``license_link`` for corpora without a standard license, ``language``, ``description`` (with the license terms),
-    ``language_note``, ``citation``, ``protocol``; ``{}`` for a user's folder."""
-    from ..corpora import corpus_info
+@dataclass(frozen=True)
+class CardCorpus:
+    """What a model card says of its training corpus, or of the corpora of a multi-corpus run, read from the corpus
+    modules (:func:`ser_hf.corpora.corpus_info`).
 
-    if "+" in corpus:
-        return multi_corpus_card_facts(corpus.split("+"))
-    info = corpus_info(corpus)
-    if info is None:
-        return {}
-    facts = {
-        "name": info.name,
-        "dataset_id": info.dataset_id,
-        "license": info.license_id,
-        "language": list(info.languages),
-        "description": info.description + ("" if info.license_id != "other" else f" License terms: {info.terms}"),
-        "language_note": info.language_note,
-        "speech": info.speech,
-        "citation": info.citation,
-        "protocol": dict(info.protocols),
-    }
-    if info.license_id == "other":
-        facts.update(license_name=f"{info.dataset_id}-terms", license_link=info.homepage)
-    return facts
+    Attributes:
+        license: the Hub license id (``other`` for a corpus without a standard license, with ``license_name`` and
+            ``license_link``; for several corpora the most restrictive).
+        description: for the card, with the license terms where the license is not a standard one.
+        terms_note: what the multi-corpus card quotes of this corpus's terms.
+    """
 
+    name: str
+    dataset_ids: list[str]
+    license: str
+    language: list[str]
+    description: str
+    terms_note: str
+    language_note: str
+    speech: str
+    citations: list[str]
+    protocol: dict[str, str]
+    license_name: str | None = None
+    license_link: str | None = None
 
-def multi_corpus_card_facts(names: list[str]) -> dict:
-    """:func:`corpus_card_facts` of a model trained on several corpora (:mod:`ser_hf.multicorpus`): every
-    language, dataset and citation; each corpus's license terms; and, as the card's license, the most restrictive
-    (``license: other``: research, non-commercial use, as the research-only corpora among them demand, and the
-    share-alike and credit terms of the others)."""
-    members = [corpus_card_facts(n) for n in names]
-    members = [m for m in members if m]
-    licenses = {m["license"] for m in members}
-    terms = " ".join(f"{m['name']}: {m['description'].split(' License terms: ')[-1]}" for m in members)
-    facts = {
-        "name": " + ".join(m["name"] for m in members),
-        "dataset_id": "+".join(m["dataset_id"] for m in members),
-        "datasets": [m["dataset_id"] for m in members],
-        "license": licenses.pop() if len(licenses) == 1 else "other",
-        "language": sorted({lang for m in members for lang in m["language"]}),
-        "description": f"{len(members)} corpora together: "
-        + " ".join(f"({k + 1}) {m['description'].split(' License terms: ')[0]}" for k, m in enumerate(members))
-        + " License: the terms of every corpus apply together, so the most restrictive rule: research and "
-        "non-commercial use only. Per corpus: " + "; ".join(f"{m['name']}: {m['license']}" for m in members) + ".",
-        "terms": terms,
-        "language_note": " ".join(m["language_note"] for m in members),
-        "speech": f"a mix of {len(members)} corpora: "
-        + " ".join(f"({k + 1}) {m['name']}: {m['speech'].rstrip('.')}." for k, m in enumerate(members)),
-        "citations": [m["citation"] for m in members],
-        "protocol": {
-            "folds": "fold K of every corpus's own speaker-independent protocol together (ser_hf.multicorpus): "
-            + "; ".join(f"{m['name']}: {m['protocol'].get('folds', 'folds')}" for m in members),
-            "loco": "leave one corpus out (EmoBox's cross-corpus setting, Ma et al. 2024): the other corpora train "
-            "and validate, every clip of the left-out corpus is tested",
-        },
-    }
-    if facts["license"] == "other":
-        facts["license_name"] = "research-non-commercial-most-restrictive-of-corpora"  # the terms are in the card
-    return facts
+    @property
+    def dataset_id(self) -> str:
+        return "+".join(self.dataset_ids)
+
+    @classmethod
+    def of(cls, corpus: str) -> CardCorpus | None:
+        """The card facts of ``corpus`` (``a+b+c``: several, :meth:`together`); ``None`` for a user's folder."""
+        from ..corpora import corpus_info
+
+        if "+" in corpus:
+            return cls.together([m for m in (cls.of(n) for n in corpus.split("+")) if m])
+        info = corpus_info(corpus)
+        if info is None:
+            return None
+        other = info.license_id == "other"
+        return cls(
+            name=info.name,
+            dataset_ids=[info.dataset_id],
+            license=info.license_id,
+            language=list(info.languages),
+            description=info.description + (f" License terms: {info.terms}" if other else ""),
+            terms_note=info.terms if other else info.description,
+            language_note=info.language_note,
+            speech=info.speech,
+            citations=[info.citation],
+            protocol=dict(info.protocols),
+            license_name=f"{info.dataset_id}-terms" if other else None,
+            license_link=info.homepage if other else None,
+        )
+
+    @classmethod
+    def together(cls, members: list[CardCorpus]) -> CardCorpus:
+        """The card facts of a model trained on several corpora (:mod:`ser_hf.multicorpus`): every language,
+        dataset and citation; each corpus's license terms; and, as the card's license, the most restrictive
+        (``license: other``: research, non-commercial use, as the research-only corpora among them demand, and the
+        share-alike and credit terms of the others)."""
+        licenses = {m.license for m in members}
+        license = licenses.pop() if len(licenses) == 1 else "other"
+        plain = [m.description.split(" License terms: ")[0] for m in members]
+        return cls(
+            name=" + ".join(m.name for m in members),
+            dataset_ids=[i for m in members for i in m.dataset_ids],
+            license=license,
+            language=sorted({lang for m in members for lang in m.language}),
+            description=f"{len(members)} corpora together: "
+            + " ".join(f"({k + 1}) {d}" for k, d in enumerate(plain))
+            + " License: the terms of every corpus apply together, so the most restrictive rule: research and "
+            "non-commercial use only. Per corpus: " + "; ".join(f"{m.name}: {m.license}" for m in members) + ".",
+            terms_note=" ".join(f"{m.name}: {m.terms_note}" for m in members),
+            language_note=" ".join(m.language_note for m in members),
+            speech=f"a mix of {len(members)} corpora: "
+            + " ".join(f"({k + 1}) {m.name}: {m.speech.rstrip('.')}." for k, m in enumerate(members)),
+            citations=[c for m in members for c in m.citations],
+            protocol={
+                "folds": "fold K of every corpus's own speaker-independent protocol together (ser_hf.multicorpus): "
+                + "; ".join(f"{m.name}: {m.protocol.get('folds', 'folds')}" for m in members),
+                "loco": "leave one corpus out (EmoBox's cross-corpus setting, Ma et al. 2024): the other corpora "
+                "train and validate, every clip of the left-out corpus is tested",
+            },
+            license_name="research-non-commercial-most-restrictive-of-corpora" if license == "other" else None,
+        )
 
 
 BASE_MODEL_CITATIONS = {
@@ -126,7 +150,7 @@ def base_model_of(record: RunRecord, base_model: str | None) -> str | None:
     return name if name and not Path(name).exists() and name.count("/") == 1 else None
 
 
-def eval_results(record: RunRecord, info: dict, cv: dict | None) -> list[EvalResult]:
+def eval_results(record: RunRecord, info: CardCorpus | None, cv: dict | None) -> list[EvalResult]:
     """The card's ``model-index``: WA / UA / macro-F1 of the cross-validation (mean over folds) when the run is a
     fold of one, and of this checkpoint's test fold."""
     split, fold = record.split, record.split.fold
@@ -134,8 +158,8 @@ def eval_results(record: RunRecord, info: dict, cv: dict | None) -> list[EvalRes
     for key, mtype, mname in SCORES:
         args = {
             "task_type": "audio-classification",
-            "dataset_type": info.get("dataset_id", split.corpus),
-            "dataset_name": f"{info.get('name', split.corpus)} ({split.protocol} protocol)",
+            "dataset_type": info.dataset_id if info else split.corpus,
+            "dataset_name": f"{info.name if info else split.corpus} ({split.protocol} protocol)",
             "metric_type": mtype,
         }
         if cv:
@@ -158,22 +182,26 @@ def eval_results(record: RunRecord, info: dict, cv: dict | None) -> list[EvalRes
     return results
 
 
-def card_data(record: RunRecord, info: dict, cv: dict | None, repo_id: str, base_model, license) -> ModelCardData:
+def card_data(
+    record: RunRecord, info: CardCorpus | None, cv: dict | None, repo_id: str, base_model, license
+) -> ModelCardData:
     """The card's YAML metadata: languages, license (the corpus's, or ``license``), datasets, base model, tags and
     the ``model-index`` of :func:`eval_results`."""
     model = record.model
     tags = ["audio-classification", "speech-emotion-recognition", "ser_hf", model.model_type or ""]
     if model.family == "pretrained":
         tags.append(model.finetune_mode or "")
-    own_license = {k: info[k] for k in ("license_name", "license_link") if k in info and not license}
+    own_license = {}
+    if info and not license:
+        own_license = {k: v for k, v in (("license_name", info.license_name), ("license_link", info.license_link)) if v}
     return ModelCardData(
-        language=info.get("language"),
-        license=license or info.get("license", "other"),
+        language=info.language if info else None,
+        license=license or (info.license if info else "other"),
         **own_license,
         library_name="transformers",
         pipeline_tag="audio-classification",
         tags=[t for t in tags if t],
-        datasets=info.get("datasets") or [info.get("dataset_id", record.split.corpus)],
+        datasets=info.dataset_ids if info else [record.split.corpus],
         base_model=base_model,
         metrics=["accuracy", "recall", "f1"],
         model_name=repo_id.split("/")[-1],
@@ -222,13 +250,13 @@ def card_facts(
         ser_hf.run.RunRecordError: the run has no (readable) record.
     """
     record = RunRecord.load(run_dir)
-    info = corpus_card_facts(record.split.corpus)
+    info = CardCorpus.of(record.split.corpus)
     model = record.model
     base_model = base_model_of(record, base_model)
     cv = cross_validation_of(Path(run_dir))
     split, prep = asdict(record.split), record.preprocessing
     model_type = model.kind
-    citations = info.get("citations") or ([info["citation"]] if "citation" in info else [])
+    citations = list(info.citations) if info else []
     if model.family == "pretrained" and model_type in BASE_MODEL_CITATIONS:
         citations.append(BASE_MODEL_CITATIONS[model_type])
     fields = {
@@ -253,14 +281,16 @@ def card_facts(
         "window": int(prep.window_s) if model_type == "whisper" and prep.window_s else None,
         "trim_db": prep.trim_db,
         "crop_s": prep.center_crop_s,
-        "corpus": info.get("name", split["corpus"]),
-        "dataset_description": info.get("description", f"corpus `{split['corpus']}`"),
-        "speech_note": info.get(
-            "speech", "the user's own recordings; check what they cover before trusting the scores."
+        "corpus": info.name if info else record.split.corpus,
+        "dataset_description": info.description if info else f"corpus `{record.split.corpus}`",
+        "speech_note": info.speech
+        if info
+        else "the user's own recordings; check what they cover before trusting the scores.",
+        "protocol_description": (info.protocol if info else {}).get(
+            record.split.protocol, f"protocol `{record.split.protocol}`"
         ),
-        "protocol_description": info.get("protocol", {}).get(split["protocol"], f"protocol `{split['protocol']}`"),
         "per_corpus": per_corpus_rows(record, cv),
-        "language_note": info.get("language_note", ""),
+        "language_note": info.language_note if info else "",
         "citations": citations,
         "loco": same_recipe_rows(loco, model),
         "onnx": (deploy or {}).get("onnx"),
