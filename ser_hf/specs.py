@@ -79,3 +79,42 @@ def read_layered_yaml(path: str | os.PathLike, expected: str, _seen: tuple[Path,
         merged.update(layer)
     merged.update(data)
     return merged
+
+
+def spec_argv(argv: list[str], pairs: dict[str, str], pick: dict[str, str] | None = None) -> list[str]:
+    """``ser-hf compare SPEC.yaml [--flag value ...]``: a report spec's keys as the command's flags, before those of
+    the command line (which override them); ``argv`` unchanged when it does not start with a YAML file.
+
+    Args:
+        pairs: keys holding a mapping ``NAME: VALUE`` and the flag each entry becomes (``{"systems": "--system"}``:
+            ``--system NAME=VALUE``, repeated).
+        pick: keys holding a mapping of which one value is taken, named by another key (``{"data_dir": "corpus"}``:
+            ``--data_dir`` is ``data_dir[corpus]``, so that one shared data block serves every spec).
+
+    Raises:
+        ValueError: one line naming the file, the key, the value and what was expected.
+    """
+    if not argv or not str(argv[0]).endswith((".yaml", ".yml")):
+        return argv
+    path = argv[0]
+    raw = read_layered_yaml(path, "a report spec: a mapping of flag names to values")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of flag names to values, got {type(raw).__name__}")
+    out: list[str] = []
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key in (pick or {}) and isinstance(value, dict):
+            by = raw.get(pick[key])
+            if by not in value:
+                raise ValueError(f"{path}: {key} has no entry for {pick[key]} {by!r}; it has {sorted(value)}")
+            value = value[by]
+        if key in pairs:
+            if not isinstance(value, dict):
+                raise ValueError(f"{path}: {key} is {value!r}; expected a mapping of names to values")
+            out += [x for name, v in value.items() for x in (pairs[key], f"{name}={v}")]
+        elif isinstance(value, dict | list):
+            raise ValueError(f"{path}: {key} is {value!r}; expected one value")
+        else:
+            out += [f"--{key}", str(value)]
+    return out + list(argv[1:])

@@ -48,3 +48,43 @@ def test_every_training_config_builds_on_its_family_recipe_and_parses(config, tm
     data_dir = "ravdess=a,emovo=b,eyase=c,urdu=d" if config.name.startswith("multicorpus") else "x"
     model, data, training = parse_args([str(config), "--output_dir", str(tmp_path / "o"), "--data_dir", data_dir])
     assert data.corpus and model.model == ("mel_cnn" if family == "mel_cnn" else "pretrained")
+
+
+def test_report_specs_become_the_commands_flags_and_the_command_line_overrides_them(tmp_path):
+    from ser_hf.specs import spec_argv
+
+    (tmp_path / "data.yaml").write_text("data_dir: {ravdess: R, urdu: U}\n")
+    spec = tmp_path / "c.yaml"
+    spec.write_text("base: data.yaml\ncorpus: urdu\nsystems: {a: runs/a, b: runs/b}\nreference: b\n")
+    argv = spec_argv([str(spec), "--reference", "a"], {"systems": "--system"}, pick={"data_dir": "corpus"})
+    assert argv == ["--data_dir", "U", "--corpus", "urdu", "--system", "a=runs/a", "--system", "b=runs/b",
+                    "--reference", "b", "--reference", "a"]  # fmt: skip
+    cross = spec_argv([str(spec)], {"systems": "--system", "data_dir": "--corpus"})
+    assert cross[:4] == ["--corpus", "ravdess=R", "--corpus", "urdu=U"]
+    assert spec_argv(["--corpus", "x"], {}) == ["--corpus", "x"]  # no spec: the command line as it is
+
+
+@pytest.mark.parametrize(
+    "text,error",
+    [
+        ("corpus: eyase\nsystems: [a, b]\n", r"c.yaml: systems is \['a', 'b'\]; expected a mapping of names"),
+        ("corpus: eyase\ndata_dir: {urdu: U}\n", r"c.yaml: data_dir has no entry for corpus 'eyase'; it has"),
+        ("reference: [a]\n", r"c.yaml: reference is \['a'\]; expected one value"),
+        ("- a\n", r"c.yaml: expected a mapping of flag names to values, got list"),
+    ],
+)
+def test_a_bad_report_spec_is_a_one_line_error(tmp_path, text, error):
+    from ser_hf.specs import spec_argv
+
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ValueError, match=error):
+        spec_argv([str(tmp_path / "c.yaml")], {"systems": "--system"}, pick={"data_dir": "corpus"})
+
+
+@pytest.mark.parametrize("command,spec", [("compare", "ravdess_compare.yaml"), ("cross-corpus", "cross_corpus.yaml")])
+def test_the_committed_compare_and_cross_corpus_specs_reach_the_runs(command, spec, tmp_path, capsys):
+    from ser_hf.cli import main as cli
+
+    # the runs are not in a fresh checkout: the command reads the spec, then names the first missing run folder
+    rc = cli([command, str(CONFIGS / "reports" / spec), "--output_dir", str(tmp_path / "r")])
+    assert rc == 2 and "runs/" in capsys.readouterr().err
