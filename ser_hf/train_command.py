@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> dict:
         What :func:`ser_hf.training.main` returns.
 
     Raises:
-        ValueError: ``--push_to_hub true`` without ``--hub_model_id`` or a token (before any training).
-        ser_hf.hub.PushError: the upload failed (the run directory is kept as it is).
+        ValueError: ``--push_to_hub true`` without ``--hub_model_id`` or a token (before any training), or the
+            upload failed (:class:`ser_hf.hub.PushError`; the run directory is kept as it is).
     """
     from .training import PUBLISH_DIR, parse_args
     from .training import main as train
@@ -29,15 +29,18 @@ def main(argv: list[str] | None = None) -> dict:
     result = train(argv)
     first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
     if result.get(PUBLISH_DIR) and first:
-        from .hub import push_to_hub
+        from .hub import PushError, push_to_hub
 
-        pushed = push_to_hub(
-            result[PUBLISH_DIR],
-            training_args.hub_model_id,
-            private=bool(training_args.hub_private_repo),
-            revision=getattr(training_args, "hub_revision", None),
-            token=training_args.hub_token,
-        )
+        try:
+            pushed = push_to_hub(
+                result[PUBLISH_DIR],
+                training_args.hub_model_id,
+                private=bool(training_args.hub_private_repo),
+                revision=getattr(training_args, "hub_revision", None),
+                token=training_args.hub_token,
+            )
+        except PushError as err:  # the run is kept as it is: say why the upload failed, in one line
+            raise ValueError(f"{result[PUBLISH_DIR]} was trained but not published: {err}") from None
         logger.info("pushed %s to %s: %s", result[PUBLISH_DIR], training_args.hub_model_id, pushed["url"])
     return result
 
@@ -48,11 +51,10 @@ def run_cli(argv: list[str] | None = None) -> int:
     from .audio import AudioError
     from .corpora import CorpusError
     from .download import DownloadError
-    from .hub import PushError
 
     try:
         main(argv)
-    except (ValueError, OSError, CorpusError, AudioError, DownloadError, FloatingPointError, PushError) as err:
+    except (ValueError, OSError, CorpusError, AudioError, DownloadError, FloatingPointError) as err:
         print(f"ser-hf train: error: {err}", file=sys.stderr)
         return 2
     return 0
