@@ -38,7 +38,8 @@ def compare_main(argv: list[str]) -> int:
 
     argv = spec_argv(argv, {"systems": "--system"}, pick={"data_dir": "corpus"})
     args = parser.parse_args(argv)
-    from .reports.compare import compare_systems, update_readme
+    from .reports.compare import compare_systems
+    from .reports.compare_report import update_readme
 
     names = [n for n, _ in args.system]
     if len(set(names)) != len(names):

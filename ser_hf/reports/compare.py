@@ -33,7 +33,7 @@ from ..environment import machine_facts, machine_key
 from ..grid import fold_dirs
 from ..metrics import mean_std, unweighted_average_recall
 from ..run import RunRecord
-from .compare_report import METRICS, check_report_dir, update_readme, write_report  # noqa: F401  (re-exported)
+from .compare_report import METRICS, check_report_dir, write_report
 from .evaluation_report import EvaluationReport, read_predictions
 from .rows import BestSystem, Bootstrap, CitedResult, CompareReport, MeanStd, Paired, Stat, SystemSummary
 
