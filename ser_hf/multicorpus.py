@@ -92,12 +92,9 @@ def data_dirs(names: list[str], spec: str | None) -> dict[str, str | None]:
 
 @dataclass(frozen=True)
 class CorpusSelection:
-    """``--corpus`` and ``--data_dir`` parsed once into a typed value: the corpora of a run and the folder of each
-    (``None``: fetched on first use).
-
-    Raises (:meth:`parse`):
-        ValueError: as :func:`corpus_list` and :func:`data_dirs`.
-    """
+    """``--corpus`` and ``--data_dir`` parsed once into a typed value (``DataArguments.selection``, built from
+    :func:`corpus_list` and :func:`data_dirs`): the corpora of a run and the folder of each (``None``: fetched on
+    first use)."""
 
     names: tuple[str, ...]
     dirs: dict[str, str | None]
@@ -106,12 +103,6 @@ class CorpusSelection:
     def multi(self) -> bool:
         """Whether the run trains on several corpora at once."""
         return len(self.names) > 1
-
-    @classmethod
-    def parse(cls, corpus: str, data_dir: str | None) -> CorpusSelection:
-        names = tuple(corpus_list(corpus))
-        dirs = data_dirs(list(names), data_dir) if len(names) > 1 else {names[0]: data_dir}
-        return cls(names, dirs)
 
 
 @dataclass

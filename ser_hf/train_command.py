@@ -21,12 +21,10 @@ def main(argv: list[str] | None = None) -> dict:
         ValueError: ``--push_to_hub true`` without ``--hub_model_id`` or a token (before any training), or the
             upload failed (:class:`ser_hf.hub.PushError`; the run directory is kept as it is).
     """
-    from .training import PUBLISH_DIR, parse_args
-    from .training import main as train
+    from .training import PUBLISH_DIR, parse_args, run
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    _, _, training_args = parse_args(argv)  # the publishing flags, before training takes the token out
-    result = train(argv)
+    model_args, data_args, training_args = parse_args(argv)
+    result = run(model_args, data_args, training_args)  # trains on copies: the publishing flags stay here
     first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
     if result.get(PUBLISH_DIR) and first:
         from .hub import PushError, push_to_hub

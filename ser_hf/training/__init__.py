@@ -19,7 +19,7 @@ Modules, by concept:
 
 from ..grid import RUN_ARTIFACTS, RunExistsError, check_output_dir, remove_run
 from .arguments import MODELS, SELECT_BY, DataArguments, ModelArguments, check_training_args, parse_args, yaml_to_argv
-from .command import PUBLISH_DIR, main, run_seeds, train
+from .command import PUBLISH_DIR, main, run, run_seeds, train
 from .fold import build_model, resolve_resume_checkpoint, run_fold
 from .recipe import NOT_RECIPE, TRAINING_NOT_RECIPE, recipe_of, reuse_fold, run_settings, training_settings
 from .trainer import (
@@ -59,6 +59,7 @@ __all__ = [
     "reuse_fold",
     "PUBLISH_DIR",
     "run_fold",
+    "run",
     "run_seeds",
     "run_settings",
     "train",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -259,11 +258,6 @@ class DataArguments:
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a run already in output_dir."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for decoding."})
 
-    @cached_property
-    def selection(self) -> CorpusSelection:
-        """``--corpus`` / ``--data_dir`` as a typed value, parsed once (after the checks of ``__post_init__``)."""
-        return CorpusSelection.parse(self.corpus, self.data_dir)
-
     def __post_init__(self):
         if self.dataset is not None:
             if self.data_dir is not None:
@@ -275,10 +269,11 @@ class DataArguments:
             if self.all_folds:
                 raise ValueError("--dataset trains one fold config; run one command per --dataset_config fold_K")
         names = corpus_list(self.corpus)  # every name checked, the valid ones listed
+        dirs = None
         if len(names) > 1:
             if self.dataset is not None:
                 raise ValueError(f"--dataset trains one exported corpus, not --corpus {self.corpus}")
-            data_dirs(names, self.data_dir)  # every NAME=DIR checked
+            dirs = data_dirs(names, self.data_dir)  # every NAME=DIR checked
         elif self.data_dir and "=" in self.data_dir and self.data_dir.partition("=")[0].strip() in CORPORA:
             name, _, folder = self.data_dir.partition("=")  # NAME=DIR with one corpus: the same corpus only
             if name.strip() != self.corpus:
@@ -293,6 +288,8 @@ class DataArguments:
                 f"--data_dir is required for corpus {self.corpus!r}: the folder holding it (the corpora that "
                 f"`ser-hf download` fetches are fetched on first use without it: {', '.join(FETCHABLE)})"
             )
+        # --corpus / --data_dir as a typed value, parsed once, here
+        self.selection = CorpusSelection(tuple(names), dirs or {names[0]: self.data_dir})
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"--protocol {self.protocol!r} is not valid; choose one of {', '.join(PROTOCOLS)}")
         if (self.protocol == "loco") != (self.test_corpus is not None) or (

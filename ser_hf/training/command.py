@@ -72,13 +72,18 @@ PUBLISH_DIR = "publish_dir"
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Parse arguments, load and decode the corpus, then train one fold or all of them (once per ``--seeds``),
-    holding the output folder's lock (:func:`ser_hf.lock.output_dir_lock`) throughout.
+    """Parse arguments, then :func:`run` them."""
+    return run(*parse_args(argv))
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """Load and decode the corpus, then train one fold or all of them (once per ``--seeds``), holding the output
+    folder's lock (:func:`ser_hf.lock.output_dir_lock`) throughout. The parsed arguments are not changed (each run
+    trains with a :class:`TrainingJob` copy).
 
     Raises:
         ser_hf.lock.OutputDirLockedError: another running process writes the same ``--output_dir``.
     """
-    model_args, data_args, training_args = parse_args(argv)
     # one writer per output folder: a second run into it fails at once (the first process of a distributed run
     # holds the lock for all of them)
     first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
