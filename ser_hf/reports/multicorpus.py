@@ -306,10 +306,9 @@ def loco_seed_lines(rows: list[LocoSeedRow]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
-        sign = "+" if r.difference.mean >= 0 else ""  # the text writes the minus itself
         lines.append(
             f"| {r.corpus} ({r.clips}) | {', '.join(r.systems)} | {', '.join(map(str, r.seeds))} | "
-            f"{r.reference_ua:.3f} | {r.ua.text()} | {sign}{r.difference.text()} |"
+            f"{r.reference_ua:.3f} | {r.ua.text()} | {r.difference.text(signed=True)} |"
         )
     return lines
 

@@ -68,9 +68,9 @@ class MeanStd:
     def to_dict(self) -> dict:
         return {"mean": self.mean, "std": self.std}
 
-    def text(self, digits: int = 3) -> str:
-        """``"0.612 +- 0.034"``, or ``"0.612 (1 run)"`` without a spread."""
-        mean = f"{self.mean:.{digits}f}"
+    def text(self, digits: int = 3, signed: bool = False) -> str:
+        """``"0.612 +- 0.034"``, or ``"0.612 (1 run)"`` without a spread; ``signed``: ``"+0.094 +- 0.023"``."""
+        mean = f"{self.mean:+.{digits}f}" if signed else f"{self.mean:.{digits}f}"
         return f"{mean} +- {self.std:.{digits}f}" if self.std is not None else f"{mean} (1 run)"
 
 
