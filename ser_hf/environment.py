@@ -9,6 +9,7 @@ a regression, and ``ser-hf compare`` warns when it pairs runs trained on differe
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 
@@ -80,3 +81,9 @@ def machine_key(facts: dict | None) -> str | None:
     if not facts:
         return None
     return facts.get("gpu") or facts.get("cpu")
+
+
+def first_process() -> bool:
+    """Whether this is the first process of a run (``RANK`` / ``LOCAL_RANK`` 0 or unset, as ``accelerate launch``
+    and ``torchrun`` set them): the one that holds the output folder's lock and publishes."""
+    return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")

@@ -4,7 +4,6 @@ publish the run it names (:func:`ser_hf.hub.push_to_hub`). Training itself never
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 logger = logging.getLogger(__name__)
@@ -21,12 +20,12 @@ def main(argv: list[str] | None = None) -> dict:
         ValueError: ``--push_to_hub true`` without ``--hub_model_id`` or a token (before any training), or the
             upload failed (:class:`ser_hf.hub.PushError`; the run directory is kept as it is).
     """
+    from .environment import first_process
     from .training import PUBLISH_DIR, parse_args, run
 
     model_args, data_args, training_args = parse_args(argv)
     result = run(model_args, data_args, training_args)  # trains on copies: the publishing flags stay here
-    first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
-    if result.get(PUBLISH_DIR) and first:
+    if result.get(PUBLISH_DIR) and first_process():
         from .hub import PushError, push_to_hub
 
         try:

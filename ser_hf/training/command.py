@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from transformers import TrainingArguments
 
 from ..corpora import decode_channel, load_corpus
 from ..data import data_identity, decode_dataset
+from ..environment import first_process
 from ..folds import make_split, num_folds
 from ..grid import (
     SEEDS_RESULTS,
@@ -86,8 +86,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args: Tra
     """
     # one writer per output folder: a second run into it fails at once (the first process of a distributed run
     # holds the lock for all of them)
-    first = os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
-    with output_dir_lock(training_args.output_dir) if first else contextlib.nullcontext():
+    with output_dir_lock(training_args.output_dir) if first_process() else contextlib.nullcontext():
         if data_args.seeds:
             resume = data_args.resume_folds
             return run_seeds(model_args, data_args, training_args, data_args.overwrite_output_dir or resume)
