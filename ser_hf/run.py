@@ -215,6 +215,9 @@ class Runtime(_Section):
         resumed_wall_time_s: wall-clock seconds of the resumed process alone, ``None`` for a run trained in one go.
         machine: :func:`ser_hf.environment.machine_facts` (CPU model or GPU name, threads, library versions);
             ``None`` for runs recorded before it was.
+        feature_cache: cached-layers training (``--adapt_top_layers``): the hidden-state cache's ``folder``,
+            ``bytes`` on disk, ``build_s`` (seconds this run spent filling it), ``rows_built`` / ``rows_reused``,
+            ``views``, ``adapt_top_layers`` and ``cut_layer``; ``None`` otherwise.
         extra: keys this version does not know.
     """
 
@@ -234,6 +237,7 @@ class Runtime(_Section):
     resumed_from_epoch: float | None = None
     resumed_wall_time_s: float | None = None
     machine: dict | None = None
+    feature_cache: dict | None = None
     extra: dict = field(default_factory=dict)
     given: frozenset = field(default=frozenset(), repr=False, compare=False)
 

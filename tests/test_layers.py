@@ -36,7 +36,7 @@ LAYERS = [
         "reports.rows",
     ],
     ["corpora", "models", "reports.compare_report", "reports.evaluation_report"],
-    ["folds", "reports.index", "cli_args"],
+    ["folds", "reports.index", "cli_args", "feature_cache"],
     ["data", "run"],
     ["export", "grid", "inference", "multicorpus"],
     ["evaluation", "onnx_export", "timeline", "reports.card"],

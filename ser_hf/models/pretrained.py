@@ -75,9 +75,14 @@ class FinetuneSettings:
         weighted_layer_sum: classify a learned softmax-weighted sum of all hidden layers instead of the last
             one; ``None`` means on for ``frozen`` and off otherwise.
         freeze_feature_encoder: keep the CNN front end frozen in ``full`` mode (always frozen otherwise).
+        adapt_top_layers: cached-layers training (:mod:`ser_hf.models.cached`): only the top ``K`` encoder layers
+            are adapted (LoRA in ``lora`` mode, every weight in ``full``), the layers below stay frozen; ``0`` is
+            the ``frozen`` mode's weighted-layer-sum head. ``None``: every layer as the mode says.
 
     Raises:
-        ValueError: an unknown mode, a rank below 1, an alpha not above 0 or a dropout outside [0, 1).
+        ValueError: an unknown mode, a rank below 1, an alpha not above 0, a dropout outside [0, 1), a negative
+            ``adapt_top_layers``, ``0`` with another mode than ``frozen``, ``K >= 1`` with ``frozen``, or ``K >= 1``
+            with a weighted layer sum (the layers below the cut are not run in training).
     """
 
     mode: str = "lora"
@@ -88,6 +93,7 @@ class FinetuneSettings:
     lora_ffn: bool = False
     weighted_layer_sum: bool | None = None
     freeze_feature_encoder: bool = True
+    adapt_top_layers: int | None = None
 
     def __post_init__(self):
         if self.mode not in FINETUNE_MODES:
@@ -100,6 +106,23 @@ class FinetuneSettings:
             raise ValueError(f"--lora_dropout must be in [0, 1), got {self.lora_dropout}")
         if self.weighted_layer_sum is None:
             self.weighted_layer_sum = self.mode == "frozen"
+        k = self.adapt_top_layers
+        if k is None:
+            return
+        if k < 0:
+            raise ValueError(f"--adapt_top_layers must be 0 or more (layers counted from the top), got {k}")
+        if k == 0 and self.mode != "frozen":
+            raise ValueError(
+                f"--adapt_top_layers 0 trains only the head over the frozen encoder: pass --finetune_mode frozen "
+                f"(got {self.mode!r})"
+            )
+        if k > 0 and self.mode == "frozen":
+            raise ValueError(f"--adapt_top_layers {k} adapts layers: pass --finetune_mode lora or full, not frozen")
+        if k > 0 and self.weighted_layer_sum:
+            raise ValueError(
+                f"--adapt_top_layers {k} runs only the top {k} layers in training: a weighted layer sum over every "
+                "layer needs them all; leave --weighted_layer_sum off (or use --adapt_top_layers 0)"
+            )
 
     def target_modules(self, model_type: str) -> list[str]:
         """LoRA target module names for ``model_type`` (see :data:`BACKBONES`)."""
@@ -276,6 +299,11 @@ def apply_finetune_mode(model, settings: FinetuneSettings):
     """
     model_type = model.config.model_type
     head = list(HEAD_MODULES)
+    top = None  # the adapted layers' indices (cached-layers training), None: every layer
+    if settings.adapt_top_layers:
+        from .cached import cut_layer, num_encoder_layers
+
+        top = list(range(cut_layer(model, settings.adapt_top_layers), num_encoder_layers(model)))
     if settings.mode == "lora":
         config = LoraConfig(
             r=settings.lora_rank,
@@ -284,12 +312,18 @@ def apply_finetune_mode(model, settings: FinetuneSettings):
             target_modules=settings.target_modules(model_type),
             modules_to_save=head,
             bias="none",
+            layers_to_transform=top,
+            layers_pattern="layers" if top else None,
         )  # no task_type: peft's SEQ_CLS would pass input_ids to an audio model
         model = get_peft_model(model, config)
     elif settings.mode == "frozen":
         model.requires_grad_(False)
         for name in head:
             model.get_submodule(name).requires_grad_(True)
+    elif top:
+        from .cached import restrict_to_top_layers
+
+        restrict_to_top_layers(model, settings.adapt_top_layers)
     elif settings.freeze_feature_encoder:
         _freeze_feature_encoder(model, model_type)
     layer_weights = getattr(_base(model), "layer_weights", None)

@@ -88,6 +88,16 @@ class ModelArguments:
     classifier_proj_size: int | None = field(
         default=None, metadata={"help": "pretrained: projector width before the classifier (default: config's)."}
     )
+    adapt_top_layers: int | None = field(
+        default=None,
+        metadata={
+            "help": "pretrained: cached-layers training. Adapt only the top K encoder layers (counted from the top; "
+            "LoRA with --finetune_mode lora, every weight with full) and the head; the layers below are frozen, run "
+            "once per clip and view, and their output cached in float16 (--feature_cache_dir). 0: a weighted-layer-"
+            "sum head over the frozen encoder (--finetune_mode frozen; EmoBox's protocol). Unset: every layer runs "
+            "in every step. The saved checkpoint is the full model either way."
+        },
+    )
     whisper_window_s: int = field(
         default=8,
         metadata={
@@ -130,7 +140,10 @@ class ModelArguments:
             lora_ffn=self.lora_ffn,
             weighted_layer_sum=self.weighted_layer_sum,
             freeze_feature_encoder=self.freeze_feature_encoder,
+            adapt_top_layers=self.adapt_top_layers,
         )
+        if self.adapt_top_layers is not None and self.model != "pretrained":
+            raise ValueError(f"--adapt_top_layers applies to --model pretrained, not {self.model!r}")
 
 
 @dataclass
@@ -247,6 +260,31 @@ class DataArguments:
             "(1 - lam) * loss(y_shuffled); 0 turns it off."
         },
     )
+    cache_views: int = field(
+        default=1,
+        metadata={
+            "help": "--adapt_top_layers: views stored per training clip in the hidden-state cache: view 0 is the clip "
+            "as evaluation sees it, views 1..V-1 augmented (--augment) and randomly cropped (--max_duration_s); "
+            "each time a clip is drawn one of its V views is used."
+        },
+    )
+    cached_mask_time_prob: float = field(
+        default=0.0,
+        metadata={
+            "help": "--adapt_top_layers: share of the cached frames masked (set to zero) in training, in spans of "
+            "--cached_mask_time_length frames (wav2vec2's mask_time_prob in the hidden-state domain); 0: none."
+        },
+    )
+    cached_mask_time_length: int = field(
+        default=10, metadata={"help": "--adapt_top_layers: frames per masked span (20 ms each for these encoders)."}
+    )
+    feature_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "--adapt_top_layers: folder of the hidden-state caches (default: CACHE_DIR/ser_hf_hidden_states "
+            "with --cache_dir, else ~/.cache/ser_hf/hidden_states); one cache serves every fold, seed and split."
+        },
+    )
     resume_folds: bool = field(
         default=False,
         metadata={
@@ -325,6 +363,20 @@ class DataArguments:
                 raise ValueError(f"--{flag} must be a positive number of seconds, got {value}")
         if self.sampling_rate <= 0:
             raise ValueError(f"--sampling_rate must be a positive number of Hz, got {self.sampling_rate}")
+        if self.cache_views < 1:
+            raise ValueError(f"--cache_views must be 1 or more (view 0 is the clip itself), got {self.cache_views}")
+        if not 0 <= self.cached_mask_time_prob < 1:
+            raise ValueError(f"--cached_mask_time_prob must be in [0, 1), got {self.cached_mask_time_prob}")
+        if self.cached_mask_time_length < 1:
+            raise ValueError(f"--cached_mask_time_length must be 1 or more frames, got {self.cached_mask_time_length}")
+
+    def feature_cache_root(self) -> Path:
+        """The folder of the hidden-state caches (``--feature_cache_dir``, see its help)."""
+        if self.feature_cache_dir:
+            return Path(self.feature_cache_dir).expanduser()
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser() / "ser_hf_hidden_states"
+        return Path.home() / ".cache" / "ser_hf" / "hidden_states"
 
 
 def yaml_to_argv(path: str | os.PathLike, takes_list: dict[str, bool] | None = None) -> list[str]:

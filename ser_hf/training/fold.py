@@ -125,10 +125,23 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     weights = None
     if data_args.corpus_sampling_alpha is not None:
         weights = corpus_sample_weights(corpus_of["train"], data_args.corpus_sampling_alpha)
-    trainer = make_trainer(model_args, data_args, training_args, model, fe, sides, len(label_names), weights)
+    cache_facts = None
+    if model_args.adapt_top_layers is not None:  # cached-layers training: the Trainer trains the top from the cache
+        from .cached import prepare
+
+        top, cached, train_collator, eval_collator, cache_facts = prepare(
+            model, fe, sides, model_args, data_args, training_args
+        )
+        trainer = make_trainer(
+            model_args, data_args, training_args, top, fe, cached, len(label_names), weights,
+            collators=(train_collator, eval_collator),
+        )  # fmt: skip
+    else:
+        trainer = make_trainer(model_args, data_args, training_args, model, fe, sides, len(label_names), weights)
     runtime = train_and_check(trainer, data_args, training_args)
+    runtime.feature_cache = cache_facts
     test_waves = [np.asarray(w, dtype=np.float32) for w in sides["test"]["input_values"]]
-    description = save_shipped(trainer, model_args, fe, out, test_waves, runtime)
+    description = save_shipped(trainer, model_args, fe, out, test_waves, runtime, model if cache_facts else None)
 
     # what users get: the saved checkpoint, loaded back, through its own feature extractor
     from ..evaluation import predict_probabilities, scores_by_corpus
@@ -206,13 +219,19 @@ def add_loss_weights(sides: dict, corpus_of: dict, label_names: list[str]) -> No
 
 
 def make_trainer(
-    model_args, data_args, training_args, model, fe, sides: dict, num_labels: int, sample_weights=None
+    model_args, data_args, training_args, model, fe, sides: dict, num_labels: int, sample_weights=None, collators=None
 ) -> SERTrainer:
     """The :class:`SERTrainer` of one fold: length-grouped batches when asked, the class-weighted loss
     (inverse class frequency of the train side; with ``--class_weights_by_corpus`` the sides' ``loss_weight``
     column instead), augmentation and random crops on training batches only, and
-    ``sample_weights`` (one per training clip) for corpus-balanced sampling."""
-    if training_args.train_sampling_strategy == "group_by_length":  # batches of similar length: less padding
+    ``sample_weights`` (one per training clip) for corpus-balanced sampling.
+
+    Args:
+        collators: ``(train, eval)`` collators replacing the waveform ones (cached-layers training, whose sides
+            hold cache rows rather than waveforms: no length grouping then).
+    """
+    grouped = training_args.train_sampling_strategy == "group_by_length"
+    if grouped and collators is None:  # batches of similar length: less padding
         name = training_args.length_column_name
         lengths = training_lengths(sides["train"]["input_values"], fe)
         sides["train"] = sides["train"].remove_columns([c for c in [name] if c in sides["train"].column_names])
@@ -224,12 +243,16 @@ def make_trainer(
         weights = torch.tensor(counts.sum() / (num_labels * np.maximum(counts, 1)), dtype=torch.float32)
         loss_func = weighted_ce(weights, training_args.label_smoothing_factor)
 
-    augment = WaveformAugment() if data_args.augment else None
-    train_collator = AudioCollator(
-        fe, train=True, max_duration_s=data_args.max_duration_s, augment=augment, seed=training_args.seed
-    )
+    if collators is None:
+        augment = WaveformAugment() if data_args.augment else None
+        seed, crop = training_args.seed, data_args.max_duration_s
+        collators = (
+            AudioCollator(fe, train=True, max_duration_s=crop, augment=augment, seed=seed),
+            AudioCollator(fe, train=False),
+        )
+    train_collator, eval_collator = collators
     return SERTrainer(
-        eval_data_collator=AudioCollator(fe, train=False),
+        eval_data_collator=eval_collator,
         model=model,
         args=training_args,
         train_dataset=sides["train"],
@@ -301,15 +324,21 @@ def resume_point(checkpoint: str) -> tuple[float, float | None]:
     return epoch, checkpoint_wall_time_s(checkpoint)
 
 
-def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: Runtime) -> dict:
+def save_shipped(
+    trainer: SERTrainer, model_args, fe, out: Path, test_waves: list, runtime: Runtime, full_model=None
+) -> dict:
     """Write the checkpoint users get into ``out``: LoRA adapters saved, then merged into a plain transformers
     checkpoint (the largest logit difference to the adapter model goes into ``runtime``); other models as the
     Trainer saves them (the best checkpoint with ``load_best_model_at_end``).
 
+    Args:
+        full_model: cached-layers training: the full model whose top the Trainer trained (it shares the trained
+            modules); it is what is saved, with the feature extractor, instead of the Trainer's model.
+
     Returns:
         :func:`ser_hf.models.summary.describe_model` of the trained model (with ``base_model_id`` when given).
     """
-    trained = trainer.accelerator.unwrap_model(trainer.model)
+    trained = full_model if full_model is not None else trainer.accelerator.unwrap_model(trainer.model)
     description = describe_model(trained, model_args.model_name_or_path, model_args.finetune)
     if model_args.model == "pretrained" and model_args.base_model_id:
         description["base_model_id"] = model_args.base_model_id
@@ -320,6 +349,9 @@ def save_shipped(trainer: SERTrainer, model_args, fe, out: Path, test_waves: lis
             diff = export_merged(trained, fe, out, featurize(fe, test_waves[:8]))
             runtime.export_max_abs_logit_diff = diff
             logger.info("merged LoRA export: largest logit difference to the adapter model %.2e", diff)
+        elif full_model is not None:
+            full_model.save_pretrained(str(out))
+            fe.save_pretrained(str(out))
         else:
             trainer.save_model(str(out))  # best checkpoint (load_best_model_at_end) + feature extractor
     trainer.accelerator.wait_for_everyone()

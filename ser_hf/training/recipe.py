@@ -28,6 +28,7 @@ NOT_RECIPE = {
     "dataset": "where the export is; the split check compares its speakers",
     "dataset_config": "which fold of an export; the split check compares its speakers",
     "cache_dir": "where caches go",
+    "feature_cache_dir": "where the hidden-state caches go (their rows are keyed by what they hold)",
     "verify_counts": "a check of the folder, not a setting of the training",
     "fold": "which fold; the split check compares it",
     "all_folds": "how many folds are run",
