@@ -110,6 +110,8 @@ class ModelDescription(_Section):
         finetune_mode: ``lora``, ``frozen``, ``full`` or ``top_layers``; weighted_layer_sum: whether the head
             reads a learnt weighted sum of the encoder's layers.
         lora: the LoRA settings applied (``rank``, ``alpha``, ``dropout``, ``target_modules``), ``None`` without.
+        adapt_top_layers: cached-layers training: the encoder layers adapted, counted from the top (``0``: a head
+            over the frozen encoder's layers); ``None`` for a run that trained every layer the mode says.
         n_mels, channels, normalize, pooling, freq_pooling, dropout: the mel-CNN's architecture
             (:data:`ser_hf.models.summary.MEL_CNN_SETTINGS`); win_length / hop_length: its STFT frames, samples.
         hidden_units: the classic MLP's hidden layer size.
@@ -123,6 +125,7 @@ class ModelDescription(_Section):
     finetune_mode: str | None = None
     weighted_layer_sum: bool | None = None
     lora: dict | None = None
+    adapt_top_layers: int | None = None
     n_mels: int | None = None
     channels: list[int] | None = None
     normalize: str | None = None

@@ -269,6 +269,10 @@ def test_cached_run_ships_a_full_checkpoint_that_scores_what_it_records(
     # pipeline() on the raw test clips gives the recorded test scores
     clf = pipeline("audio-classification", model=str(out))
     assert clf(np.zeros(8000, dtype=np.float32), top_k=1)[0]["label"] in metrics["label_names"]
+    from ser_hf.reports.card import build_model_card
+
+    card = str(build_model_card(out, "someone/ser-test"))
+    assert "Cached-layers training" in card and "the checkpoint is the full model" in card
     # a second run on the same clips reuses the cache instead of computing it again
     again = main(_cached_args(ravdess_dir, ravdess_cache, tmp_path / "run2", tiny_backbones[model_type], *extra))
     assert again["runtime"]["feature_cache"]["rows_built"] == 0

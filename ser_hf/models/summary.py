@@ -66,6 +66,8 @@ def describe_model(
     desc = {"family": "pretrained", "model_type": config.model_type, "base_model": base_model}
     if finetune is not None:
         desc.update(finetune_mode=finetune.mode, weighted_layer_sum=finetune.weighted_layer_sum)
+        if finetune.adapt_top_layers is not None:
+            desc["adapt_top_layers"] = finetune.adapt_top_layers
     lora = lora_settings(model)
     if lora is not None:
         desc["lora"] = lora
