@@ -91,9 +91,12 @@ def test_sampling_rate_mismatch_is_a_clear_error(ravdess_dir, ravdess_cache, tin
 
 
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not on PATH")
-def test_two_process_cpu_run_with_gloo(ravdess_dir, ravdess_cache, tiny_backbones, tmp_path):
-    """The distributed path: accelerate starts 2 CPU processes that train together over gloo (DDP)."""
+@pytest.mark.parametrize("cached", [False, True], ids=["today", "cached_layers"])
+def test_two_process_cpu_run_with_gloo(ravdess_dir, ravdess_cache, tiny_backbones, tmp_path, cached):
+    """The distributed path: accelerate starts 2 CPU processes that train together over gloo (DDP); with
+    --adapt_top_layers the main process fills the hidden-state cache and the other reads it."""
     out = tmp_path / "run"
+    extra = ["--adapt_top_layers", "1", "--feature_cache_dir", str(tmp_path / "hidden")] if cached else []
     cmd = [
         "accelerate",
         "launch",
@@ -103,6 +106,7 @@ def test_two_process_cpu_run_with_gloo(ravdess_dir, ravdess_cache, tiny_backbone
         *args(ravdess_dir, ravdess_cache, out, tiny_backbones["whisper"]),
         "--use_cpu",
         "true",
+        *extra,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
@@ -113,3 +117,6 @@ def test_two_process_cpu_run_with_gloo(ravdess_dir, ravdess_cache, tiny_backbone
     assert done.stderr.count("ser_hf.training.fold: fold 0: train 1080") == 2
     assert done.stderr.count("merged LoRA export") == 1
     assert (out / "adapter" / "adapter_model.safetensors").exists()
+    if cached:  # one process built the rows, the other found them all
+        built = [line for line in done.stderr.splitlines() if "rows built in" in line]
+        assert len(built) == 2 and sum(" 0 rows built" in line for line in built) == 1, built

@@ -585,3 +585,27 @@ def test_scores_per_group_pool_the_corpora_of_one_language():
     # en: class 0 2/2, class 1 1/1, class 2 1/2 -> UA (1 + 1 + 0.5) / 3; WA 4/5
     assert by_language["en"]["ua"] == pytest.approx(2.5 / 3) and by_language["en"]["wa"] == pytest.approx(0.8)
     assert by_language["ar"]["wa"] == 0.0  # class 1 said as 2
+
+
+@pytest.mark.slow  # trains tiny models end to end
+def test_cached_layers_train_a_loco_split_with_corpus_weights_and_share_the_cache_over_seeds(
+    trees, tmp_path, tiny_backbones
+):
+    from ser_hf.training import main as train
+
+    run = tmp_path / "cached_loco"
+    dirs = ",".join(f"{k}={v}" for k, v in trees.items())
+    base = quick_run_args("multicorpus_wav2vec2_lora.yaml", trees["eyase"], tmp_path / "cache", run)
+    base[base.index("--data_dir") + 1] = dirs
+    base += ["--corpus", "eyase,emovo,urdu", "--verify_counts", "false", "--corpus_sampling_alpha", "0.5"]
+    base += ["--class_weighted_loss", "true", "--class_weights_by_corpus", "true", "--whisper_window_s", "1"]
+    base += ["--model_name_or_path", str(tiny_backbones["whisper"]), "--adapt_top_layers", "1"]
+    base += ["--feature_cache_dir", str(tmp_path / "hidden"), "--protocol", "loco", "--test_corpus", "urdu"]
+    summary = train([*base, "--seeds", "42", "43"])
+    first, second = (json.loads((run / f"seed_{s}" / "metrics.json").read_text()) for s in (42, 43))
+    built, again = first["runtime"]["feature_cache"], second["runtime"]["feature_cache"]
+    assert built["rows_built"] > 0  # the eyase and emovo clips (rows are keyed by content: equal clips share one)
+    assert again["rows_built"] == 0  # the second seed reads the first one's cache
+    assert again["rows_reused"] == built["rows_built"] + built["rows_reused"]
+    assert set(first["per_corpus"]) == {"urdu"}
+    assert summary and second["recipe"]["adapt_top_layers"] == 1
