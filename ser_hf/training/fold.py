@@ -125,19 +125,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     weights = None
     if data_args.corpus_sampling_alpha is not None:
         weights = corpus_sample_weights(corpus_of["train"], data_args.corpus_sampling_alpha)
-    cache_facts = None
-    if model_args.adapt_top_layers is not None:  # cached-layers training: the Trainer trains the top from the cache
-        from .cached import prepare
-
-        top, cached, train_collator, eval_collator, cache_facts = prepare(
-            model, fe, sides, model_args, data_args, training_args
-        )
-        trainer = make_trainer(
-            model_args, data_args, training_args, top, fe, cached, len(label_names), weights,
-            collators=(train_collator, eval_collator),
-        )  # fmt: skip
-    else:
-        trainer = make_trainer(model_args, data_args, training_args, model, fe, sides, len(label_names), weights)
+    trainer, cache_facts = fold_trainer(model_args, data_args, training_args, model, fe, sides, label_names, weights)
     runtime = train_and_check(trainer, data_args, training_args)
     runtime.feature_cache = cache_facts
     test_waves = [np.asarray(w, dtype=np.float32) for w in sides["test"]["input_values"]]
@@ -184,6 +172,22 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
         runtime.train_wall_time_s or runtime.resumed_wall_time_s or 0.0,
     )
     return record
+
+
+def fold_trainer(model_args, data_args, training_args, model, fe, sides, label_names, weights) -> tuple:
+    """The fold's :class:`SERTrainer` (:func:`make_trainer`) and, for cached-layers training
+    (``--adapt_top_layers``), the cache facts of the run record: then the Trainer trains the top of ``model`` from
+    the hidden-state cache (:func:`ser_hf.training.cached.prepare`); otherwise the facts are ``None``."""
+    if model_args.adapt_top_layers is None:
+        return make_trainer(model_args, data_args, training_args, model, fe, sides, len(label_names), weights), None
+    from .cached import prepare
+
+    top, cached, train_collator, eval_collator, facts = prepare(model, fe, sides, model_args, data_args, training_args)
+    trainer = make_trainer(
+        model_args, data_args, training_args, top, fe, cached, len(label_names), weights,
+        collators=(train_collator, eval_collator),
+    )  # fmt: skip
+    return trainer, facts
 
 
 def log_fold(fold: int | None, clips: dict[str, int], params: dict) -> None:
