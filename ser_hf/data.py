@@ -181,6 +181,15 @@ def training_lengths(waves, feature_extractor) -> list[int]:
     return [len(trim(np.asarray(w, dtype=np.float32))) if trim is not None else len(w) for w in waves]
 
 
+def training_crop_samples(feature_extractor, max_duration_s: float | None) -> int | None:
+    """Length in samples of a training clip's random crop: ``max_duration_s`` seconds (``--max_duration_s``) at the
+    extractor's rate, at most a fixed-window extractor's window (Whisper: a longer crop would be truncated anyway);
+    ``None`` for no crop."""
+    crop = int(max_duration_s * feature_extractor.sampling_rate) if max_duration_s else None
+    window = fixed_window(feature_extractor)
+    return min(crop or window, window) if window else crop
+
+
 def select_side(ds: datasets.Dataset, split: SplitDefinition, side: str) -> datasets.Dataset:
     """Rows whose speaker is on ``side`` (``train``/``validation``/``test``) of ``split`` (for the
     ``speaker_dependent`` protocol: rows whose ``id`` is on that side)."""
@@ -249,10 +258,7 @@ class AudioCollator:
         self.fe = feature_extractor
         self.sr = feature_extractor.sampling_rate
         self.train = train
-        self.max_samples = int(max_duration_s * self.sr) if max_duration_s else None
-        window = fixed_window(feature_extractor)
-        if window:  # Whisper: a training crop longer than the window would be truncated anyway
-            self.max_samples = min(self.max_samples or window, window)
+        self.max_samples = training_crop_samples(feature_extractor, max_duration_s)
         self.augment = augment
         self.rng = np.random.default_rng(seed)
 

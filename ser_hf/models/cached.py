@@ -66,6 +66,15 @@ def cut_layer(model, adapt_top_layers: int) -> int:
     return n - adapt_top_layers
 
 
+def final_norm(model) -> nn.Module | None:
+    """The encoder's layer norm after its last layer: Whisper's and the stable-layer-norm wav2vec2 family's
+    (``do_stable_layer_norm``); ``None`` for the others, whose ``encoder.layer_norm`` runs before the first layer."""
+    base = base_of(model)
+    if base.config.model_type == "whisper" or getattr(base.config, "do_stable_layer_norm", False):
+        return encoder_of(model).layer_norm
+    return None
+
+
 class _Stop(Exception):
     """Raised by the hook that captured the cut layer's input, to skip the layers above it."""
 
@@ -148,8 +157,7 @@ class TopLayersClassifier(nn.Module):
         self.config = base.config
         self.model_type = base.config.model_type
         self.layers = nn.ModuleList(list(encoder.layers)[cut:])
-        stable = getattr(base.config, "do_stable_layer_norm", False)
-        self.final_norm = encoder.layer_norm if self.model_type == "whisper" or stable else None
+        self.final_norm = final_norm(model)
         self.projector, self.classifier = base.projector, base.classifier
         self.layerdrop = float(getattr(base.config, "encoder_layerdrop", getattr(base.config, "layerdrop", 0.0)) or 0)
         self.encoder_config = encoder.config
@@ -229,9 +237,8 @@ def restrict_to_top_layers(model, adapt_top_layers: int) -> None:
     base = base_of(model)
     cut = cut_layer(model, adapt_top_layers)
     keep = [*list(encoder_of(model).layers)[cut:], base.projector, base.classifier]
-    norm = getattr(encoder_of(model), "layer_norm", None)
-    if norm is not None and (base.config.model_type == "whisper" or getattr(base.config, "do_stable_layer_norm", 0)):
-        keep.append(norm)
+    if final_norm(model) is not None:
+        keep.append(final_norm(model))
     model.requires_grad_(False)
     for module in keep:
         module.requires_grad_(True)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..audio import fixed_window, random_crop
-from ..data import WaveformAugment, featurize
+from ..data import WaveformAugment, featurize, training_crop_samples
 from ..feature_cache import FeatureCache, backbone_hash, clip_hash
 from ..models.cached import base_of, bottom_states, cached_classifier, cut_layer, pooled_layer_states
 
@@ -40,10 +40,7 @@ WRITE_EVERY = 256
 def view_recipe(data_args, fe) -> dict:
     """How views ``1 ..`` are made: the augmentation's settings (``None`` without ``--augment``) and the crop in
     samples (``--max_duration_s``, at most a fixed window)."""
-    crop = int(data_args.max_duration_s * fe.sampling_rate) if data_args.max_duration_s else None
-    window = fixed_window(fe)
-    if window:
-        crop = min(crop or window, window)
+    crop = training_crop_samples(fe, data_args.max_duration_s)
     return {"augment": asdict(WaveformAugment()) if data_args.augment else None, "crop_samples": crop}
 
 
@@ -214,7 +211,7 @@ def prepare(model, fe, sides: dict, model_args, data_args, training_args) -> tup
     crop = None
     if not pooled and not fixed_window(fe) and data_args.max_duration_s:
         per_frame = int(np.prod(base_of(model).config.conv_stride))  # samples per frame of the CNN front end
-        crop = int(data_args.max_duration_s * fe.sampling_rate) // per_frame
+        crop = training_crop_samples(fe, data_args.max_duration_s) // per_frame
     train_collator = CachedCollator(
         cache, True, pooled, crop, data_args.cached_mask_time_prob, data_args.cached_mask_time_length,
         training_args.seed,
