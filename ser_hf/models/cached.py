@@ -237,8 +237,9 @@ def restrict_to_top_layers(model, adapt_top_layers: int) -> None:
     base = base_of(model)
     cut = cut_layer(model, adapt_top_layers)
     keep = [*list(encoder_of(model).layers)[cut:], base.projector, base.classifier]
-    if final_norm(model) is not None:
-        keep.append(final_norm(model))
+    norm = final_norm(model)
+    if norm is not None:
+        keep.append(norm)
     model.requires_grad_(False)
     for module in keep:
         module.requires_grad_(True)
