@@ -73,11 +73,15 @@ def view_wave(wave: np.ndarray, view: int, key: str, sampling_rate: int, recipe:
     return wave
 
 
-def fill_cache(cache: FeatureCache, model, fe, waves, keys, views: int, recipe: dict, batch_size: int, device) -> dict:
+def fill_cache(
+    cache: FeatureCache, model, fe, waves, keys, views: int, recipe: dict, batch_size: int, device, *, cut: int | None
+) -> dict:
     """Compute the rows of ``views`` views of every clip that the cache lacks, with a progress bar.
 
     Args:
         waves: mono float32 waveforms ``(num_samples,)`` at the extractor's rate; keys: their :func:`clip_hash`.
+        cut: the encoder layer whose input is cached (:func:`ser_hf.models.cached.cut_layer`), ``None`` for the
+            frame-averaged hidden states of every layer (``--adapt_top_layers 0``).
 
     Returns:
         ``{"rows_built", "rows_reused", "build_s"}`` (seconds of wall time).
@@ -87,8 +91,7 @@ def fill_cache(cache: FeatureCache, model, fe, waves, keys, views: int, recipe: 
     wave_of = dict(zip(keys, waves))
     wanted = [(k, v) for k in keys for v in range(views)]
     todo = cache.missing(wanted)
-    pooled = cache.settings["cut"] == "pooled"
-    cut = None if pooled else int(cache.settings["cut"].removeprefix("layer"))
+    pooled = cut is None
     batch = batch_size if fixed_window(fe) else 1  # variable-length inputs: one clip at a time, no padding
     start = time.time()
     model.to(device)
@@ -194,13 +197,13 @@ def prepare(model, fe, sides: dict, model_args, data_args, training_args) -> tup
     cache = FeatureCache(data_args.feature_cache_root(), cache_settings(model, fe, k, recipe))
     keys = {s: [clip_hash(np.asarray(w, dtype=np.float32)) for w in sides[s]["input_values"]] for s in sides}
     facts = {"rows_built": 0, "rows_reused": 0, "build_s": 0.0}
+    cut = None if k == 0 else cut_layer(model, k)
+    batch_size, device = training_args.per_device_eval_batch_size, training_args.device
     with training_args.main_process_first(desc="hidden-state cache"):
         for s in ("train", "validation"):
             waves = [np.asarray(w, dtype=np.float32) for w in sides[s]["input_values"]]
-            got = fill_cache(
-                cache, model, fe, waves, keys[s], views if s == "train" else 1, recipe,
-                training_args.per_device_eval_batch_size, training_args.device,
-            )  # fmt: skip
+            side_views = views if s == "train" else 1
+            got = fill_cache(cache, model, fe, waves, keys[s], side_views, recipe, batch_size, device, cut=cut)
             facts = {key: facts[key] + got[key] for key in facts}
     classifier = cached_classifier(model, k)
     cached = {
