@@ -14,13 +14,18 @@ JSON line per recipe and a summary line:
 - ``wall_s_per_epoch`` / ``cpu_s_per_epoch``: training wall and CPU seconds (user + system of the process) per
   epoch, the cache build excluded;
 - ``cache_build_s``, ``cache_bytes``, ``cache_rows``: the cache this fold filled (train views and validation clips);
-- ``fold_wall_s`` / ``fold_cpu_s``: a whole fold at the config's ``num_train_epochs``, the cache build included
-  (the process's CPU seconds are shared out between training, the build and the rest by their wall time);
+- ``fold_wall_s`` / ``fold_cpu_s``: a whole fold at the config's ``num_train_epochs`` (the cached recipe's at
+  ``--cached_epochs`` when given), the cache build included (the process's CPU seconds are shared out between
+  training, the build and the rest by their wall time);
 - ``peak_rss_mb``, ``threads``, ``cpu``: the machine facts.
 
 The summary gives ``speedup_fold_cpu``: today's ``fold_cpu_s`` over the cached one. Every fold of a grid after the
 first finds most of its clips cached already; the first fold's full build is counted here. Time it only when
 nothing else runs (``OMP_NUM_THREADS`` sets the threads).
+
+``--rows FILE`` trains nothing: it reads the JSON lines of an earlier run and prints them again with the folds
+recomputed at ``--cached_epochs`` (a recipe with fewer epochs costs its measured seconds per epoch times its
+epochs).
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ def child(argv: list[str]) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def run_recipe(name: str, argv: list[str], config_epochs: float) -> dict:
+def run_recipe(name: str, argv: list[str], num_train_epochs: float) -> dict:
+    """Train one recipe in a child process and return its row, the fold counted at ``num_train_epochs``."""
     proc = subprocess.run(
         [sys.executable, __file__, "--child", *argv], capture_output=True, text=True, cwd=ROOT, check=False
     )
@@ -88,13 +94,50 @@ def run_recipe(name: str, argv: list[str], config_epochs: float) -> dict:
         "peak_rss_mb": round(got["peak_rss_mb"], 1),
         "threads": got["threads"],
         "cpu": got["cpu"],
-        "num_train_epochs": config_epochs,
         "validation_ua": (rt.get("validation") or {}).get("ua"),
     }
-    row["fold_wall_s"] = build + row["wall_s_per_epoch"] * row["num_train_epochs"]
+    return with_fold(row, num_train_epochs)
+
+
+def with_fold(row: dict, num_train_epochs: float) -> dict:
+    """``row`` with ``num_train_epochs`` and the fold's totals at that many epochs: ``fold_wall_s`` and
+    ``fold_cpu_s`` (seconds, the cache build included); printed as one JSON line."""
+    row = {**row, "num_train_epochs": float(num_train_epochs)}
+    row["fold_wall_s"] = row["cache_build_s"] + row["wall_s_per_epoch"] * row["num_train_epochs"]
     row["fold_cpu_s"] = row["cache_build_cpu_s"] + row["cpu_s_per_epoch"] * row["num_train_epochs"]
     print(json.dumps(row), flush=True)
     return row
+
+
+def summarise(today: dict, cached: dict, adapt_top_layers: int, cache_views: int) -> dict:
+    """The speed-ups of the cached recipe's row over today's (wall per epoch, wall and CPU per fold); printed."""
+    summary = {
+        "summary": True,
+        "adapt_top_layers": adapt_top_layers,
+        "cache_views": cache_views,
+        "cached_num_train_epochs": cached["num_train_epochs"],
+        "speedup_epoch_wall": today["wall_s_per_epoch"] / cached["wall_s_per_epoch"],
+        "speedup_fold_wall": today["fold_wall_s"] / cached["fold_wall_s"],
+        "speedup_fold_cpu": today["fold_cpu_s"] / cached["fold_cpu_s"],
+    }
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
+def recompute(path: str, cached_epochs: float | None) -> list[dict]:
+    """Reprint the rows of an earlier run (``--rows``) with the cached recipe's fold at ``cached_epochs``.
+
+    Raises:
+        ValueError: the file lacks a ``today`` or a ``cached`` row, or its summary line.
+    """
+    lines = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    by_recipe = {r["recipe"]: r for r in lines if "recipe" in r}
+    old = [r for r in lines if r.get("summary")]
+    if set(by_recipe) != {"today", "cached"} or not old:
+        raise ValueError(f"{path}: expected a 'today' row, a 'cached' row and a summary line, got {sorted(by_recipe)}")
+    today = with_fold(by_recipe["today"], by_recipe["today"]["num_train_epochs"])
+    cached = with_fold(by_recipe["cached"], cached_epochs or by_recipe["cached"]["num_train_epochs"])
+    return [today, cached, summarise(today, cached, old[-1]["adapt_top_layers"], old[-1]["cache_views"])]
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -102,13 +145,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if argv and argv[0] == "--child":
         child(argv[1:])
         return []
+    if argv and argv[0] == "--rows":
+        parser = argparse.ArgumentParser(description="Recompute the folds of an earlier run's rows")
+        parser.add_argument("--rows", required=True, help="the JSON lines an earlier run printed")
+        parser.add_argument("--cached_epochs", type=float, help="epochs of the cached recipe's fold")
+        args = parser.parse_args(argv)
+        return recompute(args.rows, args.cached_epochs)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config", help="a transformer config, e.g. configs/multicorpus_wav2vec2_lora.yaml")
     parser.add_argument("--data_dir", required=True)
     parser.add_argument("--model_name_or_path", required=True)
     parser.add_argument("--adapt_top_layers", type=int, default=2)
     parser.add_argument("--cache_views", type=int, default=1)
-    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--epochs", type=float, default=1.0, help="epochs each recipe trains here")
+    parser.add_argument("--cached_epochs", type=float, help="epochs of the cached recipe's fold (default: config's)")
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--cache_dir", help="datasets cache of the decoded corpora (shared by both recipes)")
     parser.add_argument("--recipes", nargs="+", default=["today", "cached"], choices=["today", "cached"])
@@ -126,18 +176,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if name == "cached":
                 argv_r += ["--adapt_top_layers", str(args.adapt_top_layers), "--cache_views", str(args.cache_views)]
                 argv_r += ["--feature_cache_dir", str(Path(tmp) / "hidden_states")]
-            rows.append(run_recipe(name, argv_r, config_epochs))
+            epochs = args.cached_epochs if name == "cached" and args.cached_epochs else config_epochs
+            rows.append(run_recipe(name, argv_r, epochs))
     if len(rows) == 2:
-        summary = {
-            "summary": True,
-            "adapt_top_layers": args.adapt_top_layers,
-            "cache_views": args.cache_views,
-            "speedup_epoch_wall": rows[0]["wall_s_per_epoch"] / rows[1]["wall_s_per_epoch"],
-            "speedup_fold_wall": rows[0]["fold_wall_s"] / rows[1]["fold_wall_s"],
-            "speedup_fold_cpu": rows[0]["fold_cpu_s"] / rows[1]["fold_cpu_s"],
-        }
-        print(json.dumps(summary), flush=True)
-        rows.append(summary)
+        rows.append(summarise(*rows, args.adapt_top_layers, args.cache_views))
     return rows
 
 
