@@ -44,13 +44,13 @@ def view_recipe(data_args, fe) -> dict:
     return {"augment": asdict(WaveformAugment()) if data_args.augment else None, "crop_samples": crop}
 
 
-def cache_settings(model, fe, adapt_top_layers: int, views: dict) -> dict:
-    """What decides a cache's rows (:class:`ser_hf.feature_cache.FeatureCache`): backbone weights, cut, the feature
-    extractor's settings and the views' recipe."""
-    cut = cut_layer(model, adapt_top_layers)
+def cache_settings(model, fe, cut: int | None, views: dict) -> dict:
+    """What decides a cache's rows (:class:`ser_hf.feature_cache.FeatureCache`): backbone weights, cut (the encoder
+    layer whose input is cached, :func:`ser_hf.models.cached.cut_layer`; ``None`` for every layer averaged over
+    frames), the feature extractor's settings and the views' recipe."""
     return {
         "model_type": base_of(model).config.model_type,
-        "cut": "pooled" if adapt_top_layers == 0 else f"layer{cut}",
+        "cut": "pooled" if cut is None else f"layer{cut}",
         "backbone": backbone_hash(model),
         "feature_extractor": fe.to_dict(),
         "views": views,
@@ -194,10 +194,10 @@ def prepare(model, fe, sides: dict, model_args, data_args, training_args) -> tup
     """
     k = model_args.adapt_top_layers
     views, recipe = data_args.cache_views, view_recipe(data_args, fe)
-    cache = FeatureCache(data_args.feature_cache_root(), cache_settings(model, fe, k, recipe))
+    cut = None if k == 0 else cut_layer(model, k)
+    cache = FeatureCache(data_args.feature_cache_root(), cache_settings(model, fe, cut, recipe))
     keys = {s: [clip_hash(np.asarray(w, dtype=np.float32)) for w in sides[s]["input_values"]] for s in sides}
     facts = {"rows_built": 0, "rows_reused": 0, "build_s": 0.0}
-    cut = None if k == 0 else cut_layer(model, k)
     batch_size, device = training_args.per_device_eval_batch_size, training_args.device
     with training_args.main_process_first(desc="hidden-state cache"):
         for s in ("train", "validation"):
