@@ -54,9 +54,10 @@ def main(argv: list[str] | None = None) -> dict:
     import numpy as np
 
     import ser_hf
+    from ser_hf.corpora import data_dirs, is_multi
     from ser_hf.data import select_side
     from ser_hf.metrics import compute_ser_metrics
-    from ser_hf.multicorpus import data_dirs, is_multi, load_corpora
+    from ser_hf.multicorpus import load_corpora
     from ser_hf.run import RunRecord
 
     record = RunRecord.load(args.run)

@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     import numpy as np
 
+    from ser_hf.corpora import data_dirs
     from ser_hf.data import select_side
     from ser_hf.evaluation import scores_by_corpus
     from ser_hf.inference import load_classifier
-    from ser_hf.multicorpus import data_dirs, decode_corpora, load_corpora
+    from ser_hf.multicorpus import decode_corpora, load_corpora
     from ser_hf.run import RunRecord
 
     records = {run: RunRecord.load(run) for run in args.runs}

@@ -265,9 +265,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from .corpora import decode_channel, load_corpus
     from .data import clip_list_fingerprint, decode_dataset
+    from .environment import configure_logging
     from .folds import make_split, num_folds
     from .grid import CrossValidation, SeedGrid, check_output_dir, fold_dir, seed_dir
-    from .logs import configure_logging
 
     args = classic_parser().parse_args(argv)
     configure_logging()

@@ -1,4 +1,5 @@
-"""What a result was computed on: the processor (or GPU), the thread count and the library versions.
+"""The process a command runs in: what a result was computed on (the processor or GPU, the thread count and the
+library versions), whether this is the first process of a launch, and how commands report (logging).
 
 Runs of one recipe and seed are deterministic on one machine but differ in the last bits between processor makes
 (AMD EPYC and Intel Xeon take different vectorised kernels), and on a small test side such a difference can move
@@ -9,6 +10,7 @@ a regression, and ``ser-hf compare`` warns when it pairs runs trained on differe
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from importlib import metadata
@@ -87,3 +89,14 @@ def first_process() -> bool:
     """Whether this is the first process of a run (``RANK`` / ``LOCAL_RANK`` 0 or unset, as ``accelerate launch``
     and ``torchrun`` set them): the one that holds the output folder's lock and publishes."""
     return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) in ("", "0")
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""How commands report: through :mod:`logging` under the ``ser_hf`` logger (transformers' convention), never
+``print``; a library user keeps control of the handlers, a command turns reporting on."""
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """For commands (``ser-hf ...``, ``scripts/finetune.py``): log ``level`` and above to stderr with
+    :data:`LOG_FORMAT` (:func:`logging.basicConfig`, so handlers a caller set up first are kept)."""
+    logging.basicConfig(format=LOG_FORMAT, level=level)

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from .corpora import decode_channel, load_corpus
-from .data import clip_list_fingerprint, decode_dataset, length_batches
+from .data import clip_list_fingerprint, decode_dataset
 from .environment import machine_facts
 from .folds import LeakageError, SplitDefinition, make_split
-from .inference import batch_probabilities, load_classifier
+from .inference import load_classifier, predict_probabilities
 from .labels import CANONICAL, shared_label_plan
 from .metrics import compute_ser_metrics, per_group_scores, plot_confusion_matrix, unweighted_average_recall
 from .models.summary import describe_preprocessing
@@ -63,19 +63,6 @@ def group_ua(pred: np.ndarray, ref: np.ndarray, groups: list[str]) -> dict[str, 
         m = groups_arr == g
         out[g] = {"ua": unweighted_average_recall(pred[m], ref[m]), "clips": int(m.sum())}
     return out
-
-
-def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16) -> np.ndarray:
-    """Class probabilities ``(num_clips, num_labels)`` of ``model`` for mono waveforms at the extractor's rate,
-    in the input order, through :func:`ser_hf.inference.batch_probabilities` (the checkpoint's own preprocessing,
-    as ``pipeline()`` applies it). Clips are batched by length (:func:`ser_hf.data.length_batches`: at most
-    ``batch_size`` clips and a bounded number of padded samples a batch), so a long recording among short clips
-    does not multiply memory."""
-    model.eval()
-    probs = np.zeros((len(waves), model.config.num_labels), dtype=np.float32)
-    for idx in length_batches([len(w) for w in waves], batch_size):
-        probs[idx] = batch_probabilities(model, feature_extractor, [waves[i] for i in idx])
-    return probs
 
 
 def scores_by_corpus(model, fe, side, corpora: list[str], batch_size: int = 16) -> dict[str, dict]:

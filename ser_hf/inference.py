@@ -167,6 +167,21 @@ def batch_probabilities(clf, feature_extractor, waves: list[np.ndarray]) -> np.n
         return torch.softmax(clf(**inputs).logits.float(), dim=-1).cpu().numpy()
 
 
+def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16) -> np.ndarray:
+    """Class probabilities ``(num_clips, num_labels)`` of ``model`` for mono waveforms at the extractor's rate,
+    in the input order, through :func:`ser_hf.inference.batch_probabilities` (the checkpoint's own preprocessing,
+    as ``pipeline()`` applies it). Clips are batched by length (:func:`ser_hf.data.length_batches`: at most
+    ``batch_size`` clips and a bounded number of padded samples a batch), so a long recording among short clips
+    does not multiply memory."""
+    from .data import length_batches  # lazily: ser-hf predict does not need datasets
+
+    model.eval()
+    probs = np.zeros((len(waves), model.config.num_labels), dtype=np.float32)
+    for idx in length_batches([len(w) for w in waves], batch_size):
+        probs[idx] = batch_probabilities(model, feature_extractor, [waves[i] for i in idx])
+    return probs
+
+
 def open_model(model, device: str | None = None, backend: str = "auto", quantized: bool = False):
     """A model ready to score: ``(model, feature_extractor, labels)``, where ``model`` is an
     :class:`~ser_hf.onnx_backend.OnnxClassifier` (and ``feature_extractor`` ``None``) on onnxruntime, else the

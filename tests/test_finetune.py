@@ -184,7 +184,7 @@ def test_same_command_and_seed_give_the_same_model_and_scores(ravdess_dir, ravde
 
 
 def test_a_job_trains_with_its_own_copy_of_the_parsed_arguments(tmp_path):
-    from ser_hf.multicorpus import CorpusSelection
+    from ser_hf.corpora import CorpusSelection
     from ser_hf.training.command import TrainingJob
 
     _, data_args, training_args = parse_args([str(CONFIG), "--data_dir", "x", "--output_dir", "o", "--seed", "7"])

@@ -24,7 +24,6 @@ LAYERS = [
         "models.mel_cnn",
         "audio",
         "labels",
-        "logs",
         "lock",
         "metrics",
         "download",

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ser_hf.corpora import corpus_list, data_dirs
 from ser_hf.folds import LeakageError, make_split
 from ser_hf.multicorpus import (
     corpus_class_weight_table,
-    corpus_list,
     corpus_sample_weights,
-    data_dirs,
     decode_corpora,
     load_corpora,
     make_multi_split,

@@ -195,12 +195,83 @@ def load_corpus(
     return builder.as_dataset(split="train")
 
 
+SEPARATOR = "+"
+"""Joins the member corpora into the name a multi-corpus split records (``ravdess+emovo``)."""
+
+
+def corpus_list(spec: str) -> list[str]:
+    """The corpora of ``--corpus`` (``"ravdess,emovo"``; one name gives a one-element list).
+
+    Raises:
+        ValueError: an unknown name, ``folder`` among several, or a corpus named twice (the message lists the
+            valid names).
+    """
+    names = [n.strip() for n in str(spec).replace(SEPARATOR, ",").split(",") if n.strip()]
+    unknown = [n for n in names if n not in CORPORA]
+    if unknown:
+        raise ValueError(f"--corpus {spec}: unknown corpus {unknown}; valid corpora: {', '.join(sorted(CORPORA))}")
+    if len(names) > 1 and "folder" in names:
+        raise ValueError(f"--corpus {spec}: a folder corpus trains alone (prefix its speakers in metadata instead)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--corpus {spec}: each corpus once")
+    return names
+
+
+def is_multi(spec: str | None) -> bool:
+    """Whether ``--corpus`` names several corpora (or a split records several, joined by ``+``)."""
+    return spec is not None and ("," in spec or SEPARATOR in spec)
+
+
+def data_dirs(names: list[str], spec: str | None) -> dict[str, str | None]:
+    """The folder of each corpus from ``--data_dir NAME=DIR,NAME=DIR`` (a corpus left out is fetched on first use,
+    where it can be).
+
+    Raises:
+        ValueError: an entry is not ``NAME=DIR``, names a corpus not in ``names`` or twice, has no folder, or a
+            corpus that cannot be fetched (ANAD, EYASE, EMOVO) has no folder.
+    """
+    dirs: dict[str, str | None] = dict.fromkeys(names)
+    for item in [i for i in (spec or "").split(",") if i.strip()]:
+        name, sep, path = item.partition("=")
+        if not sep or name.strip() not in dirs:
+            raise ValueError(
+                f"--data_dir {spec}: {item!r} is not NAME=DIR for one of the corpora {names} "
+                "(e.g. --data_dir ravdess=../shared/data/ravdess-16k,emovo=../shared/data/emovo-16k)"
+            )
+        if dirs[name.strip()] is not None:
+            raise ValueError(f"--data_dir {spec}: {name.strip()} is given twice; give each corpus one folder")
+        if not path.strip():
+            raise ValueError(f"--data_dir {spec}: {name.strip()}= has no folder; expected {name.strip()}=DIR")
+        dirs[name.strip()] = os.path.expanduser(path.strip())
+    missing = [n for n, d in dirs.items() if d is None and n in MANUAL_ONLY]
+    if missing:
+        raise ValueError(f"--data_dir needs NAME=DIR for {missing}: they cannot be fetched on first use")
+    return dirs
+
+
+@dataclass(frozen=True)
+class CorpusSelection:
+    """``--corpus`` and ``--data_dir`` parsed once into a typed value (``DataArguments.selection``, built from
+    :func:`corpus_list` and :func:`data_dirs`): the corpora of a run and the folder of each (``None``: fetched on
+    first use)."""
+
+    names: tuple[str, ...]
+    dirs: dict[str, str | None]
+
+    @property
+    def multi(self) -> bool:
+        """Whether the run trains on several corpora at once."""
+        return len(self.names) > 1
+
+
 __all__ = [
     "CORPORA",
     "MANUAL_ONLY",
     "NAMED_CORPORA",
     "REGISTRY",
+    "SEPARATOR",
     "Corpus",
+    "CorpusSelection",
     "Anad",
     "Ased",
     "CorpusError",
@@ -214,8 +285,11 @@ __all__ = [
     "Turevdb",
     "Urdu",
     "corpus_info",
+    "corpus_list",
+    "data_dirs",
     "decode_channel",
     "fetch_corpus",
+    "is_multi",
     "manual_instructions",
     "load_corpus",
     "ser_features",

@@ -12,10 +12,9 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..corpora import CORPORA, MANUAL_ONLY, NAMED_CORPORA
+from ..corpora import CORPORA, MANUAL_ONLY, NAMED_CORPORA, CorpusSelection, corpus_list, data_dirs
 from ..folds import PROTOCOLS
 from ..models.pretrained import FINETUNE_MODES, FinetuneSettings
-from ..multicorpus import CorpusSelection, corpus_list, data_dirs
 from ..specs import read_layered_yaml
 
 MODELS = ("mel_cnn", "pretrained")

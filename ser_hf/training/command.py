@@ -15,7 +15,7 @@ from transformers import TrainingArguments
 
 from ..corpora import decode_channel, load_corpus
 from ..data import data_identity, decode_dataset
-from ..environment import first_process
+from ..environment import configure_logging, first_process
 from ..folds import make_split, num_folds
 from ..grid import (
     SEEDS_RESULTS,
@@ -28,7 +28,6 @@ from ..grid import (
     seed_dir,
 )
 from ..lock import output_dir_lock
-from ..logs import configure_logging
 from ..metrics import format_mean_std
 from ..multicorpus import (
     decode_corpora,

@@ -97,7 +97,7 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     """Train on ``split``'s train side, select by validation, test on its test side; write the run directory.
 
     The test scores come from the saved checkpoint loaded back from the run directory and fed through its own
-    feature extractor (:func:`ser_hf.evaluation.predict_probabilities`), i.e. what ``pipeline()`` users get.
+    feature extractor (:func:`ser_hf.inference.predict_probabilities`), i.e. what ``pipeline()`` users get.
 
     Args:
         decoded: the decoded corpus (:func:`ser_hf.data.decode_dataset`): ``input_values`` float32 waveforms at
@@ -132,8 +132,8 @@ def run_fold(model_args, data_args, training_args, decoded, label_names, split: 
     description = save_shipped(trainer, model_args, fe, out, test_waves, runtime, model if cache_facts else None)
 
     # what users get: the saved checkpoint, loaded back, through its own feature extractor
-    from ..evaluation import predict_probabilities, scores_by_corpus
-    from ..inference import load_classifier
+    from ..evaluation import scores_by_corpus
+    from ..inference import load_classifier, predict_probabilities
 
     shipped, shipped_fe = load_classifier(str(out), device=str(training_args.device))
     probs = predict_probabilities(shipped, shipped_fe, test_waves, training_args.per_device_eval_batch_size)
