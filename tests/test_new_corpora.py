@@ -180,3 +180,44 @@ def test_download_fetches_the_pinned_github_archive_resumes_and_refuses_a_corrup
         assert REGISTRY[name].fetchable
     finally:
         server.httpd.shutdown()
+
+
+SEVEN = ["ravdess", "emovo", "eyase", "urdu", "nemo", "ased", "turevdb"]
+
+
+def test_the_seven_corpora_combine_with_every_corpus_tested_in_every_fold_and_each_left_out_whole(tmp_path):
+    """Issue 51's seven-corpus grid, on synthetic trees: four folds (URDU has the fewest), every corpus on every
+    test side with its own fold's speakers, and a leave-one-corpus-out split for each of the six other corpora."""
+    from ser_hf.corpora import corpus_list
+    from ser_hf.multicorpus import load_corpora, make_multi_split, multi_num_folds
+
+    from .conftest import write_ravdess_tree
+    from .test_eyase_emovo_urdu import write_emovo, write_eyase, write_urdu
+
+    dirs = {
+        "ravdess": write_ravdess_tree(tmp_path / "ravdess", seconds=0.05),
+        "emovo": write_emovo(tmp_path / "emovo", sentences=("b1",)),
+        "eyase": write_eyase(tmp_path / "eyase"),
+        "urdu": write_urdu(tmp_path / "urdu"),
+        "nemo": write_nemo(tmp_path / "nemo"),
+        "ased": write_ased(tmp_path / "ased"),
+        "turevdb": write_turevdb(tmp_path / "turevdb"),
+    }
+    names = corpus_list(",".join(SEVEN))
+    dirs = {n: str(d) for n, d in dirs.items()}
+    multi = load_corpora(names, dirs, cache_dir=str(tmp_path / "c"), verify_counts=False)
+    ds = multi.dataset
+    assert multi.clips == dict(Counter(ds["corpus"])) and set(multi.clips) == set(SEVEN)
+    assert {"calm", "surprised", "fearful", "happy"} <= set(multi.label_names)  # the union of the seven label sets
+    assert sorted(set(ds["language"])) == ["am", "ar", "en", "it", "pl", "tr", "ur"]
+    assert multi_num_folds(ds, names) == 4
+    own = {n: [s.split("/", 1)[1] for c, s in zip(ds["corpus"], ds["speaker"], strict=True) if c == n] for n in SEVEN}
+    for k in range(4):
+        split = make_multi_split(ds, names, "folds", k)
+        assert split.corpus == "+".join(SEVEN)
+        for name in SEVEN:
+            assert split.for_corpus(name).test_speakers == make_split(name, own[name], "folds", k).test_speakers
+    for left_out in SEVEN[1:]:
+        loco = make_multi_split(ds, names, "loco", 0, test_corpus=left_out)
+        assert loco.test_speakers == sorted(f"{left_out}/{s}" for s in set(own[left_out]))
+        assert not any(s.startswith(f"{left_out}/") for s in loco.train_speakers + loco.val_speakers)
