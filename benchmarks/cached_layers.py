@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if argv and argv[0] == "--child":
         child(argv[1:])
         return []
-    if argv and argv[0] == "--rows":
+    if any(a == "--rows" or a.startswith("--rows=") for a in argv):  # anywhere on the line: recompute only
         parser = argparse.ArgumentParser(description="Recompute the folds of an earlier run's rows")
         parser.add_argument("--rows", required=True, help="the JSON lines an earlier run printed")
         parser.add_argument("--cached_epochs", type=float, help="epochs of the cached recipe's fold")

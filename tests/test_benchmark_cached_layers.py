@@ -58,6 +58,7 @@ def test_without_cached_epochs_the_saved_epochs_are_kept(bench, tmp_path):
     rows = _rows_file(tmp_path, _row("today", 500.0, 0.0), _row("cached", 100.0, 300.0), SUMMARY)
 
     out = bench.main(["--rows", rows])[-1]
+    assert bench.main(["--cached_epochs", "10", f"--rows={rows}"])[-1] == out  # --rows anywhere, either spelling
 
     assert out["cached_num_train_epochs"] == 10.0
     assert out["speedup_fold_cpu"] == pytest.approx(5010.0 / (302.0 + 1010.0))
