@@ -169,7 +169,7 @@ def batch_probabilities(clf, feature_extractor, waves: list[np.ndarray]) -> np.n
 
 def predict_probabilities(model, feature_extractor, waves, batch_size: int = 16) -> np.ndarray:
     """Class probabilities ``(num_clips, num_labels)`` of ``model`` for mono waveforms at the extractor's rate,
-    in the input order, through :func:`ser_hf.inference.batch_probabilities` (the checkpoint's own preprocessing,
+    in the input order, through :func:`batch_probabilities` (the checkpoint's own preprocessing,
     as ``pipeline()`` applies it). Clips are batched by length (:func:`ser_hf.data.length_batches`: at most
     ``batch_size`` clips and a bounded number of padded samples a batch), so a long recording among short clips
     does not multiply memory."""

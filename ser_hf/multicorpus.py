@@ -26,12 +26,7 @@ from dataclasses import dataclass, field
 
 import datasets
 
-from .corpora import (
-    SEPARATOR,
-    corpus_info,
-    decode_channel,
-    load_corpus,
-)
+from .corpora import SEPARATOR, corpus_info, decode_channel, load_corpus
 from .folds import SplitDefinition, make_split, num_folds
 from .labels import CANONICAL, canonical_label
 

@@ -194,7 +194,7 @@ def test_the_seven_corpora_combine_with_every_corpus_tested_in_every_fold_and_ea
     from .conftest import write_ravdess_tree
     from .test_eyase_emovo_urdu import write_emovo, write_eyase, write_urdu
 
-    dirs = {
+    trees = {
         "ravdess": write_ravdess_tree(tmp_path / "ravdess", seconds=0.05),
         "emovo": write_emovo(tmp_path / "emovo", sentences=("b1",)),
         "eyase": write_eyase(tmp_path / "eyase"),
@@ -204,7 +204,7 @@ def test_the_seven_corpora_combine_with_every_corpus_tested_in_every_fold_and_ea
         "turevdb": write_turevdb(tmp_path / "turevdb"),
     }
     names = corpus_list(",".join(SEVEN))
-    dirs = {n: str(d) for n, d in dirs.items()}
+    dirs = {n: str(root) for n, root in trees.items()}
     multi = load_corpora(names, dirs, cache_dir=str(tmp_path / "c"), verify_counts=False)
     ds = multi.dataset
     assert multi.clips == dict(Counter(ds["corpus"])) and set(multi.clips) == set(SEVEN)
