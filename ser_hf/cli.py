@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .cli_args import _alias, add_verify_counts, corpus_names
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         "cross-corpus": "each single-corpus system's checkpoint scored on the other corpora (shared labels)",
         "multicorpus-report": "docs/results/multicorpus: in-corpus and leave-one-corpus-out comparisons (one spec)",
         "results-index": "docs/results/README.md (every report) and the README's corpus and headline tables",
+        "keep-records": "copy a trained system's records and stored evaluations without its weights (for reports)",
         "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
         "predict": "emotion of clips and folders, or a timeline of long recordings",
         "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             "cross-corpus": cross_corpus_main,
             "multicorpus-report": multicorpus_report_main,
             "results-index": results_index_main,
+            "keep-records": keep_records_main,
             "classic": classic_main,
             "push": push_main,
             "predict": predict_main,
@@ -100,6 +103,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ser-hf {argv[0]}: error: {err}", file=sys.stderr)
             return 2
     return 2  # not reached: every command is dispatched above
+
+
+def keep_records_main(argv: list[str]) -> int:
+    """``ser-hf keep-records SOURCE DEST``: see :func:`ser_hf.grid.copy_records`."""
+    parser = argparse.ArgumentParser(
+        prog="ser-hf keep-records",
+        description="Copy a trained system (a run, --all_folds or --seeds folder) without its weights: run records, "
+        "splits, configs and stored evaluations (eval_*/, scored by ser-hf compare or evaluate). ser-hf compare "
+        "reports the copy from those evaluations after the runs are deleted.",
+    )
+    parser.add_argument("source", help="the system's output folder (scored: every run holds an eval_*/ folder)")
+    parser.add_argument("dest", help="a new folder for the copy (an existing one is refused)")
+    args = parser.parse_args(argv)
+    from .grid import copy_records
+
+    runs = copy_records(args.source, args.dest)
+    size = sum(f.stat().st_size for f in Path(args.dest).rglob("*") if f.is_file())
+    print(f"{len(runs)} runs of {args.source} kept in {args.dest} ({size / 1e6:.2f} MB, no weights)")
+    return 0
 
 
 def folds_main(argv: list[str]) -> int:

@@ -332,6 +332,11 @@ def evaluation_of(
             what to do); ser_hf.corpora.CorpusError: ``data_dir`` is not a ``corpus`` folder.
     """
     out = default_report_dir(str(run), corpus, None, scope, labels)
+    if not is_report_dir(out) and Path(run).is_dir() and not has_weights(run):
+        raise FileNotFoundError(
+            f"{run}: no weights (model.safetensors) to score and no stored evaluation {out.name}/ of {corpus} "
+            f"({scope}); a copy made by ser_hf.grid.copy_records is reported only from the evaluations it holds"
+        )
     if not is_report_dir(out):
         evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), labels=labels, **eval_kwargs)
         return EvaluationReport.load(out)
@@ -342,11 +347,20 @@ def evaluation_of(
     return stored
 
 
+WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin", "model.joblib")
+
+
+def has_weights(folder: str | Path) -> bool:
+    """Whether a local checkpoint folder holds model weights (a run's records copied without them does not)."""
+    return any(any(Path(folder).glob(pattern)) for pattern in WEIGHT_FILES)
+
+
 def checkpoint_fingerprint(model: str) -> str | None:
-    """A hash of a local checkpoint's config and weight files (names, sizes, modification times), ``None`` for a
-    hub id: a run trained again in the same folder gets another one."""
+    """A hash of a local checkpoint's config and weight files (names, sizes, modification times); ``None`` for a
+    hub id, and for a folder without weights (records kept by :func:`ser_hf.grid.copy_records`: there is no
+    checkpoint to check a stored evaluation against). A run trained again in the same folder gets another one."""
     folder = Path(model)
-    if not folder.is_dir():
+    if not folder.is_dir() or not has_weights(folder):
         return None
     h = hashlib.sha256()
     for path in sorted(folder.glob("*")):

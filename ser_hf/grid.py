@@ -310,3 +310,55 @@ def check_output_dir(
         )
     remove_run(path, protected)  # refuses, deleting nothing, when anything else is there
     logger.warning("--overwrite_output_dir: removed the earlier run in %s", path)
+
+
+RECORD_FILES = ("metrics.json", "split.json", "config.json", "preprocessor_config.json", CV_RESULTS, SEEDS_RESULTS)
+"""What :func:`copy_records` keeps of a run besides its stored evaluations (``eval_*``): no weights."""
+
+
+def copy_records(source: str | Path, dest: str | Path) -> list[Path]:
+    """Copy a trained system's records without its weights: every run's record, split, model and feature-extractor
+    configs and stored evaluations (``eval_*/``: scores and ``predictions.jsonl``), in the same layout, plus the
+    grid summaries. ``ser-hf compare`` and ``ser-hf cross-corpus`` report such a copy from its stored evaluations
+    (:func:`ser_hf.evaluation.evaluation_of`) after the runs and their weights are gone: a few hundred KB a fold
+    instead of the checkpoint.
+
+    Args:
+        source: a run, a cross-validation (``fold_K/``) or a seed grid (``seed_S/[fold_K/]``), as :func:`fold_dirs`.
+        dest: a new folder (written as ``<dest>.tmp<pid>``, then renamed, so an interrupted copy leaves no half
+            record).
+
+    Returns:
+        The run directories copied, in ``dest``.
+
+    Raises:
+        FileExistsError: ``dest`` already exists (nothing is replaced); FileNotFoundError: ``source`` holds no
+            finished run; ValueError: a run of ``source`` has no stored evaluation (run ``ser-hf evaluate`` or
+            ``ser-hf compare`` on it first: a record without one could never be scored again).
+    """
+    import os
+
+    source, dest = Path(source), Path(dest)
+    if dest.exists():
+        raise FileExistsError(f"{dest} already exists; copy the records of {source} into a new folder")
+    runs = [d for ds in fold_dirs(source).values() for d in ds]
+    unscored = [str(d) for d in runs if not any(p.is_dir() for p in d.glob("eval_*"))]
+    if unscored:
+        raise ValueError(
+            f"{', '.join(unscored)}: no stored evaluation (eval_*/); score the runs first, e.g. with ser-hf compare "
+            "or ser-hf evaluate, so that their records can be reported without the weights"
+        )
+    tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    folders = sorted({source} | {p for d in runs for p in (d, d.parent) if p == source or source in p.parents})
+    for folder in folders:
+        out = tmp / folder.relative_to(source)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in RECORD_FILES:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, out / name)
+        if folder in runs:
+            for ev in sorted(p for p in folder.glob("eval_*") if p.is_dir()):
+                shutil.copytree(ev, out / ev.name)
+    os.replace(tmp, dest)
+    return [dest / d.relative_to(source) for d in runs]

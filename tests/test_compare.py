@@ -256,3 +256,74 @@ def test_an_interval_over_one_test_speaker_is_not_printed_as_one():
 
     assert interval_text(1, 0.1, 0.1) == "(no interval: one test speaker)"
     assert interval_text(6, -0.0141, 0.0857) == "[-0.014, +0.086]"
+
+
+def test_a_system_kept_without_its_weights_is_reported_from_its_stored_evaluations(
+    checkpoint, ravdess_dir, tmp_path, capsys
+):
+    single, cache = checkpoint
+    base = ["--corpus", "ravdess", "--data_dir", str(ravdess_dir), "--cache_dir", str(cache), "--num_bootstrap", "50"]
+    # a run without a stored evaluation cannot be kept: its record could never be scored again
+    unscored = tmp_path / "unscored"
+    shutil.copytree(single, unscored, ignore=shutil.ignore_patterns("eval_*"))
+    assert cli(["keep-records", str(unscored), str(tmp_path / "nope")]) == 2
+    assert "no stored evaluation" in capsys.readouterr().err and not (tmp_path / "nope").exists()
+
+    assert cli(["compare", "--system", f"single={single}", *base, "--output_dir", str(tmp_path / "r1")]) == 0
+    kept = tmp_path / "kept"
+    assert cli(["keep-records", str(single), str(kept)]) == 0
+    assert "1 runs of" in capsys.readouterr().out
+    assert not list(kept.glob("*.safetensors")) and (kept / "eval_ravdess_test" / "predictions.jsonl").is_file()
+    assert sorted(p.name for p in kept.iterdir() if p.is_file()) == [
+        "config.json",
+        "metrics.json",
+        "preprocessor_config.json",
+        "split.json",
+    ]
+    # the copy reports exactly what the run does, paired clip by clip with it
+    argv = ["compare", "--system", f"run={single}", "--system", f"kept={kept}", *base]
+    assert cli([*argv, "--output_dir", str(tmp_path / "r2")]) == 0
+    report = json.loads((tmp_path / "r2" / "report.json").read_text())
+    run_s, kept_s = report["systems"]
+    assert kept_s["ua"]["per_fold"] == run_s["ua"]["per_fold"] and kept_s["parameters"] == run_s["parameters"]
+    assert report["paired"]["kept"]["ua_difference_per_fold"] == [0.0]
+
+    # an existing folder is never replaced
+    before = sorted(p.name for p in kept.rglob("*"))
+    assert cli(["keep-records", str(single), str(kept)]) == 2
+    assert "already exists" in capsys.readouterr().err and sorted(p.name for p in kept.rglob("*")) == before
+    # a copy whose stored evaluation is gone says so, rather than trying to load weights it does not have
+    shutil.rmtree(kept / "eval_ravdess_test")
+    assert cli(["compare", "--system", f"kept={kept}", *base, "--output_dir", str(tmp_path / "r3")]) == 2
+    err = capsys.readouterr().err
+    assert "no weights" in err and "eval_ravdess_test" in err and not (tmp_path / "r3").exists()
+
+
+def test_keep_records_copies_every_fold_and_seed_of_a_grid_without_weights_or_checkpoints(tmp_path):
+    from ser_hf.grid import copy_records
+
+    grid = tmp_path / "grid"
+    for seed in (1, 2):
+        for k in (0, 1):
+            run = grid / f"seed_{seed}" / f"fold_{k}"
+            (run / "eval_ravdess_test").mkdir(parents=True)
+            (run / "eval_ravdess_test" / "predictions.jsonl").write_text("{}\n")
+            (run / "checkpoint-10").mkdir()
+            (run / "checkpoint-10" / "model.safetensors").write_text("w")
+            for name in ("metrics.json", "split.json", "config.json", "model.safetensors", "training_args.bin"):
+                (run / name).write_text("{}")
+        (grid / f"seed_{seed}" / "cv_results.json").write_text("{}")
+    (grid / "seeds_results.json").write_text("{}")
+    runs = copy_records(grid, tmp_path / "kept")
+    assert len(runs) == 4 and all(r.is_dir() for r in runs)
+    kept = sorted(str(p.relative_to(tmp_path / "kept")) for p in (tmp_path / "kept").rglob("*") if p.is_file())
+    assert kept == sorted(
+        ["seeds_results.json", "seed_1/cv_results.json", "seed_2/cv_results.json"]
+        + [
+            f"seed_{s}/fold_{k}/{name}"
+            for s in (1, 2)
+            for k in (0, 1)
+            for name in ("config.json", "metrics.json", "split.json", "eval_ravdess_test/predictions.jsonl")
+        ]
+    )
+    assert not list(tmp_path.glob("kept.tmp*"))  # written aside, then renamed
