@@ -318,10 +318,10 @@ RECORD_FILES = ("metrics.json", "split.json", "config.json", "preprocessor_confi
 
 def copy_records(source: str | Path, dest: str | Path) -> list[Path]:
     """Copy a trained system's records without its weights: every run's record, split, model and feature-extractor
-    configs and stored evaluations (``eval_*/``: scores and ``predictions.jsonl``), in the same layout, plus the
-    grid summaries. ``ser-hf compare`` and ``ser-hf cross-corpus`` report such a copy from its stored evaluations
-    (:func:`ser_hf.evaluation.evaluation_of`) after the runs and their weights are gone: a few hundred KB a fold
-    instead of the checkpoint.
+    configs and stored evaluations (``eval_*/``: scores and ``predictions.jsonl``; not their plots), in the same
+    layout, plus the grid summaries. ``ser-hf compare`` and ``ser-hf cross-corpus`` report such a copy from its
+    stored evaluations (:func:`ser_hf.evaluation.evaluation_of`) after the runs and their weights are gone: about
+    150 KB a fold of 500 clips instead of the checkpoint.
 
     Args:
         source: a run, a cross-validation (``fold_K/``) or a seed grid (``seed_S/[fold_K/]``), as :func:`fold_dirs`.
@@ -359,6 +359,6 @@ def copy_records(source: str | Path, dest: str | Path) -> list[Path]:
                 shutil.copy2(folder / name, out / name)
         if folder in runs:
             for ev in sorted(p for p in folder.glob("eval_*") if p.is_dir()):
-                shutil.copytree(ev, out / ev.name)
+                shutil.copytree(ev, out / ev.name, ignore=shutil.ignore_patterns("*.png"))  # plots: redrawn
     os.replace(tmp, dest)
     return [dest / d.relative_to(source) for d in runs]

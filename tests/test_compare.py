@@ -308,6 +308,7 @@ def test_keep_records_copies_every_fold_and_seed_of_a_grid_without_weights_or_ch
             run = grid / f"seed_{seed}" / f"fold_{k}"
             (run / "eval_ravdess_test").mkdir(parents=True)
             (run / "eval_ravdess_test" / "predictions.jsonl").write_text("{}\n")
+            (run / "eval_ravdess_test" / "confusion_matrix.png").write_text("plot")
             (run / "checkpoint-10").mkdir()
             (run / "checkpoint-10" / "model.safetensors").write_text("w")
             for name in ("metrics.json", "split.json", "config.json", "model.safetensors", "training_args.bin"):
