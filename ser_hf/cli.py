@@ -22,32 +22,35 @@ def classic_main(argv: list[str]) -> int:
     return 0
 
 
+COMMANDS = {
+    "train": "train a model (same flags as scripts/finetune.py)",
+    "evaluate": "score a checkpoint on a corpus (evaluation.json, predictions.jsonl, confusion_matrix.png)",
+    "compare": "fold-by-fold comparison report of several trained systems",
+    "cross-corpus": "each single-corpus system's checkpoint scored on the other corpora (shared labels)",
+    "multicorpus-report": "docs/results/multicorpus: in-corpus and leave-one-corpus-out comparisons (one spec)",
+    "results-index": "docs/results/README.md (every report) and the README's corpus and headline tables",
+    "keep-records": "copy a trained system's records and stored evaluations without its weights (for reports)",
+    "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
+    "predict": "emotion of clips and folders, or a timeline of long recordings",
+    "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
+    "download": "fetch a public corpus, verified and safely extracted (or print its manual steps)",
+    "export-dataset": "a corpus as Parquet with one config per speaker-independent fold (+ --repo-id to push)",
+    "export-onnx": "a checkpoint as ONNX (fp32 + int8) for onnxruntime and transformers.js",
+    "demo": "a Gradio page to try a checkpoint or ONNX export on your own voice",
+    "space": "a Hugging Face Space folder (Gradio app on onnxruntime) for an ONNX export",
+    "folds": "print the speaker-independent split of a corpus fold as JSON",
+}
+"""Every ``ser-hf`` command and its one-line description (the usage message)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {
-        "train": "train a model (same flags as scripts/finetune.py)",
-        "evaluate": "score a checkpoint on a corpus (evaluation.json, predictions.jsonl, confusion_matrix.png)",
-        "compare": "fold-by-fold comparison report of several trained systems",
-        "cross-corpus": "each single-corpus system's checkpoint scored on the other corpora (shared labels)",
-        "multicorpus-report": "docs/results/multicorpus: in-corpus and leave-one-corpus-out comparisons (one spec)",
-        "results-index": "docs/results/README.md (every report) and the README's corpus and headline tables",
-        "keep-records": "copy a trained system's records and stored evaluations without its weights (for reports)",
-        "classic": "the write-ups' MLP on MFCC / chroma / log-mel statistics, same folds and metrics",
-        "predict": "emotion of clips and folders, or a timeline of long recordings",
-        "push": "publish a run to the Hugging Face Hub with its model card (--dry-run: build and check only)",
-        "download": "fetch a public corpus, verified and safely extracted (or print its manual steps)",
-        "export-dataset": "a corpus as Parquet with one config per speaker-independent fold (+ --repo-id to push)",
-        "export-onnx": "a checkpoint as ONNX (fp32 + int8) for onnxruntime and transformers.js",
-        "demo": "a Gradio page to try a checkpoint or ONNX export on your own voice",
-        "space": "a Hugging Face Space folder (Gradio app on onnxruntime) for an ONNX export",
-        "folds": "print the speaker-independent split of a corpus fold as JSON",
-    }
-    if not argv or argv[0] not in commands:
+    if not argv or argv[0] not in COMMANDS:
         print(
             "usage: ser-hf {"
-            + ",".join(commands)
+            + ",".join(COMMANDS)
             + "} ...\n"
-            + "\n".join(f"  {k:<14} {v}" for k, v in commands.items()),
+            + "\n".join(f"  {k:<14} {v}" for k, v in COMMANDS.items()),
             file=sys.stderr,
         )
         return 2
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         except (AudioError, ValueError, OSError) as err:
             print(f"ser-hf {argv[0]}: error: {err}", file=sys.stderr)
             return 2
-    if argv[0] in commands:
+    if argv[0] in COMMANDS:
         from .audio import AudioError
         from .corpora import CorpusError
         from .deploy_command import export_onnx_main

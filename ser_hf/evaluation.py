@@ -332,12 +332,12 @@ def evaluation_of(
             what to do); ser_hf.corpora.CorpusError: ``data_dir`` is not a ``corpus`` folder.
     """
     out = default_report_dir(str(run), corpus, None, scope, labels)
-    if not is_report_dir(out) and Path(run).is_dir() and not has_weights(run):
-        raise FileNotFoundError(
-            f"{run}: no weights (model.safetensors) to score and no stored evaluation {out.name}/ of {corpus} "
-            f"({scope}); a copy made by ser_hf.grid.copy_records is reported only from the evaluations it holds"
-        )
     if not is_report_dir(out):
+        if Path(run).is_dir() and not has_weights(run):
+            raise FileNotFoundError(
+                f"{run}: no weights (model.safetensors) to score and no stored evaluation {out.name}/ of {corpus} "
+                f"({scope}); a copy made by ser_hf.grid.copy_records is reported only from the evaluations it holds"
+            )
         evaluate_checkpoint(str(run), corpus, data_dir, split=scope, output_dir=str(out), labels=labels, **eval_kwargs)
         return EvaluationReport.load(out)
     stored = EvaluationReport.load(out)

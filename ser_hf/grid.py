@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -336,8 +337,6 @@ def copy_records(source: str | Path, dest: str | Path) -> list[Path]:
             finished run; ValueError: a run of ``source`` has no stored evaluation (run ``ser-hf evaluate`` or
             ``ser-hf compare`` on it first: a record without one could never be scored again).
     """
-    import os
-
     source, dest = Path(source), Path(dest)
     if dest.exists():
         raise FileExistsError(f"{dest} already exists; copy the records of {source} into a new folder")
